@@ -1,0 +1,5 @@
+import sys
+
+from prefbuild.cli import main
+
+sys.exit(main())

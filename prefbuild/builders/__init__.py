@@ -1,0 +1,15 @@
+"""The builder registry: a plain dict, easy to grep and to parametrise tests over."""
+
+from prefbuild.builders.base import Builder, RowOutcome
+from prefbuild.errors import unknown_name_error
+
+BUILDERS: dict[str, Builder] = {}
+
+
+def get_builder(name: str) -> Builder:
+    if name not in BUILDERS:
+        raise unknown_name_error("builder", name, BUILDERS)
+    return BUILDERS[name]
+
+
+__all__ = ["BUILDERS", "Builder", "RowOutcome", "get_builder"]
