@@ -1,0 +1,105 @@
+"""DPOPConfig: TRL's DPOConfig plus DPOP's λ, with `loss_type` switching between DPOP and the paper's baselines."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from trl import DPOConfig
+
+from prefbuild.train.losses import LOSS_TYPES
+
+
+@dataclass
+class DPOPConfig(DPOConfig):
+    r"""
+    Configuration class for [`DPOPTrainer`]: everything [`~trl.DPOConfig`] has, plus DPOP's λ.
+
+    Only the parameters DPOP adds or changes are listed here; see [`~trl.DPOConfig`] and
+    [`~transformers.TrainingArguments`] for the rest.
+
+    Parameters:
+        loss_type (`list[str]`, *optional*, defaults to `["dpop"]`):
+            The loss, one of `'dpop'` (DPO-Positive, Eq. 3 of arXiv 2402.13228), `'sigmoid'` (DPO), `'ipo'` (IPO) or
+            `'hinge'` (SLiC). A single value: the paper compares them one at a time, so a comparison differs in this
+            field alone. `'dpop'` with `dpop_lambda=0` is exactly `'sigmoid'`.
+        dpop_lambda (`float`, *optional*, defaults to `50.0`):
+            λ of Eq. 3: the weight of the penalty `max(0, log π_ref(y_w|x) - log π_θ(y_w|x))` that stops the
+            chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and
+            ablates {5, 50, 500}. Only read when `loss_type` is `'dpop'`.
+    """
+
+    loss_type: list[str] = field(
+        default_factory=lambda: ["dpop"],
+        metadata={
+            "help": "The loss, one of 'dpop' (DPO-Positive, Eq. 3 of arXiv 2402.13228), 'sigmoid' (DPO), 'ipo' "
+            "(IPO) or 'hinge' (SLiC). A single value, so a comparison differs in this field alone. 'dpop' with "
+            "dpop_lambda=0 is exactly 'sigmoid'.",
+        },
+    )
+    dpop_lambda: float = field(
+        default=50.0,
+        metadata={
+            "help": "λ of Eq. 3: weight of the penalty max(0, log π_ref(y_w|x) - log π_θ(y_w|x)) that stops the "
+            "chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and "
+            "ablates {5, 50, 500}. Only read when loss_type is 'dpop'.",
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()  # turns a single `loss_type` string into a list
+        check_supported_options(self)
+
+
+def check_supported_options(args: DPOConfig) -> None:
+    """Raise `ValueError` naming the option when `args` asks for something DPOPTrainer's loss does not implement.
+
+    DPOPTrainer computes its losses from summed per-sequence log-probs (see `prefbuild.train.losses`); TRL's
+    options that reshape those log-probs or mix several losses would be silently ignored, so they are refused.
+    """
+    loss_type = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
+    if len(loss_type) != 1:
+        raise ValueError(
+            f"`loss_type` must name exactly one loss for DPOPTrainer, got {loss_type}. Combining losses is not "
+            f"supported; pick one of: {', '.join(LOSS_TYPES)}."
+        )
+    if loss_type[0] not in LOSS_TYPES:
+        close = difflib.get_close_matches(loss_type[0], LOSS_TYPES, n=1, cutoff=0.5)
+        hint = f" Did you mean: {close[0]}?" if close else ""
+        raise ValueError(
+            f"Unknown `loss_type` '{loss_type[0]}' for DPOPTrainer.{hint} Available: {', '.join(LOSS_TYPES)} "
+            "(use trl.DPOTrainer for TRL's other losses)."
+        )
+    dpop_lambda = getattr(args, "dpop_lambda", None)
+    if dpop_lambda is None:
+        raise TypeError(
+            f"DPOPTrainer needs a `DPOPConfig` (it carries `dpop_lambda`), got {type(args).__name__}. Build the "
+            "arguments with `prefbuild.train.DPOPConfig(...)`."
+        )
+    if not dpop_lambda >= 0:  # also catches NaN
+        raise ValueError(
+            f"`dpop_lambda` must be >= 0, got {dpop_lambda}. λ weights the penalty on the chosen log-ratio; use 0 "
+            "for plain DPO."
+        )
+    if args.beta <= 0:
+        raise ValueError(f"`beta` must be > 0, got {args.beta}. The paper uses 0.3 (ablation: 0.1, 0.3, 1.0).")
+    unsupported = {
+        # option: (is it set?, why it is refused)
+        "loss_weights": (
+            args.loss_weights not in (None, [1.0]),
+            "there is a single loss; unset `loss_weights`",
+        ),
+        "ld_alpha": (args.ld_alpha is not None, "Eq. 3 uses summed log-probs; unset `ld_alpha`"),
+        "f_divergence_type": (
+            args.f_divergence_type != "reverse_kl",
+            "Eq. 3 is defined for the reverse KL; use `f_divergence_type='reverse_kl'`",
+        ),
+        "label_smoothing": (
+            args.label_smoothing != 0.0,
+            "none of dpop/sigmoid/ipo/hinge smooths labels; use `label_smoothing=0.0` or trl.DPOTrainer's 'robust'",
+        ),
+        "use_weighting": (args.use_weighting, "WPO weights are not part of Eq. 3; use `use_weighting=False`"),
+    }
+    for name, (is_set, fix) in unsupported.items():
+        if is_set:
+            raise ValueError(f"`{name}` is not supported by DPOPTrainer, got {getattr(args, name)!r}: {fix}.")
