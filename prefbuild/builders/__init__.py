@@ -1,9 +1,13 @@
 """The builder registry: a plain dict, easy to grep and to parametrise tests over."""
 
+from prefbuild.builders import arc, hellaswag
 from prefbuild.builders.base import Builder, RowOutcome
 from prefbuild.errors import unknown_name_error
 
-BUILDERS: dict[str, Builder] = {}
+BUILDERS: dict[str, Builder] = {
+    "arc": arc.BUILDER,
+    "hellaswag": hellaswag.BUILDER,
+}
 
 
 def get_builder(name: str) -> Builder:

@@ -1,0 +1,338 @@
+"""The build engine: source rows → builder (pure per-row function) → pairs → statistics → output folder.
+
+Each row's outcome travels through `datasets.map(batched=True)` as rows of one table: the pairs themselves,
+plus one status row per skipped source row and per dropped pair. Counting those status rows afterwards makes
+`input_rows = rows paired + rows skipped` hold for any `num_proc`, with no side channel between processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from huggingface_hub import DatasetCardData
+
+from prefbuild import __version__, cards, stats
+from prefbuild.builders import Builder, get_builder
+from prefbuild.errors import PrefbuildError
+from prefbuild.formats import check_format, to_conversational
+from prefbuild.output import refuse_existing, write_output_folder
+from prefbuild.seeding import row_rng
+from prefbuild.sources import check_fields, load_source
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
+ROW_ID = "_row_id"
+FEW_SHOT_SEPARATOR = "\n\n"
+
+
+@dataclass
+class BuildReport:
+    out: Path
+    stats: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _pair_schema(builder: Builder) -> pa.Schema:
+    fields = [pa.field(name, pa.string()) for name in PAIR_COLUMNS]
+    fields += [pa.field(name, dtype) for name, dtype in builder.metadata_schema.items()]
+    fields += [pa.field(ROW_ID, pa.string()), pa.field(STATUS, pa.string())]
+    return pa.schema(fields)
+
+
+def _build_batch(
+    batch: dict[str, list], indices: list[int], builder: Builder, seed: int, options: dict[str, Any]
+) -> dict[str, list]:
+    """Run the builder on a batch of rows; return pairs and status rows as columns."""
+    columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
+    out: dict[str, list] = {name: [] for name in columns}
+    empty = dict.fromkeys(builder.metadata_schema)
+    keys = list(batch)
+
+    def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
+        for name in columns[:-2]:
+            out[name].append(pair.get(name))
+        out[ROW_ID].append(row_id)
+        out[STATUS].append(status)
+
+    for offset, index in enumerate(indices):
+        row = {key: batch[key][offset] for key in keys}
+        row_id = builder.row_id(row, index)
+        try:
+            outcome = builder.build_row(row, row_id, seed, options)
+        except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
+            raise RuntimeError(f"builder '{builder.name}' failed on row {row_id!r}: {error!r}") from error
+        if outcome.skip_reason is not None and outcome.pairs:
+            # input_rows = rows paired + rows skipped holds only if each row is exactly one of the two
+            raise RuntimeError(f"builder '{builder.name}' returned pairs and a skip reason for row {row_id!r}")
+        for pair in outcome.pairs:
+            emit(pair, row_id, "")
+        for reason, count in outcome.dropped.items():
+            for _ in range(count):
+                emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"drop:{reason}")
+        if outcome.skip_reason is not None:
+            emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"skip:{outcome.skip_reason}")
+        elif not outcome.pairs:
+            raise RuntimeError(f"builder '{builder.name}' returned neither pairs nor a skip reason for row {row_id!r}")
+    return out
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _status_counts(statuses: pa.ChunkedArray, prefix: str) -> dict[str, int]:
+    counts = pc.value_counts(statuses).to_pylist()
+    found = {item["values"][len(prefix) :]: item["counts"] for item in counts if item["values"].startswith(prefix)}
+    return dict(sorted(found.items()))
+
+
+def _few_shot_pool(train: datasets.Dataset, builder: Builder) -> tuple[list[str], list[str]]:
+    """Solved examples (row id, text) from the train split, in the builder's own format."""
+    ids, texts = [], []
+    for index, row in enumerate(train):
+        text = builder.format_example(row)
+        if text:
+            ids.append(builder.row_id(row, index))
+            texts.append(text)
+    return ids, texts
+
+
+def _prefix_few_shot(table: pa.Table, pool: tuple[list[str], list[str]], shots: int, seed: int) -> pa.Table:
+    """Prefix each prompt with `shots` examples drawn (seeded by row) from the pool, never the row itself.
+
+    Pairs from one source row share their examples, so they differ only in the completion.
+    """
+    pool_ids, pool_texts = pool
+    if len(pool_ids) <= shots:
+        raise PrefbuildError(
+            f"--few-shot {shots} needs more than {shots} solved examples in the train split; it has {len(pool_ids)}."
+        )
+    prefixes: dict[str, str] = {}
+    prompts = []
+    for row_id, prompt in zip(table.column(ROW_ID).to_pylist(), table.column("prompt").to_pylist()):
+        if row_id not in prefixes:
+            rng = row_rng(seed, row_id, "few-shot")
+            drawn = [i for i in rng.sample(range(len(pool_ids)), shots + 1) if pool_ids[i] != row_id][:shots]
+            prefixes[row_id] = FEW_SHOT_SEPARATOR.join(pool_texts[i] for i in drawn) + FEW_SHOT_SEPARATOR
+        prompts.append(prefixes[row_id] + prompt)
+    return table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string()))
+
+
+def _load_tokenizer(name: str | None) -> Any:
+    if name is None:
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as error:
+        raise PrefbuildError(f"Cannot load --tokenizer '{name}': {str(error).splitlines()[0]}") from None
+
+
+def split_statistics(
+    table: pa.Table, statuses: pa.ChunkedArray, input_rows: int, tokenizer: Any = None
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Add per-pair edit-distance columns to a split's pairs and summarise them."""
+    chosen = table.column("chosen").to_pylist()
+    rejected = table.column("rejected").to_pylist()
+    char = stats.normalised_levenshtein(chosen, rejected)
+    word = stats.word_levenshtein(chosen, rejected)
+    table = table.append_column("edit_distance_char", pa.array(char, pa.float64()))
+    table = table.append_column("edit_distance_word", pa.array(word, pa.float64()))
+    summary: dict[str, Any] = {
+        "input_rows": input_rows,
+        "pairs": table.num_rows,
+        "skipped": _status_counts(statuses, "skip:"),
+        "dropped_pairs": _status_counts(statuses, "drop:"),
+        "edit_distance": {"char": stats.summarise(char), "word": stats.summarise(word)},
+    }
+    if tokenizer is not None:
+        token, first = stats.token_statistics(chosen, rejected, tokenizer)
+        table = table.append_column("edit_distance_token", pa.array(token, pa.float64()))
+        table = table.append_column("first_diff_token", pa.array(first, pa.int64()))
+        summary["edit_distance"]["token"] = stats.summarise(token)
+        summary["first_diff_token"] = stats.summarise(first.astype(np.float64), unit_interval=False)
+    if "tier" in table.column_names:
+        tiers = pc.value_counts(table.column("tier")).to_pylist()
+        summary["tiers"] = dict(sorted((item["values"], item["counts"]) for item in tiers))
+    return table, summary
+
+
+def resolve_options(builder: Builder, options: dict[str, Any] | None) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(builder.options))
+    if unknown:
+        valid = ", ".join(sorted(builder.options)) or "none"
+        raise PrefbuildError(f"Builder '{builder.name}' has no option {', '.join(unknown)}. Its options: {valid}.")
+    return {**builder.options, **options}
+
+
+def build_dataset(
+    name: str,
+    *,
+    out: str | Path,
+    source: str | None = None,
+    source_config: str | None = None,
+    seed: int = 0,
+    num_proc: int = 1,
+    limit: int | None = None,
+    overwrite: bool = False,
+    few_shot: int = 0,
+    fmt: str = "standard",
+    system_prompt: str | None = None,
+    tokenizer: str | None = None,
+    options: dict[str, Any] | None = None,
+    command: str | None = None,
+    plot: bool = True,
+) -> BuildReport:
+    """Build a preference dataset with builder `name` and write the Hub-ready folder `out`.
+
+    The returned report's `stats` is what `out/stats.json` holds.
+    """
+    builder = get_builder(name)
+    out = Path(out)
+    refuse_existing(out, overwrite)
+    check_format(fmt)
+    if system_prompt and fmt != "conversational":
+        raise PrefbuildError("--system-prompt applies only to --format conversational.")
+    for flag, value, least in (("--seed", seed, 0), ("--num-proc", num_proc, 1), ("--few-shot", few_shot, 0)):
+        if value < least:
+            raise PrefbuildError(f"{flag} must be >= {least}, got {value}.")
+    if limit is not None and limit < 1:
+        raise PrefbuildError(f"--limit must be >= 1, got {limit}.")
+    options = resolve_options(builder, options)
+    token_model = _load_tokenizer(tokenizer)
+    seconds: dict[str, float] = {}
+
+    started = time.perf_counter()
+    if source is None:
+        source, source_config = builder.default_source, source_config or builder.default_config
+    raw = load_source(source, source_config)
+    check_fields(raw, builder.required_fields, source, builder.name)
+    splits = {target: raw[split] for split, target in builder.split_map.items() if split in raw}
+    if not splits:
+        found = ", ".join(raw) or "none"
+        expected = ", ".join(builder.split_map)
+        raise PrefbuildError(
+            f"--source '{source}' has no split the '{name}' builder uses ({expected}); found: {found}."
+        )
+    if builder.prepare is not None:
+        splits = builder.prepare(splits, options, seed)
+    if limit is not None:
+        splits = {split: ds.select(range(min(limit, len(ds)))) for split, ds in splits.items()}
+    seconds["load"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    schema = _pair_schema(builder)
+    features = datasets.Features.from_arrow_schema(schema)
+    mapped = {}
+    for split, dataset in splits.items():
+        mapped[split] = dataset.map(
+            _build_batch,
+            batched=True,
+            with_indices=True,
+            remove_columns=dataset.column_names,
+            features=features,
+            fn_kwargs={"builder": builder, "seed": seed, "options": options},
+            num_proc=num_proc if num_proc > 1 else None,
+            load_from_cache_file=False,
+            new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset._fingerprint),
+            desc=f"Building {name} {split}",
+        )
+    seconds["pairs"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    pool = _few_shot_pool(splits["train"], builder) if few_shot and "train" in splits else None
+    if few_shot and pool is None:
+        raise PrefbuildError(f"--few-shot needs a train split to draw examples from; '{source}' has none.")
+    tables, split_stats = {}, {}
+    for split, dataset in mapped.items():
+        table = dataset.data.table
+        statuses = table.column(STATUS)
+        pairs = table.filter(pc.equal(statuses, ""))
+        if few_shot:
+            pairs = _prefix_few_shot(pairs, pool, few_shot, seed)
+        pairs, split_stats[split] = split_statistics(pairs, statuses, len(splits[split]), token_model)
+        pairs = pairs.drop_columns([ROW_ID, STATUS])
+        if fmt == "conversational":
+            pairs = to_conversational(pairs, system_prompt)
+        tables[split] = pairs
+    seconds["statistics"] = time.perf_counter() - started
+
+    build_stats = {
+        "prefbuild_version": __version__,
+        "builder": {"name": builder.name, "version": builder.version},
+        "source": {"id": source, "config": source_config},
+        "seed": seed,
+        "few_shot": few_shot,
+        "format": fmt,
+        "system_prompt": system_prompt,
+        "tokenizer": tokenizer,
+        "limit": limit,
+        "options": options,
+        "command": command,
+        "splits": split_stats,
+    }
+    started = time.perf_counter()
+    metadata = card_metadata(builder, build_stats)
+    context = {
+        "builder": builder,
+        "stats": build_stats,
+        "command": command,
+        "summary": stats.render_summary(build_stats),
+    }
+
+    def render(shards: dict[str, list[str]]) -> str:
+        metadata.configs = cards.configs_metadata(shards)
+        return cards.render_card(builder.card, metadata, {**context, "shards": shards})
+
+    extra = {"edit_distance.png": lambda path: stats.plot_histograms(build_stats, str(path), builder.pretty_name)}
+    write_output_folder(out, tables, build_stats, render, overwrite=overwrite, extra_files=extra if plot else None)
+    seconds["write"] = time.perf_counter() - started
+    return BuildReport(out=out, stats=build_stats, seconds=seconds)
+
+
+def card_metadata(builder: Builder, build_stats: dict[str, Any]) -> DatasetCardData:
+    pairs = sum(split["pairs"] for split in build_stats["splits"].values())
+    return DatasetCardData(
+        license=builder.license,
+        language=["en"],
+        task_categories=["text-generation"],
+        tags=["dpo", "preference", "prefbuild", builder.name],
+        size_categories=[cards.size_category(pairs)],
+        source_datasets=[build_stats["source"]["id"]],
+        pretty_name=builder.pretty_name,
+    )
+
+
+def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> dict[str, Any]:
+    """Statistics of a built folder: counts and skips from stats.json, distances recomputed from the shards."""
+    from prefbuild.output import read_output_folder
+
+    tables, recorded = read_output_folder(folder)
+    token_model = _load_tokenizer(tokenizer)
+    result = {key: value for key, value in recorded.items() if key != "splits"}
+    result["splits"] = {}
+    for split, table in tables.items():
+        chosen = [stats.completion_text(value) for value in table.column("chosen").to_pylist()]
+        rejected = [stats.completion_text(value) for value in table.column("rejected").to_pylist()]
+        strings = pa.table({"chosen": chosen, "rejected": rejected})
+        if "tier" in table.column_names:
+            strings = strings.append_column("tier", table.column("tier"))
+        split_recorded = recorded["splits"][split]
+        _, summary = split_statistics(
+            strings, pa.chunked_array([], pa.string()), split_recorded["input_rows"], token_model
+        )
+        for key in ("skipped", "dropped_pairs"):
+            summary[key] = split_recorded.get(key, {})
+        result["splits"][split] = summary
+    return result

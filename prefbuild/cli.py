@@ -1,0 +1,173 @@
+"""The `prefbuild` command line: parses arguments and calls the library; nothing else.
+
+Every user-facing failure is a PrefbuildError, printed as one `Error: …` line with exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+
+from prefbuild import __version__
+from prefbuild.errors import PrefbuildError
+
+
+def _builder_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per builder option (`eval_size` → `--eval-size`), shared by all builders that declare it."""
+    from prefbuild.builders import BUILDERS
+
+    owners: dict[str, list[str]] = {}
+    defaults: dict[str, object] = {}
+    for name, builder in sorted(BUILDERS.items()):
+        for option, default in builder.options.items():
+            owners.setdefault(option, []).append(name)
+            defaults.setdefault(option, default)
+    group = parser.add_argument_group("builder options")
+    for option, names in sorted(owners.items()):
+        flag = "--" + option.replace("_", "-")
+        default = defaults[option]
+        help_text = f"({', '.join(names)}; default: {default})"
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=f"option_{option}", action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            group.add_argument(flag, dest=f"option_{option}", type=type(default), help=help_text)
+
+
+def _add_build(subparsers: argparse._SubParsersAction) -> None:
+    from prefbuild.builders import BUILDERS
+
+    parser = subparsers.add_parser(
+        "build",
+        help="Build a preference dataset from a source and write a Hub-ready folder.",
+        description="Build prompt/chosen/rejected pairs from a source and write a Hub-ready folder: "
+        "data/<split>-XXXXX-of-YYYYY.parquet, stats.json, README.md (dataset card), edit_distance.png.",
+    )
+    parser.add_argument("name", help=f"builder: {', '.join(sorted(BUILDERS))}")
+    parser.add_argument(
+        "--source",
+        help="Hub dataset id, or a local file / folder in the source's Hub schema (a folder with "
+        "train.jsonl / validation.jsonl / test.jsonl maps to those splits). Default: the builder's Hub id.",
+    )
+    parser.add_argument("--source-config", help="Hub dataset config (default: the builder's, e.g. ARC-Challenge).")
+    parser.add_argument("--out", required=True, help="output folder (refused if it exists, unless --overwrite)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="global seed; per-row randomness derives from it (default: 0)"
+    )
+    parser.add_argument("--num-proc", type=int, default=1, help="worker processes for building (default: 1)")
+    parser.add_argument("--limit", type=int, help="use at most N rows of each source split")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--few-shot", type=int, default=0, help="prefix each prompt with K solved train examples")
+    parser.add_argument(
+        "--format", default="standard", help="standard (strings) or conversational (TRL message lists)"
+    )
+    parser.add_argument("--system-prompt", help="system message for --format conversational")
+    parser.add_argument("--tokenizer", help="tokenizer (Hub id or folder) for token-level edit distances")
+    parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    _builder_option_flags(parser)
+    parser.set_defaults(handler=_run_build)
+
+
+def _run_build(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.build import build_dataset
+    from prefbuild.builders import get_builder
+    from prefbuild.stats import render_summary
+
+    builder = get_builder(args.name)
+    options = {key[len("option_") :]: value for key, value in vars(args).items() if key.startswith("option_")}
+    options = {key: value for key, value in options.items() if value is not None}
+    foreign = sorted(key for key in options if key not in builder.options)
+    if foreign:
+        flags = ", ".join("--" + key.replace("_", "-") for key in foreign)
+        raise PrefbuildError(f"{flags} does not apply to builder '{builder.name}'.")
+    command = shlex.join(["prefbuild", *[arg for arg in argv if arg != "--overwrite"]])
+    report = build_dataset(
+        args.name,
+        out=args.out,
+        source=args.source,
+        source_config=args.source_config,
+        seed=args.seed,
+        num_proc=args.num_proc,
+        limit=args.limit,
+        overwrite=args.overwrite,
+        few_shot=args.few_shot,
+        fmt=args.format,
+        system_prompt=args.system_prompt,
+        tokenizer=args.tokenizer,
+        options=options,
+        command=command,
+        plot=not args.no_plot,
+    )
+    total = sum(report.seconds.values())
+    print(f"\nWrote {report.out} in {total:.1f} s")
+    print(render_summary(report.stats))
+    return 0
+
+
+def _add_stats(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stats",
+        help="Show edit-distance statistics of a folder written by `prefbuild build`.",
+        description="Recompute edit distances between chosen and rejected from the folder's parquet shards and "
+        "show counts, skip reasons and distance summaries (mean, median, p10, p90, histogram).",
+    )
+    parser.add_argument("folder", help="a folder written by `prefbuild build` or `prefbuild mix`")
+    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    parser.add_argument("--plot", metavar="FILE.png", help="write a histogram of the edit distances")
+    parser.add_argument("--tokenizer", help="tokenizer (Hub id or folder) for token-level distances")
+    parser.set_defaults(handler=_run_stats)
+
+
+def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.build import folder_statistics
+    from prefbuild.stats import plot_histograms, render_summary
+
+    result = folder_statistics(args.folder, tokenizer=args.tokenizer)
+    if args.plot:
+        plot_histograms(result, args.plot)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(render_summary(result))
+        if args.plot:
+            print(f"Wrote {args.plot}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prefbuild",
+        description="Build preference datasets (prompt / chosen / rejected), inspect their edit distances, "
+        "push them to the Hugging Face Hub and train on them with DPOP.",
+    )
+    parser.add_argument("--version", action="version", version=f"prefbuild {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    for add in VERBS:
+        add(subparsers)
+    return parser
+
+
+VERBS = [_add_build, _add_stats]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args, argv)
+    except PrefbuildError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Error: interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The Hub-ready output folder: `data/<split>-XXXXX-of-YYYYY.parquet`, `stats.json`, `README.md` (the card).
+
+The folder is written into a temporary sibling and renamed into place, so a failed or interrupted build never
+leaves a half-written DIR behind, and an existing DIR is replaced only with `overwrite=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from prefbuild.errors import PrefbuildError
+
+# In-memory Arrow size per shard; MetaMath's 394k pairs (~0.6 GB of text) become 3 shards.
+MAX_SHARD_BYTES = 256 * 1024 * 1024
+ROW_GROUP_SIZE = 10_000
+
+
+def refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise PrefbuildError(f"Output folder '{out}' already exists. Pass --overwrite to replace it.")
+
+
+def shard_names(split: str, num_shards: int) -> list[str]:
+    return [f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
+
+
+def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[str]:
+    num_shards = max(1, math.ceil(table.nbytes / max_shard_bytes))
+    rows_per_shard = math.ceil(table.num_rows / num_shards) if table.num_rows else 0
+    names = shard_names(split, num_shards)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        shard = table.slice(index * rows_per_shard, rows_per_shard)
+        pq.write_table(shard, folder / name, row_group_size=ROW_GROUP_SIZE)
+    return names
+
+
+def write_output_folder(
+    out: str | Path,
+    tables: dict[str, pa.Table],
+    stats: dict[str, Any],
+    render_card: Callable[[dict[str, list[str]]], str],
+    *,
+    overwrite: bool = False,
+    extra_files: dict[str, Callable[[Path], None]] | None = None,
+) -> dict[str, list[str]]:
+    """Write the whole folder atomically and return the shard names per split.
+
+    render_card receives the shard names per split (the card's YAML `configs` point at them) and returns the
+    README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
+    extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG).
+    """
+    out = Path(out)
+    refuse_existing(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        shards = {split: write_shards(tmp, split, table) for split, table in tables.items()}
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(render_card(shards), encoding="utf-8")
+        for name, write in (extra_files or {}).items():
+            write(tmp / name)
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return shards
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    backup = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, backup)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(backup, out)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json."""
+    folder = Path(folder)
+    stats_path = folder / "stats.json"
+    if not stats_path.is_file():
+        raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no stats.json.")
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise PrefbuildError(f"'{stats_path}' is not valid JSON: {error}.") from None
+    tables = {}
+    for split in stats.get("splits", {}):
+        paths = sorted((folder / "data").glob(f"{split}-*.parquet"))
+        if not paths:
+            raise PrefbuildError(
+                f"'{folder}' has no data/{split}-*.parquet shards although stats.json lists '{split}'."
+            )
+        tables[split] = pa.concat_tables(pq.read_table(path) for path in paths)
+    return tables, stats

@@ -1,0 +1,74 @@
+"""Loading a builder's source: a Hub dataset id, or a local file or folder in the same schema as on the Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+from prefbuild.errors import PrefbuildError
+
+# File extensions `datasets` can load, mapped to its packaged loader names.
+LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow"}
+SPLIT_FILES = ("train", "validation", "test")
+
+
+def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
+    """Load every split of a source.
+
+    - a file (.jsonl, .json, .parquet, .csv) → one split, `train`;
+    - a folder with train / validation / test files → those splits;
+    - a folder written by `save_to_disk`, or any folder `datasets.load_dataset` understands;
+    - anything else is taken as a Hub dataset id (with `config`).
+    """
+    path = Path(source)
+    try:
+        if path.is_file():
+            return _load_files({"train": [str(path)]}, path.suffix)
+        if path.is_dir():
+            return _load_folder(path)
+        if path.suffix in LOADERS or source.startswith((".", "/", "~")):
+            raise PrefbuildError(f"Cannot read --source '{source}': no such file or folder.")
+        return datasets.load_dataset(source, config)
+    except PrefbuildError:
+        raise
+    except Exception as error:  # datasets raises many types; the user needs one line naming the source
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PrefbuildError(f"Cannot load --source '{source}': {reason}") from None
+
+
+def _load_files(data_files: dict[str, list[str]], suffix: str) -> datasets.DatasetDict:
+    loader = LOADERS.get(suffix)
+    if loader is None:
+        names = ", ".join(sorted(LOADERS))
+        raise PrefbuildError(f"Cannot read --source file type '{suffix}'. Supported: {names}.")
+    return datasets.load_dataset(loader, data_files=data_files)
+
+
+def _load_folder(path: Path) -> datasets.DatasetDict:
+    if (path / "dataset_dict.json").is_file():
+        return datasets.load_from_disk(str(path))
+    data_files: dict[str, list[str]] = {}
+    suffixes = set()
+    for split in SPLIT_FILES:
+        for suffix in LOADERS:
+            candidate = path / f"{split}{suffix}"
+            if candidate.is_file():
+                data_files.setdefault(split, []).append(str(candidate))
+                suffixes.add(suffix)
+    if len(suffixes) > 1:
+        raise PrefbuildError(f"--source folder '{path}' mixes file types {sorted(suffixes)}; use one per folder.")
+    if data_files:
+        return _load_files(data_files, suffixes.pop())
+    return datasets.load_dataset(str(path))
+
+
+def check_fields(splits: datasets.DatasetDict, required: tuple[str, ...], source: str, builder: str) -> None:
+    """Refuse a source whose rows lack a field the builder reads, before anything is built."""
+    for split, dataset in splits.items():
+        missing = [name for name in required if name not in dataset.column_names]
+        if missing:
+            raise PrefbuildError(
+                f"--source '{source}' split '{split}' has no field {', '.join(repr(m) for m in missing)} "
+                f"(builder '{builder}' reads: {', '.join(required)}; found: {', '.join(dataset.column_names)})."
+            )
