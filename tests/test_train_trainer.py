@@ -1,0 +1,305 @@
+"""DPOPTrainer against TRL's DPOTrainer on the same batch, option checks, and a few steps of every loss type."""
+
+import copy
+import math
+
+import pytest
+import torch
+from conftest_train import CPU_TRAINING_ARGS, read_rows
+from datasets import Dataset
+from transformers import LlamaForCausalLM
+from trl import DPOConfig, DPOTrainer
+
+from prefbuild.train import LOSS_TYPES, DPOPConfig, DPOPTrainer
+from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(DEFAULT_CORPUS, vocab_size=400)
+
+
+@pytest.fixture(scope="module")
+def base_model(tokenizer):
+    torch.manual_seed(0)
+    config = tiny_llama_config(
+        len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id
+    )
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="module")
+def moved_policy(base_model):
+    """The base model with every weight nudged: the policy after some training, away from the reference."""
+    policy = copy.deepcopy(base_model)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return policy
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return Dataset.from_list([{k: row[k] for k in ("prompt", "chosen", "rejected")} for row in read_rows("train")])
+
+
+def make_trainer(trainer_cls, config_cls, tmp_path, policy, ref, pairs, tokenizer, peft_config=None, **overrides):
+    args = config_cls(output_dir=str(tmp_path), **{**CPU_TRAINING_ARGS, **overrides})
+    return trainer_cls(
+        model=copy.deepcopy(policy),
+        ref_model=None if ref is None else copy.deepcopy(ref),
+        args=args,
+        train_dataset=pairs,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+
+
+def loss_and_grads(trainer, n_pairs=8):
+    """Loss and parameter gradients of one batch made of the first `n_pairs` pairs (no shuffling)."""
+    inputs = trainer.data_collator([trainer.train_dataset[i] for i in range(n_pairs)])
+    trainer.model.train()
+    trainer.model.zero_grad()
+    loss = trainer.compute_loss(trainer.model, inputs)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in trainer.model.named_parameters() if p.grad is not None}
+    assert grads, "no parameter received a gradient"
+    return loss.detach(), grads
+
+
+def assert_same(result_a, result_b):
+    loss_a, grads_a = result_a
+    loss_b, grads_b = result_b
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-6, atol=1e-7)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("precompute", [False, True], ids=["ref-model", "precomputed-ref"])
+def test_dpop_lambda_zero_matches_trl_sigmoid_loss_and_gradients(
+    tmp_path, moved_policy, base_model, pairs, tokenizer, precompute
+):
+    common = dict(beta=0.3, precompute_ref_log_probs=precompute)
+    trl = make_trainer(
+        DPOTrainer,
+        DPOConfig,
+        tmp_path / "trl",
+        moved_policy,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type="sigmoid",
+        **common,
+    )
+    ours = make_trainer(
+        DPOPTrainer,
+        DPOPConfig,
+        tmp_path / "dpop",
+        moved_policy,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type="dpop",
+        dpop_lambda=0.0,
+        **common,
+    )
+    trl_result, ours_result = loss_and_grads(trl), loss_and_grads(ours)
+    assert_same(trl_result, ours_result)
+    # The policy really moved: the loss is not the trivial log 2 of policy == reference
+    assert abs(trl_result[0].item() - math.log(2)) > 1e-3
+    # ... and some chosen completions are below the reference, so λ > 0 must change the loss
+    assert ours._metrics["train"]["dpop/chosen_below_ref"][-1] > 0
+
+    penalised = make_trainer(
+        DPOPTrainer,
+        DPOPConfig,
+        tmp_path / "dpop50",
+        moved_policy,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type="dpop",
+        dpop_lambda=50.0,
+        **common,
+    )
+    assert loss_and_grads(penalised)[0] > ours_result[0]
+
+
+def test_dpop_lambda_zero_matches_trl_sigmoid_with_lora(tmp_path, base_model, pairs, tokenizer):
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"], lora_dropout=0.0)
+
+    def with_moved_adapter(trainer):
+        # LoRA B starts at zero (policy == reference); move the adapter identically in both trainers
+        generator = torch.Generator().manual_seed(2)
+        with torch.no_grad():
+            for name, parameter in sorted(trainer.model.named_parameters()):
+                if "lora_B" in name:
+                    parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+        return trainer
+
+    trl = with_moved_adapter(
+        make_trainer(
+            DPOTrainer,
+            DPOConfig,
+            tmp_path / "trl",
+            base_model,
+            None,
+            pairs,
+            tokenizer,
+            lora,
+            loss_type="sigmoid",
+            beta=0.3,
+        )
+    )
+    ours = with_moved_adapter(
+        make_trainer(
+            DPOPTrainer,
+            DPOPConfig,
+            tmp_path / "dpop",
+            base_model,
+            None,
+            pairs,
+            tokenizer,
+            lora,
+            dpop_lambda=0.0,
+            beta=0.3,
+        )
+    )
+    assert ours.ref_model is None  # the reference is the base model with the adapter disabled
+    trl_result, ours_result = loss_and_grads(trl), loss_and_grads(ours)
+    assert all("lora" in name for name in ours_result[1])
+    assert_same(trl_result, ours_result)
+    assert ours._metrics["train"]["dpop/chosen_below_ref"][-1] > 0
+
+    penalised = with_moved_adapter(
+        make_trainer(
+            DPOPTrainer,
+            DPOPConfig,
+            tmp_path / "dpop50",
+            base_model,
+            None,
+            pairs,
+            tokenizer,
+            lora,
+            dpop_lambda=50.0,
+            beta=0.3,
+        )
+    )
+    assert loss_and_grads(penalised)[0] > ours_result[0]
+
+
+@pytest.mark.parametrize("loss_type", ["sigmoid", "ipo", "hinge"])
+def test_baselines_match_trl(tmp_path, moved_policy, base_model, pairs, tokenizer, loss_type):
+    trl = make_trainer(
+        DPOTrainer,
+        DPOConfig,
+        tmp_path / "trl",
+        moved_policy,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type=loss_type,
+        beta=0.3,
+    )
+    ours = make_trainer(
+        DPOPTrainer,
+        DPOPConfig,
+        tmp_path / "ours",
+        moved_policy,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type=loss_type,
+        beta=0.3,
+    )
+    assert_same(loss_and_grads(trl), loss_and_grads(ours))
+
+
+@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+def test_each_loss_trains_and_logs_finite_metrics(tmp_path, base_model, pairs, tokenizer, loss_type):
+    trainer = make_trainer(
+        DPOPTrainer,
+        DPOPConfig,
+        tmp_path,
+        base_model,
+        base_model,
+        pairs,
+        tokenizer,
+        loss_type=loss_type,
+        beta=0.3,
+        max_steps=3,
+        learning_rate=1e-2,
+    )
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    changed = [name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p.detach())]
+    assert len(changed) == len(before), f"unchanged: {set(before) - set(changed)}"
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 3
+    expected = {
+        "loss",
+        "logps/chosen",
+        "logps/rejected",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/accuracies",
+        "rewards/margins",
+        "dpop/penalty",
+        "dpop/chosen_below_ref",
+        "entropy",
+        "mean_token_accuracy",
+    }
+    for entry in logs:
+        assert expected <= entry.keys()
+        assert all(math.isfinite(entry[key]) for key in expected)
+        assert 0.0 <= entry["dpop/chosen_below_ref"] <= 1.0
+
+
+def test_evaluation_logs_dpop_metrics(tmp_path, moved_policy, base_model, pairs, tokenizer):
+    trainer = make_trainer(DPOPTrainer, DPOPConfig, tmp_path, moved_policy, base_model, pairs, tokenizer)
+    metrics = trainer.evaluate(pairs)
+    assert math.isfinite(metrics["eval_loss"]) and "eval_dpop/penalty" in metrics
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dpop_lambda": -1.0}, "`dpop_lambda` must be >= 0, got -1.0"),
+        ({"loss_type": ["dpop", "sigmoid"]}, "`loss_type` must name exactly one loss"),
+        ({"loss_type": "dpopp"}, "Unknown `loss_type` 'dpopp' for DPOPTrainer. Did you mean: dpop?"),
+        ({"loss_type": "robust"}, "Unknown `loss_type` 'robust'"),
+        ({"ld_alpha": 0.5}, "`ld_alpha` is not supported by DPOPTrainer, got 0.5"),
+        ({"label_smoothing": 0.1}, "`label_smoothing` is not supported"),
+        ({"use_weighting": True}, "`use_weighting` is not supported"),
+        ({"f_divergence_type": "js_divergence"}, "`f_divergence_type` is not supported"),
+        ({"loss_weights": [0.5]}, "`loss_weights` is not supported"),
+        ({"beta": 0.0}, "`beta` must be > 0"),
+    ],
+)
+def test_config_rejects_unsupported_options(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("?", r"\?").replace("[", r"\[")):
+        DPOPConfig(output_dir=str(tmp_path), **{**CPU_TRAINING_ARGS, **overrides})
+
+
+def test_trainer_init_rejects_options_set_after_config(tmp_path, base_model, pairs, tokenizer):
+    args = DPOPConfig(output_dir=str(tmp_path), **CPU_TRAINING_ARGS)
+    args.use_weighting = True
+    with pytest.raises(ValueError, match="`use_weighting` is not supported by DPOPTrainer"):
+        DPOPTrainer(model=base_model, args=args, train_dataset=pairs, processing_class=tokenizer)
+    with pytest.raises(TypeError, match="DPOPTrainer needs a `DPOPConfig`"):
+        DPOPTrainer(
+            model=base_model,
+            args=DPOConfig(output_dir=str(tmp_path), **CPU_TRAINING_ARGS),
+            train_dataset=pairs,
+            processing_class=tokenizer,
+        )
+
+
+def test_config_defaults_are_the_papers():
+    args = DPOPConfig(output_dir="unused", use_cpu=True, bf16=False)
+    assert args.loss_type == ["dpop"]
+    assert args.dpop_lambda == 50.0
