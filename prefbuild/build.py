@@ -284,15 +284,15 @@ def build_dataset(
     }
     started = time.perf_counter()
     metadata = card_metadata(builder, build_stats)
-    context = {
-        "builder": builder,
-        "stats": build_stats,
-        "command": command,
-        "summary": stats.render_summary(build_stats),
-    }
+    context = cards.build_card_context(
+        builder, build_stats, tables, summary=stats.render_summary(build_stats), plot=plot
+    )
 
-    def render(shards: dict[str, list[str]]) -> str:
+    features = datasets.Features.from_arrow_schema(next(iter(tables.values())).schema)._to_yaml_list()
+
+    def render(folder: Path, shards: dict[str, list[str]]) -> str:
         metadata.configs = cards.configs_metadata(shards)
+        metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
         return cards.render_card(builder.card, metadata, {**context, "shards": shards})
 
     extra = {"edit_distance.png": lambda path: stats.plot_histograms(build_stats, str(path), builder.pretty_name)}
@@ -302,14 +302,22 @@ def build_dataset(
 
 
 def card_metadata(builder: Builder, build_stats: dict[str, Any]) -> DatasetCardData:
+    """The card's YAML: licence inherited from the source, size bucket, tags and the source's Hub id.
+
+    A local `--source` is a copy of the builder's Hub source in its schema, so `source_datasets` names the Hub id
+    the rows come from (the body says which path was read). `configs` is filled in once shard names are known.
+    """
     pairs = sum(split["pairs"] for split in build_stats["splits"].values())
+    source = build_stats["source"]["id"]
+    if Path(source).expanduser().exists():
+        source = builder.default_source
     return DatasetCardData(
         license=builder.license,
         language=["en"],
         task_categories=["text-generation"],
-        tags=["dpo", "preference", "prefbuild", builder.name],
+        tags=["dpo", "dpop", "preference", "prefbuild", builder.name, build_stats.get("format", "standard")],
         size_categories=[cards.size_category(pairs)],
-        source_datasets=[build_stats["source"]["id"]],
+        source_datasets=[source],
         pretty_name=builder.pretty_name,
     )
 

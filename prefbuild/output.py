@@ -49,15 +49,15 @@ def write_output_folder(
     out: str | Path,
     tables: dict[str, pa.Table],
     stats: dict[str, Any],
-    render_card: Callable[[dict[str, list[str]]], str],
+    render_card: Callable[[Path, dict[str, list[str]]], str],
     *,
     overwrite: bool = False,
     extra_files: dict[str, Callable[[Path], None]] | None = None,
 ) -> dict[str, list[str]]:
     """Write the whole folder atomically and return the shard names per split.
 
-    render_card receives the shard names per split (the card's YAML `configs` point at them) and returns the
-    README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
+    render_card receives the temporary folder and the shard names per split (the card's YAML `configs` point at
+    them) and returns the README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
     extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG).
     """
     out = Path(out)
@@ -67,7 +67,7 @@ def write_output_folder(
     try:
         shards = {split: write_shards(tmp, split, table) for split, table in tables.items()}
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / "README.md").write_text(render_card(shards), encoding="utf-8")
+        (tmp / "README.md").write_text(render_card(tmp, shards), encoding="utf-8")
         for name, write in (extra_files or {}).items():
             write(tmp / name)
         _replace(tmp, out)
@@ -89,6 +89,25 @@ def _replace(tmp: Path, out: Path) -> None:
         os.replace(backup, out)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def load_output_folder(folder: str | Path) -> "datasets.DatasetDict":
+    """`datasets` view of a built folder, loaded from its shards by explicit path.
+
+    `datasets.load_dataset(DIR)` caches a local folder under its *name* and a hash of the card's metadata, so
+    two folders called `arc` can share a cache entry; explicit data files are hashed with their modification
+    times, so this never returns stale rows. Prefer it inside prefbuild.
+    """
+    import datasets
+
+    folder = Path(folder)
+    shards = {}
+    for path in sorted((folder / "data").glob("*.parquet")):
+        split = path.name.split("-")[0]
+        shards.setdefault(split, []).append(str(path))
+    if not shards:
+        raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no data/*.parquet shards.")
+    return datasets.load_dataset("parquet", data_files=shards)
 
 
 def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[str, Any]]:
