@@ -37,9 +37,10 @@ def test_summary_fields_and_histogram():
 
 
 def test_token_statistics_with_a_tokenizer():
+    vocab: dict[str, int] = {}
+
     class WordTokenizer:
         def __call__(self, texts, add_special_tokens=False):
-            vocab = {}
             return {"input_ids": [[vocab.setdefault(w, len(vocab)) for w in t.split()] for t in texts]}
 
     distance, first = stats.token_statistics(["a b c d"], ["a b x d e"], WordTokenizer())
