@@ -5,13 +5,13 @@ import math
 
 import pytest
 import torch
-from conftest_train import CPU_TRAINING_ARGS, read_rows
 from datasets import Dataset
 from transformers import LlamaForCausalLM
 from trl import DPOConfig, DPOTrainer
 
 from prefbuild.train import LOSS_TYPES, DPOPConfig, DPOPTrainer
 from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer
+from tests.conftest_train import CPU_TRAINING_ARGS, read_rows
 
 
 @pytest.fixture(scope="module")
