@@ -43,6 +43,8 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(card_directory())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=True,  # a line holding only a {% tag %} leaves no blank line behind
+        lstrip_blocks=True,
         autoescape=False,
     )
 
@@ -95,10 +97,11 @@ def check_card(text: str, where: str = "README.md") -> DatasetCardData:
     return data
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table; the first row is the header, columns after the first right-aligned."""
+def markdown_table(rows: list[list[str]], numeric: int = 1) -> str:
+    """A GitHub-flavoured Markdown table; the first row is the header, the last `numeric` columns right-aligned."""
     header, *body = rows
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|"]
+    aligns = [" --- "] * (len(header) - numeric) + [" ---: "] * numeric
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
 
@@ -120,7 +123,7 @@ def counts_table(splits: dict[str, dict[str, Any]]) -> str:
                 f"{sum(split.get('dropped_pairs', {}).values()):,}",
             ]
         )
-    return markdown_table(rows)
+    return markdown_table(rows, numeric=4)
 
 
 def reasons_table(splits: dict[str, dict[str, Any]]) -> str:
@@ -140,7 +143,7 @@ def edit_distance_table(splits: dict[str, dict[str, Any]]) -> str:
         for level, summary in split["edit_distance"].items():
             cells = [_percent(summary.get(key)) for key in ("mean", "median", "p10", "p90")]
             rows.append([f"`{name}`", level, *cells])
-    return markdown_table(rows)
+    return markdown_table(rows, numeric=4)
 
 
 def _text(value: Any) -> str:
@@ -218,7 +221,9 @@ def build_card_context(
     }
 
 
-def dataset_info_metadata(folder: Path, shards: dict[str, list[str]], features: list[dict[str, Any]]) -> dict[str, Any]:
+def dataset_info_metadata(
+    folder: Path, shards: dict[str, list[str]], features: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The Hub's `dataset_info` block: features, and per split the example count and shard bytes.
 
     Besides informing the Hub viewer, it makes `datasets.load_dataset(DIR)`'s cache key depend on the content:
