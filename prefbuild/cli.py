@@ -136,6 +136,42 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    # Listed here for `prefbuild --help`; `main` hands its arguments untouched to TRL's parser
+    # (prefbuild.train.run), so `--config RECIPE.yaml` and every `--field value` override work as in TRL.
+    subparsers.add_parser(
+        "train",
+        help="Train with DPOP (or DPO / IPO / SLiC) from a recipe: --config RECIPE.yaml [--field value ...].",
+        add_help=False,
+    )
+
+
+def _run_train(argv: Sequence[str]) -> int:
+    from prefbuild.train.run import main as train_main
+
+    return train_main(list(argv))
+
+
+def _add_tiny_model(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "tiny-model",
+        help="Write a tiny random Llama model and a locally trained tokenizer (offline demos and tests).",
+        description="Write a tiny randomly initialised Llama-architecture causal LM and a byte-level BPE tokenizer "
+        "trained locally, so recipes, tests and demos run without the Hub.",
+    )
+    parser.add_argument("--out", required=True, help="folder to write the model and tokenizer to")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation seed (default: 0)")
+    parser.set_defaults(handler=_run_tiny_model)
+
+
+def _run_tiny_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.train.tiny_model import write_tiny_model
+
+    out = write_tiny_model(args.out, seed=args.seed)
+    print(f"Wrote a tiny Llama model and tokenizer to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -149,17 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VERBS = [_add_build, _add_stats]
+VERBS = [_add_build, _add_stats, _add_train, _add_tiny_model]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verb is None:
-        parser.print_help()
-        return 0
     try:
+        if argv[:1] == ["train"]:
+            return _run_train(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            parser.print_help()
+            return 0
         return args.handler(args, argv)
     except PrefbuildError as error:
         print(f"Error: {error}", file=sys.stderr)
