@@ -1,12 +1,14 @@
 """The builder registry: a plain dict, easy to grep and to parametrise tests over."""
 
-from prefbuild.builders import arc, hellaswag
+from prefbuild.builders import arc, gsm8k, hellaswag, metamath
 from prefbuild.builders.base import Builder, RowOutcome
 from prefbuild.errors import unknown_name_error
 
 BUILDERS: dict[str, Builder] = {
     "arc": arc.BUILDER,
     "hellaswag": hellaswag.BUILDER,
+    "gsm8k": gsm8k.BUILDER,
+    "metamath": metamath.BUILDER,
 }
 
 

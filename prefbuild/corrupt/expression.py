@@ -1,0 +1,307 @@
+"""A whitelisted arithmetic parser and a bounded evaluator for the left side of `<expression> = <number>`.
+
+Dataset text is never given to `eval`, `exec` or `sympify`. It is tokenised by one regular expression into a
+closed set of tokens (ASCII numbers, + - × ÷ ^ %, parentheses and braces, `\\frac`, `\\sqrt`, `\\cdot`, ...),
+parsed by a small recursive-descent parser into tuples, and evaluated with bounds: at most `MAX_TOKENS` tokens,
+`MAX_DEPTH` levels of nesting, `MAX_DIGITS` digits per number, magnitudes up to `MAX_MAGNITUDE` and integer
+exponents up to `MAX_EXPONENT`. Anything else raises `ExpressionError`, so a hostile row (`9**9**9**9`,
+10,000 nested parentheses, a 10,000-digit number, non-ASCII digits) is refused in microseconds, never run.
+
+Evaluation is in floats: magnitudes stay below 2**53, so integers are exact and verification compares with a
+tolerance of half a unit in the result's last written place.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+MAX_TOKENS = 120
+MAX_DEPTH = 24
+MAX_DIGITS = 15
+MAX_EXPONENT = 64
+MAX_MAGNITUDE = 1e15
+
+
+class ExpressionError(ValueError):
+    """The text is not a whitelisted arithmetic expression, or evaluating it would exceed a bound."""
+
+
+# Token kinds: n number, + - * / ^ operators, ( ) grouping, % percent, f \frac, s \sqrt, w word (breaks an
+# expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
+_TOKEN = re.compile(
+    r"""
+    (?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)
+    |(?P<pow>\*\*|\^)
+    |(?P<mul>[*×·∙⋅]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))
+    |(?P<div>[/÷∕]|\\div(?![A-Za-z]))
+    |(?P<add>\+)
+    |(?P<sub>[-−–])
+    |(?P<open>\\left\s*[(\[]|\\left\s*\\\{|[(\[{])
+    |(?P<close>\\right\s*[)\]]|\\right\s*\\\}|[)\]}])
+    |(?P<pct>\\?%)
+    |(?P<frac>\\[dt]?frac(?![A-Za-z]))
+    |(?P<sqrt>\\sqrt(?![A-Za-z]))
+    |(?P<skip>\s+|\\?\$|\\[,;:!\ ])
+    |(?P<word>\\?[A-Za-z_]+)
+    |(?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_KIND = {
+    "n": "n",
+    "pow": "^",
+    "mul": "*",
+    "div": "/",
+    "add": "+",
+    "sub": "-",
+    "open": "(",
+    "close": ")",
+    "pct": "%",
+    "frac": "f",
+    "sqrt": "s",
+    "word": "w",
+    "other": "?",
+}
+# What may stand on either side of a written ` x ` for it to mean multiplication: `2.5 x 6`, `(3) x 4`.
+_OPERAND_END = frozenset("n)%")
+_OPERAND_START = frozenset("n(fs")
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    """Split `text` into (kind, text) tokens; `x`/`X` between two operands becomes multiplication."""
+    tokens: list[tuple[str, str]] = []
+    for match in _TOKEN.finditer(text):
+        group = match.lastgroup
+        if group == "skip":
+            continue
+        tokens.append((_KIND[group], match.group()))
+    for index in range(1, len(tokens) - 1):
+        kind, value = tokens[index]
+        if kind == "w" and value in ("x", "X") and tokens[index - 1][0] in _OPERAND_END:
+            if tokens[index + 1][0] in _OPERAND_START:
+                tokens[index] = ("*", value)
+    return tokens
+
+
+_WORD_OPERATORS = {"x": "*", "X": "*", "times": "*", "plus": "+", "minus": "-"}
+
+
+def trailing_expression(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The arithmetic just before an `=`, with unit words dropped.
+
+    Words right after a number are its unit and are skipped, `/` between unit words is "per":
+    `40 kids * 10%` → 40 * 10%, `200 blueberries/pint * 2 pints/pie` → 200 * 2, `45 minutes/trip x 6/trip` →
+    45 * 6. Any other word or unknown character ends the prose before the expression, so what remains is the
+    run of arithmetic after it.
+    """
+    expression: list[tuple[str, str]] = []
+    in_unit = False  # inside the unit words that follow a number
+    count = len(tokens)
+    for index in range(count):
+        token = tokens[index]
+        kind = token[0]
+        after_operand = in_unit or (expression and expression[-1][0] in _OPERAND_END)
+        next_kind = tokens[index + 1][0] if index + 1 < count else ""
+        if kind == "w":
+            word_operator = _WORD_OPERATORS.get(token[1])
+            if word_operator and after_operand and next_kind in _OPERAND_START:
+                expression.append((word_operator, token[1]))
+                in_unit = False
+            elif after_operand:
+                in_unit = True
+            else:
+                expression.clear()
+                in_unit = False
+        elif kind == "/" and after_operand and next_kind == "w":
+            in_unit = True  # `pounds/crate`, `6/trip`: "per", part of the unit
+        elif kind == "?" or (kind in _OPERAND_START and in_unit):
+            # `5 cars 3`: a number after a unit without an operator starts a new expression
+            expression.clear()
+            in_unit = False
+            if kind != "?":
+                expression.append(token)
+        else:
+            expression.append(token)
+            in_unit = False
+    return expression
+
+
+class _Parser:
+    """Recursive descent over a token list into tuples: ("n", v), ("neg", a), ("+", a, b), ..., ("%", a)."""
+
+    __slots__ = ("tokens", "position", "depth")
+
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        if len(tokens) > MAX_TOKENS:
+            raise ExpressionError(f"more than {MAX_TOKENS} tokens")
+        self.tokens = tokens
+        self.position = 0
+        self.depth = 0
+
+    def peek(self) -> str:
+        return self.tokens[self.position][0] if self.position < len(self.tokens) else ""
+
+    def parse(self) -> tuple:
+        node = self.expr()
+        if self.position != len(self.tokens):
+            raise ExpressionError(f"unexpected {self.tokens[self.position][1]!r}")
+        return node
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"nested deeper than {MAX_DEPTH}")
+
+    def expr(self) -> tuple:
+        self.enter()
+        node = self.term()
+        while self.peek() in ("+", "-"):
+            op = self.tokens[self.position][0]
+            self.position += 1
+            node = (op, node, self.term())
+        self.depth -= 1
+        return node
+
+    def term(self) -> tuple:
+        node = self.unary()
+        while True:
+            kind = self.peek()
+            if kind in ("*", "/"):
+                self.position += 1
+                node = (kind, node, self.unary())
+            elif kind in ("(", "f", "s"):  # implicit multiplication: 2(3 + 4), 3\sqrt{2}
+                node = ("*", node, self.unary())
+            else:
+                return node
+
+    def unary(self) -> tuple:
+        kind = self.peek()
+        if kind in ("-", "+"):
+            self.position += 1
+            self.enter()
+            operand = self.unary()
+            self.depth -= 1
+            return ("neg", operand) if kind == "-" else operand
+        return self.power()
+
+    def power(self) -> tuple:
+        base = self.postfix()
+        if self.peek() == "^":
+            self.position += 1
+            self.enter()
+            exponent = self.unary()  # right-associative: 2^3^2 = 2^9
+            self.depth -= 1
+            return ("^", base, exponent)
+        return base
+
+    def postfix(self) -> tuple:
+        node = self.primary()
+        while self.peek() == "%":
+            self.position += 1
+            node = ("%", node)
+        return node
+
+    def primary(self) -> tuple:
+        kind = self.peek()
+        if kind == "n":
+            text = self.tokens[self.position][1].replace(",", "")
+            if len(text) - ("." in text) > MAX_DIGITS:
+                raise ExpressionError(f"number longer than {MAX_DIGITS} digits")
+            self.position += 1
+            return ("n", float(text))
+        if kind == "(":
+            self.position += 1
+            node = self.expr()
+            if self.peek() != ")":
+                raise ExpressionError("unbalanced parenthesis")
+            self.position += 1
+            return node
+        if kind == "f":
+            self.position += 1
+            self.enter()
+            numerator, denominator = self.primary(), self.primary()
+            self.depth -= 1
+            return ("/", numerator, denominator)
+        if kind == "s":
+            self.position += 1
+            self.enter()
+            node = ("sqrt", self.primary())
+            self.depth -= 1
+            return node
+        found = repr(self.tokens[self.position][1]) if self.position < len(self.tokens) else "end of expression"
+        raise ExpressionError(f"expected a number, got {found}")
+
+
+def parse_tokens(tokens: list[tuple[str, str]]) -> tuple:
+    return _Parser(tokens).parse()
+
+
+def parse_expression(text: str) -> tuple:
+    """Parse a whole string as one expression; raises `ExpressionError` on anything outside the whitelist."""
+    if len(text) > 4 * MAX_TOKENS:
+        raise ExpressionError(f"longer than {4 * MAX_TOKENS} characters")
+    tokens = tokenize(text)
+    if any(kind in "w?" for kind, _ in tokens):
+        bad = next(value for kind, value in tokens if kind in "w?")
+        raise ExpressionError(f"{bad!r} is not part of an arithmetic expression")
+    return parse_tokens(tokens)
+
+
+def _bounded(value: float) -> float:
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ExpressionError(f"magnitude above {MAX_MAGNITUDE:.0e}")
+    return value
+
+
+def evaluate(node: tuple) -> float:
+    """Evaluate a parsed tree within the bounds; raises `ExpressionError` instead of computing anything large."""
+    op = node[0]
+    if op == "n":
+        return _bounded(node[1])
+    if op == "neg":
+        return -evaluate(node[1])
+    if op == "%":
+        return evaluate(node[1]) / 100.0
+    if op == "sqrt":
+        value = evaluate(node[1])
+        if value < 0:
+            raise ExpressionError("square root of a negative number")
+        return math.sqrt(value)
+    left = evaluate(node[1])
+    right = evaluate(node[2])
+    if op == "+":
+        return _bounded(left + right)
+    if op == "-":
+        return _bounded(left - right)
+    if op == "*":
+        return _bounded(left * right)
+    if op == "/":
+        if right == 0:
+            raise ExpressionError("division by zero")
+        return _bounded(left / right)
+    # op == "^": integer exponents only, and the result's size is checked before it is computed
+    if right != int(right) or abs(right) > MAX_EXPONENT:
+        raise ExpressionError(f"exponent {right!r} is not an integer of at most {MAX_EXPONENT}")
+    if left == 0:
+        if right < 0:
+            raise ExpressionError("zero to a negative power")
+        return 0.0 if right else 1.0
+    if abs(right) * math.log10(abs(left)) > math.log10(MAX_MAGNITUDE):
+        raise ExpressionError(f"power above {MAX_MAGNITUDE:.0e}")
+    return _bounded(left ** int(right))
+
+
+def safe_evaluate(text: str) -> float | None:
+    """The value of an arithmetic expression, or None when it is refused."""
+    try:
+        return evaluate(parse_expression(text))
+    except ExpressionError:
+        return None
+
+
+def has_operation(node: tuple) -> bool:
+    """True unless the tree is a bare (possibly signed) number: `7` is a restatement, not a calculation."""
+    while node[0] == "neg":
+        node = node[1]
+    return node[0] != "n"
