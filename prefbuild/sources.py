@@ -22,6 +22,9 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
     - anything else is taken as a Hub dataset id (with `config`).
     """
     path = Path(source)
+    logger = datasets.logging.get_logger("datasets")
+    level = logger.level
+    logger.setLevel(datasets.logging.CRITICAL)  # its own error lines would duplicate our one-line Error
     try:
         if path.is_file():
             return _load_files({"train": [str(path)]}, path.suffix)
@@ -33,8 +36,17 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
     except PrefbuildError:
         raise
     except Exception as error:  # datasets raises many types; the user needs one line naming the source
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PrefbuildError(f"Cannot load --source '{source}': {reason}") from None
+        raise PrefbuildError(f"Cannot load --source '{source}': {root_cause(error)}") from None
+    finally:
+        logger.setLevel(level)
+
+
+def root_cause(error: BaseException) -> str:
+    """The innermost exception's first line (datasets wraps parse errors in a generic message)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _load_files(data_files: dict[str, list[str]], suffix: str) -> datasets.DatasetDict:
