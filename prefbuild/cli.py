@@ -172,6 +172,50 @@ def _run_tiny_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_push(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "push",
+        help="Upload a folder written by `prefbuild build` / `prefbuild mix` to the Hugging Face Hub.",
+        description="Upload a built folder (shards, stats.json, README.md card, histogram) to a Hub dataset repo in "
+        "one commit, creating the repo if needed. The token comes from HF_TOKEN or `hf auth login` and is never "
+        "printed. --dry-run OUT writes exactly what would be uploaded and touches no network.",
+    )
+    parser.add_argument("folder", metavar="DIR", help="a folder written by `prefbuild build` or `prefbuild mix`")
+    parser.add_argument(
+        "--repo-id", required=True, metavar="ORG/NAME", help="dataset repository, e.g. my-org/arc-dpop"
+    )
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", metavar="R", help="branch to commit to (created if missing; default: main)")
+    parser.add_argument("--commit-message", metavar="M", help="commit title (default: names the set and version)")
+    parser.add_argument(
+        "--dry-run", metavar="OUT", help="write the files that would be uploaded into OUT and list the operations"
+    )
+    parser.set_defaults(handler=_run_push)
+
+
+def _run_push(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.hub import push_folder
+
+    result = push_folder(
+        args.folder,
+        args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        commit_message=args.commit_message,
+        dry_run=args.dry_run,
+    )
+    plan = result.plan
+    where = f"{plan.repo_id}@{args.revision}" if args.revision else plan.repo_id
+    print(f"Commit to dataset {where}: {plan.commit_message!r}, {len(plan.operations)} operations")
+    for name in plan.files:
+        print(f"  CommitOperationAdd {name} ({plan.sizes[name]:,} bytes)")
+    if result.dry_run_folder is not None:
+        print(f"Dry run: wrote the files that would be uploaded to {result.dry_run_folder}; nothing was sent.")
+    else:
+        print(f"Pushed: {result.commit_url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -185,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VERBS = [_add_build, _add_stats, _add_train, _add_tiny_model]
+VERBS = [_add_build, _add_stats, _add_push, _add_train, _add_tiny_model]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
