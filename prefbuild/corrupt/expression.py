@@ -31,7 +31,7 @@ class ExpressionError(ValueError):
 # expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
 _TOKEN = re.compile(
     r"""
-    (?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)
+    (?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
     |(?P<pow>\*\*|\^)
     |(?P<mul>[*×·∙⋅]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))
     |(?P<div>[/÷∕]|\\div(?![A-Za-z]))

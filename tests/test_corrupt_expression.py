@@ -1,0 +1,111 @@
+"""The whitelisted parser and bounded evaluator: both solution styles, and hostile inputs refused fast."""
+
+import time
+
+import pytest
+
+from prefbuild.corrupt import ExpressionError, find_results, parse_expression, safe_evaluate
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("16 * $47", 752),
+        ("2.5 x 6", 15),
+        ("1,250 * 8", 10_000),
+        ("6 × 7", 42),
+        ("84 ÷ 2", 42),
+        ("20% * 50", 10),
+        ("(2 + 3) * 4", 20),
+        ("2(3 + 4)", 14),
+        ("-3 + 10", 7),
+        ("2 ** 10", 1024),
+        (r"\frac{12}{4}", 3),
+        (r"\dfrac{1}{4} + \frac{3}{4}", 1),
+        ("2^5", 32),
+        ("2^{10}", 1024),
+        (r"\sqrt{49}", 7),
+        (r"3 \cdot 12", 36),
+        (r"3 \times 12 \div 4", 9),
+        (r"\left(1 + 2\right) \cdot 3", 9),
+        ("2^3^2", 512),  # right-associative
+        ("0.2 * 50", 10),
+    ],
+)
+def test_evaluates_both_styles(text, value):
+    assert safe_evaluate(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9**9**9**9",
+        "9^9^9^9",
+        "2 ** 1000",
+        "10 ** 16",
+        "(" * 10_000 + "1" + ")" * 10_000,
+        "-" * 10_000 + "1",
+        "1" * 10_000,
+        "1" * 10_000 + " + 1",
+        "١٢ + ٣",  # Arabic-Indic digits
+        "１２ + ３",  # full-width digits
+        "__import__('os').system('echo hi')",
+        "1 / 0",
+        "0 ^ -1",
+        "2 ^ 0.5",
+        r"\sqrt{-4}",
+        "(1 + 2",
+        "1 +",
+        "",
+        "+".join(["1"] * 1000),
+    ],
+)
+def test_hostile_inputs_are_refused_fast(text):
+    started = time.perf_counter()
+    assert safe_evaluate(text) is None
+    assert time.perf_counter() - started < 0.05
+
+
+def test_refusal_names_the_reason():
+    with pytest.raises(ExpressionError, match="nested deeper"):
+        parse_expression("(" * 30 + "1" + ")" * 30)
+    with pytest.raises(ExpressionError, match="digits"):
+        parse_expression("1" * 100)
+    with pytest.raises(ExpressionError, match="not part of an arithmetic expression"):
+        parse_expression("os.system(1)")
+
+
+def results(text):
+    return [(text[r.start : r.end], r.tier) for r in find_results(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("She spends 16 * $47 = $752 on pens.", [("752", "verified")]),
+        ("In 6 hours she runs 2.5 x 6 = 15 miles.", [("15", "verified")]),
+        ("1,250 * 8 = 10,000 apples", [("10,000", "verified")]),
+        ("(2 + 3) * 4 = 5 * 4 = 20", [("20", "verified")]),  # 5 is the first term of `5 * 4`, not a result
+        ("2x = 14, so x = 7.", [("14", "unverified"), ("7", "unverified")]),
+        (r"We have $\frac{12}{4} = 3$ and $2^5 = 32$.", [("3", "verified"), ("32", "verified")]),
+        (r"Since \sqrt{49} = 7 and 3 \cdot 12 = 36,", [("7", "verified"), ("36", "verified")]),
+        (r"so $3 + 4 = \boxed{7}$", []),  # the boxed final answer is never a candidate
+        ("40 kids * 10% = 4 kids", [("4", "verified")]),  # unit words are dropped
+        ("200 blueberries/pint * 2 pints/pie = 400 blueberries/pie", [("400", "verified")]),
+        ("3.5 kw hours/week * $0.14/kw hour = $0.49/week", [("0.49", "verified")]),
+        ("1200m-300m = 900m", [("900", "verified")]),
+        ("10/50 = 20% of them", [("20", "verified")]),
+        ("x <= 5 and y >= 3 and 2 == 2", []),
+        ("The total is 3 + 4 = 7.\n#### 7\nThe answer is: 7", [("7", "verified")]),
+        ("He pays 12 - 5 = -3? No: 5 - 12 = -7 dollars", [("3", "unverified"), ("7", "verified")]),
+    ],
+)
+def test_finds_results_in_both_styles(text, expected):
+    assert results(text) == expected
+
+
+def test_result_finder_is_fast_on_hostile_text():
+    text = "(" * 20_000 + "1 = 1" + "= 2" * 5_000 + "9**9**9**9 = 3"
+    started = time.perf_counter()
+    find_results(text)
+    assert time.perf_counter() - started < 2.0
