@@ -100,8 +100,11 @@ def load_pairs(script_args):
             streaming=script_args.dataset_streaming,
         )
     except Exception as error:  # noqa: BLE001 - datasets raises many types (offline, missing files, bad schema)
-        where = "folder" if path.exists() else "Hub dataset"
-        raise PrefbuildError(f"Could not load {where} '{name}': {error}") from error
+        if path.exists():
+            raise PrefbuildError(f"Could not load folder '{name}': {error}") from error
+        raise PrefbuildError(
+            f"Could not load Hub dataset '{name}' (no local folder has that name either): {error}"
+        ) from error
     if not isinstance(dataset, DatasetDict | IterableDatasetDict):
         raise PrefbuildError(f"Dataset '{name}' has no named splits; expected 'train' and 'eval'.")
 
