@@ -31,20 +31,24 @@ class ExpressionError(ValueError):
 # expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
 _TOKEN = re.compile(
     r"""
-    (?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
-    |(?P<pow>\*\*|\^)
-    |(?P<mul>[*×·∙⋅]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))
-    |(?P<div>[/÷∕]|\\div(?![A-Za-z]))
+    (?:\s|\\?\$|\\[,;:!\ ])*  # skipped: whitespace, `$` (currency or math delimiter), LaTeX spacing
+    (?:
+    (?P<word>(?:x|X|times|plus|minus)(?![A-Za-z_])  # words that may be operators: one token each
+    |(?:(?!(?:x|X|times|plus|minus)(?![A-Za-z_]))[A-Za-z_]+[ \t]*)+)  # other prose: one token per run of words
+    |(?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
+    |(?P<mul>[*](?![*])|[×·∙⋅]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))
     |(?P<add>\+)
     |(?P<sub>[-−–])
+    |(?P<div>[/÷∕]|\\div(?![A-Za-z]))
+    |(?P<pow>\*\*|\^)
     |(?P<open>\\left\s*[(\[]|\\left\s*\\\{|[(\[{])
     |(?P<close>\\right\s*[)\]]|\\right\s*\\\}|[)\]}])
     |(?P<pct>\\?%)
     |(?P<frac>\\[dt]?frac(?![A-Za-z]))
     |(?P<sqrt>\\sqrt(?![A-Za-z]))
-    |(?P<skip>\s+|\\?\$|\\[,;:!\ ])
-    |(?P<word>\\?[A-Za-z_]+)
-    |(?P<other>.)
+    |(?P<command>\\[A-Za-z]+)
+    |(?P<other>[^\s$])
+    )
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -61,6 +65,7 @@ _KIND = {
     "frac": "f",
     "sqrt": "s",
     "word": "w",
+    "command": "w",
     "other": "?",
 }
 # What may stand on either side of a written ` x ` for it to mean multiplication: `2.5 x 6`, `(3) x 4`.
@@ -73,9 +78,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     tokens: list[tuple[str, str]] = []
     for match in _TOKEN.finditer(text):
         group = match.lastgroup
-        if group == "skip":
-            continue
-        tokens.append((_KIND[group], match.group()))
+        if group is not None:  # None: only skipped characters were left at the end
+            tokens.append((_KIND[group], match.group(group).rstrip()))
     for index in range(1, len(tokens) - 1):
         kind, value = tokens[index]
         if kind == "w" and value in ("x", "X") and tokens[index - 1][0] in _OPERAND_END:
