@@ -216,6 +216,53 @@ def _run_push(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_mix(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "mix",
+        help="Mix built folders and third-party preference sets by weight into one Hub-ready folder.",
+        description="Sample each source of a mixture config (recipes/mix/<name>.yaml) by its weight, with a seed, "
+        "into train and eval splits with a `source` column for provenance, per-source statistics and a card "
+        "listing the composition. Sources: folders from `prefbuild build`, Intel/orca_dpo_pairs, "
+        "jondurbin/truthy-dpo-v0.1, HuggingFaceH4/ultrafeedback_binarized (Hub ids or local copies).",
+    )
+    parser.add_argument("--config", required=True, help="mixture config, e.g. recipes/mix/smaug.yaml")
+    parser.add_argument("--out", required=True, help="output folder (refused if it exists, unless --overwrite)")
+    parser.add_argument("--seed", type=int, help="seed for sampling and shuffling (default: the config's, else 0)")
+    parser.add_argument(
+        "--format", help="standard (strings) or conversational (TRL message lists); default: the config's"
+    )
+    parser.add_argument("--system-prompt", help="system message for --format conversational rows without one")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    parser.set_defaults(handler=_run_mix)
+
+
+def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.mix import load_config, mix_command, mix_datasets
+    from prefbuild.stats import render_summary
+
+    config = load_config(args.config)
+    report = mix_datasets(
+        config,
+        out=args.out,
+        overwrite=args.overwrite,
+        fmt=args.format,
+        system_prompt=args.system_prompt,
+        seed=args.seed,
+        command=mix_command(list(argv)),
+        config_path=args.config,
+        plot=not args.no_plot,
+    )
+    print(f"Wrote {report.out}")
+    for source in report.stats["sources"]:
+        taken = ", ".join(
+            f"{split} {facts['selected']:,}/{facts['usable_pairs']:,}" for split, facts in source["splits"].items()
+        )
+        print(f"  {source['name']}: {taken}")
+    print(render_summary(report.stats))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -229,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VERBS = [_add_build, _add_stats, _add_push, _add_train, _add_tiny_model]
+VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_train, _add_tiny_model]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
