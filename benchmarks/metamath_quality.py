@@ -131,6 +131,13 @@ def main() -> None:
         ],
         "token positions differing (Hamming) / longer": [_positional_tokens(c, r) for c, r in zip(chosen, rejected)],
         "chars from first difference to end / length": [_suffix_share(c, r) for c, r in zip(chosen, rejected)],
+        "char Levenshtein over the changed line only": [
+            Levenshtein.normalized_distance(*_changed_line(c, r)) for c, r in zip(chosen, rejected)
+        ],
+        "word Levenshtein over the changed line only": [
+            Levenshtein.normalized_distance(*(line.split() for line in _changed_line(c, r)))
+            for c, r in zip(chosen, rejected)
+        ],
     }
     print("alternative definitions (mean; the paper reports 6.5 % for MetaMath):")
     for name, values in alternatives.items():
@@ -171,6 +178,10 @@ def _positional_words(chosen: str, rejected: str) -> float:
 def _positional_tokens(chosen: str, rejected: str) -> float:
     a, b = TOKENS.findall(chosen), TOKENS.findall(rejected)
     return (sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))) / max(len(a), len(b))
+
+
+def _changed_line(chosen: str, rejected: str) -> tuple[str, str]:
+    return next((a, b) for a, b in zip(chosen.splitlines(), rejected.splitlines()) if a != b)
 
 
 def _suffix_share(chosen: str, rejected: str) -> float:
