@@ -1,0 +1,334 @@
+"""`prefbuild mix`: row counts and provenance for given weights and seed, normalisers, formats, bad configs."""
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from prefbuild.build import build_dataset
+from prefbuild.cards import check_card
+from prefbuild.mix import (
+    NORMALISERS,
+    load_config,
+    mix_datasets,
+    normalise_orca,
+    normalise_ultrafeedback,
+    parse_config,
+)
+from tests.conftest import FIXTURES, REPO
+
+MIX = FIXTURES / "mix"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("mix-sources")
+    folders = {}
+    for name in ("arc", "hellaswag"):
+        folders[name] = root / name
+        build_dataset(name, source=str(FIXTURES / name), out=folders[name], plot=False)
+    folders["arc_conversational"] = root / "arc_conversational"
+    build_dataset(
+        "arc", source=str(FIXTURES / "arc"), out=folders["arc_conversational"], fmt="conversational", plot=False
+    )
+    return folders
+
+
+def _config(built, **overrides) -> dict:
+    raw = {
+        "name": "tiny",
+        "seed": 0,
+        "sources": [
+            {"name": "arc", "source": str(built["arc"]), "weight": 1.0},
+            {"name": "hellaswag", "source": str(built["hellaswag"]), "weight": 5},
+            {"name": "orca", "source": str(MIX / "orca"), "schema": "Intel/orca_dpo_pairs", "weight": 0.5},
+            {"name": "truthy", "source": str(MIX / "truthy"), "schema": "jondurbin/truthy-dpo-v0.1"},
+            {
+                "name": "ultrafeedback",
+                "source": str(MIX / "ultrafeedback"),
+                "schema": "HuggingFaceH4/ultrafeedback_binarized",
+                "weight": 3,
+                "eval_weight": 1.0,
+            },
+        ],
+    }
+    raw.update(overrides)
+    return raw
+
+
+def _split(folder: Path, split: str):
+    return pq.read_table(next((folder / "data").glob(f"{split}-*.parquet")))
+
+
+def test_row_counts_and_provenance(built, tmp_path):
+    report = mix_datasets(parse_config(_config(built)), out=tmp_path / "mix", plot=False)
+    train, evaluation = _split(tmp_path / "mix", "train"), _split(tmp_path / "mix", "eval")
+    # arc: all 14; hellaswag: 5 of 11; orca: 0.5 × 4 usable = 2; truthy: all 3 usable; ultrafeedback: 3 of 5
+    assert Counter(train.column("source").to_pylist()) == {
+        "arc": 14,
+        "hellaswag": 5,
+        "orca": 2,
+        "truthy": 3,
+        "ultrafeedback": 3,
+    }
+    # eval: arc all 8; hellaswag at its train rate 5/11 of 6 → 3; ultrafeedback eval_weight 1.0 → 2; no eval elsewhere
+    assert Counter(evaluation.column("source").to_pylist()) == {"arc": 8, "hellaswag": 3, "ultrafeedback": 2}
+    assert train.column_names == ["prompt", "chosen", "rejected", "source", "edit_distance_char", "edit_distance_word"]
+
+    recorded = json.loads((tmp_path / "mix" / "stats.json").read_text())
+    assert recorded == report.stats
+    orca = next(source for source in recorded["sources"] if source["name"] == "orca")
+    assert orca["splits"]["train"] == {**orca["splits"]["train"], "source_rows": 6, "usable_pairs": 4, "selected": 2}
+    assert orca["splits"]["train"]["skipped"] == {"chosen_equals_rejected": 1, "empty_rejected": 1}
+    assert recorded["splits"]["train"]["sources"]["orca"] == 2
+    assert recorded["splits"]["train"]["skipped"]["ultrafeedback:not_single_turn"] == 1
+
+    # every mixed row is a real row of the source its `source` column names
+    arc_rows = {
+        tuple(row.values())
+        for row in _split(built["arc"], "train").select(["prompt", "chosen", "rejected"]).to_pylist()
+    }
+    for row in train.filter(train.column("source").to_numpy(zero_copy_only=False) == "arc").to_pylist():
+        assert (row["prompt"], row["chosen"], row["rejected"]) in arc_rows
+    orca_questions = {json.loads(line)["question"] for line in (MIX / "orca" / "train.jsonl").read_text().splitlines()}
+    for row in train.to_pylist():
+        if row["source"] == "orca":
+            assert row["prompt"].split("\n\n")[-1] in orca_questions
+
+
+def test_same_seed_same_bytes_other_seed_other_sample(built, tmp_path):
+    config = parse_config(_config(built))
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        mix_datasets(config, out=tmp_path / name, seed=seed, plot=False)
+    shard = "data/train-00000-of-00001.parquet"
+    assert (tmp_path / "a" / shard).read_bytes() == (tmp_path / "b" / shard).read_bytes()
+    assert (tmp_path / "a" / "README.md").read_text() == (tmp_path / "b" / "README.md").read_text()
+    a, c = _split(tmp_path / "a", "train"), _split(tmp_path / "c", "train")
+    assert Counter(a.column("source").to_pylist()) == Counter(c.column("source").to_pylist())
+    assert a.column("prompt").to_pylist() != c.column("prompt").to_pylist()
+
+
+def test_card_lists_the_composition_and_round_trips(built, tmp_path):
+    mix_datasets(
+        parse_config(_config(built)), out=tmp_path / "mix", command="prefbuild mix --config tiny.yaml --out mix"
+    )
+    card = (tmp_path / "mix" / "README.md").read_text()
+    data = check_card(card)
+    assert sorted(data.license) == ["apache-2.0", "cc-by-4.0", "cc-by-sa-4.0", "mit"]
+    assert "Intel/orca_dpo_pairs" in data.source_datasets and "allenai/ai2_arc" in data.source_datasets
+    assert "| `orca` | `Intel/orca_dpo_pairs` | apache-2.0 | 50% of the rows | 2 of 4 | – |" in card
+    assert "| `hellaswag` | `Rowan/hellaswag` (prefbuild build) | mit | 5 rows | 5 of 11 | 3 of 6 |" in card
+    assert "prefbuild mix --config tiny.yaml --out mix" in card
+    assert "ShareAlike" in card and "![Histogram of edit distances" in card
+    assert (tmp_path / "mix" / "edit_distance.png").is_file()
+
+
+def test_conversational_mix(built, tmp_path):
+    config = parse_config(_config(built))
+    mix_datasets(config, out=tmp_path / "mix", fmt="conversational", system_prompt="Be brief.", plot=False)
+    rows = _split(tmp_path / "mix", "train").to_pylist()
+    by_source = {row["source"]: row for row in rows}
+    assert by_source["arc"]["prompt"][0] == {"role": "system", "content": "Be brief."}
+    assert by_source["arc"]["chosen"][0]["role"] == "assistant" and len(by_source["arc"]["chosen"]) == 1
+    # Truthy rows carry their own system message, which wins over --system-prompt
+    assert by_source["truthy"]["prompt"][0]["role"] == "system"
+    assert by_source["truthy"]["prompt"][0]["content"] != "Be brief."
+    assert by_source["truthy"]["prompt"][-1]["role"] == "user"
+
+
+def test_normalisers():
+    orca = normalise_orca({"system": " ", "question": "Q?", "chosen": "A", "rejected": "B"})
+    assert orca == {"system": None, "prompt": "Q?", "chosen": "A", "rejected": "B"}
+    turn = lambda reply: [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": reply}]  # noqa: E731
+    assert (
+        normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("Hello"), "rejected": turn("Go")})["chosen"] == "Hello"
+    )
+    two_turns = turn("Hello") + turn("Again")
+    assert normalise_ultrafeedback({"prompt": "Hi", "chosen": two_turns, "rejected": turn("Go")}) == "not_single_turn"
+    assert (
+        normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("Same"), "rejected": turn("Same")})
+        == "chosen_equals_rejected"
+    )
+    assert NORMALISERS["HuggingFaceH4/ultrafeedback_binarized"].split_map == {
+        "train_prefs": "train",
+        "test_prefs": "eval",
+    }
+
+
+def _error(built, tmp_path, run_cli, raw) -> tuple[int, str]:
+    config = tmp_path / "mix.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    code, out, err = run_cli("mix", "--config", config, "--out", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    return code, err.replace(str(config), "CONFIG")
+
+
+def _with_entry(built, index: int, **changes) -> dict:
+    raw = _config(built)
+    raw["sources"][index] = {**raw["sources"][index], **changes}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "message"),
+    [
+        (
+            2,
+            {"weight": 0},
+            "Error: Mixture entry 3 ('orca'): `weight` 0 must be >= 1 as a row count, or a fraction in (0, 1].\n",
+        ),
+        (
+            2,
+            {"weight": -0.5},
+            "Error: Mixture entry 3 ('orca'): `weight` -0.5 is not a fraction in (0, 1]. Use 1.0 for every row, or an integer row count.\n",
+        ),
+        (
+            2,
+            {"weight": 1.5},
+            "Error: Mixture entry 3 ('orca'): `weight` 1.5 is not a fraction in (0, 1]. Use 1.0 for every row, or an integer row count.\n",
+        ),
+        (
+            2,
+            {"weight": "half"},
+            "Error: Mixture entry 3 ('orca'): `weight` must be a fraction in (0, 1] or a row count >= 1, got 'half'.\n",
+        ),
+        (
+            2,
+            {"weight": 50},
+            "Error: Mixture entry 3 ('orca'): `weight` asks for 50 train rows but the source has 4 usable ones.\n",
+        ),
+        (
+            4,
+            {"eval_weight": 5},
+            "Error: Mixture entry 5 ('ultrafeedback'): `eval_weight` asks for 5 eval rows but the source has 2 usable ones.\n",
+        ),
+        (
+            2,
+            {"schema": "Intel/orca_dpo_pair"},
+            "Error: Mixture entry 3 ('orca'): unknown `schema` 'Intel/orca_dpo_pair'. Did you mean: Intel/orca_dpo_pairs? Available: Intel/orca_dpo_pairs, jondurbin/truthy-dpo-v0.1, HuggingFaceH4/ultrafeedback_binarized, pairs, prefbuild.\n",
+        ),
+        (
+            2,
+            {"weights": 1.0},
+            "Error: Mixture entry 3 ('orca'): unknown key(s) weights. Allowed: eval_weight, name, schema, source, weight.\n",
+        ),
+        (
+            2,
+            {"name": "arc"},
+            "Error: Mixture entry 3 ('arc'): the name 'arc' is used twice; names label the `source` column.\n",
+        ),
+        (
+            3,
+            {"schema": "Intel/orca_dpo_pairs"},
+            "Error: Mixture entry 4 ('truthy'): row 0 of split 'train' has no field question; is ",
+        ),
+    ],
+)
+def test_bad_entries_name_the_entry(built, tmp_path, run_cli, index, changes, message):
+    code, err = _error(built, tmp_path, run_cli, _with_entry(built, index, **changes))
+    assert code == 1
+    assert err.startswith(message) if not message.endswith("\n") else err == message
+
+
+def test_unknown_source_suggests_a_known_one(built, tmp_path, run_cli):
+    raw = _with_entry(built, 3, source="jondurbin/truthy-dpo", schema=None)
+    del raw["sources"][3]["schema"]
+    code, err = _error(built, tmp_path, run_cli, raw)
+    assert code == 1
+    assert err.startswith(
+        "Error: Mixture entry 4 ('truthy'): unknown source 'jondurbin/truthy-dpo': no such folder, and not a "
+        "third-party set prefbuild can normalise. Did you mean: jondurbin/truthy-dpo-v0.1?"
+    )
+
+
+def test_local_copy_without_schema(built, tmp_path, run_cli):
+    raw = _config(built)
+    del raw["sources"][2]["schema"]
+    code, err = _error(built, tmp_path, run_cli, raw)
+    assert code == 1 and err.startswith(
+        f"Error: Mixture entry 3 ('orca'): '{MIX / 'orca'}' is not a folder written by `prefbuild build` (no stats.json)."
+    )
+
+
+def test_mismatched_formats(built, tmp_path, run_cli):
+    raw = _with_entry(built, 0, source=str(built["arc_conversational"]))
+    code, err = _error(built, tmp_path, run_cli, raw)
+    assert (code, err) == (
+        1,
+        f"Error: Mixture entry 1 ('arc'): '{built['arc_conversational']}' was built with --format conversational but "
+        "the mixture is standard. Rebuild it with --format standard, or mix with --format conversational.\n",
+    )
+    # a conversational mixture takes it
+    mix_datasets(parse_config(raw), out=tmp_path / "ok", fmt="conversational", plot=False)
+
+
+def test_config_level_errors(built, tmp_path, run_cli):
+    assert _error(built, tmp_path, run_cli, _config(built, format="chat"))[1] == (
+        "Error: Mixture config 'CONFIG': unknown `format` 'chat'. Available: standard, conversational.\n"
+    )
+    assert _error(built, tmp_path, run_cli, _config(built, system_prompt="Hi"))[1] == (
+        "Error: Mixture config 'CONFIG': `system_prompt` applies only to format conversational (format is standard).\n"
+    )
+    code, _, err = run_cli("mix", "--config", tmp_path / "nope.yaml", "--out", tmp_path / "out")
+    assert (code, err) == (
+        1,
+        f"Error: Mixture config '{tmp_path / 'nope.yaml'}' does not exist. Mixture recipes live under recipes/mix/.\n",
+    )
+
+
+def test_smaug_recipe_is_the_six_sets():
+    config = load_config(REPO / "recipes" / "mix" / "smaug.yaml")
+    assert [entry.name for entry in config.sources] == [
+        "metamath",
+        "arc",
+        "hellaswag",
+        "orca",
+        "truthy",
+        "ultrafeedback",
+    ]
+    assert [entry.source for entry in config.sources[3:]] == list(NORMALISERS)
+    assert [entry.source for entry in config.sources[:3]] == ["data/metamath", "data/arc", "data/hellaswag"]
+
+
+def test_tiny_recipe_runs_from_the_repository_layout(tmp_path, monkeypatch, run_cli):
+    """The commands in recipes/mix/tiny.yaml's header, run in a copy of the layout they expect."""
+    (tmp_path / "tests").mkdir()
+    shutil.copytree(FIXTURES, tmp_path / "tests" / "fixtures")
+    monkeypatch.chdir(tmp_path)
+    for name in ("arc", "hellaswag"):
+        assert (
+            run_cli("build", name, "--source", f"tests/fixtures/{name}", "--out", f"runs/{name}", "--no-plot")[0] == 0
+        )
+    code, out, err = run_cli("mix", "--config", REPO / "recipes/mix/tiny.yaml", "--out", "runs/tiny-mix", "--no-plot")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:6] == [
+        "Wrote runs/tiny-mix",
+        "  arc: train 14/14, eval 8/8",
+        "  hellaswag: train 6/11, eval 3/6",
+        "  orca: train 2/4",
+        "  truthy: train 3/3",
+        "  ultrafeedback: train 3/5, eval 2/2",
+    ]
+
+
+@pytest.mark.slow  # ~10 s of torch / TRL import before two steps of training
+def test_conversational_mixture_trains_with_the_tiny_recipe(built, tmp_path):
+    """A conversational mixture (system prompts included) goes through DPOP training on the tiny model."""
+    from prefbuild.train.run import main as train
+    from prefbuild.train.tiny_model import write_tiny_model
+
+    mix_datasets(parse_config(_config(built)), out=tmp_path / "mix", fmt="conversational", system_prompt="Be brief.")
+    model = write_tiny_model(tmp_path / "tiny-model")
+    argv = [
+        "--config", str(REPO / "recipes" / "tiny" / "dpop.yaml"),
+        "--model_name_or_path", str(model),
+        "--dataset_name", str(tmp_path / "mix"),
+        "--output_dir", str(tmp_path / "run"),
+        "--max_steps", "2", "--eval_steps", "2", "--logging_steps", "1", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    assert train(argv) == 0
+    assert (tmp_path / "run" / "model.safetensors").is_file()
