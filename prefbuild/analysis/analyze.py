@@ -1,0 +1,121 @@
+"""`prefbuild analyze`: does a model hold the chosen completion's likelihood after the edit? (the paper's Fig. 4)
+
+For any causal LM and any preference dataset, score the chosen and rejected completions token by token, align them
+on the first differing token and write `OUT/analysis.json` plus `OUT/token_logprobs.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from prefbuild.analysis.logprobs import pair_logprobs, summarise_logprobs
+from prefbuild.analysis.plots import plot_token_curve
+from prefbuild.errors import PrefbuildError
+
+
+def load_pairs_split(data: str | Path, split: str = "eval", limit: int | None = None):
+    """One split of a folder written by `prefbuild build` (or a Hub dataset id), at most `limit` rows."""
+    import datasets
+
+    from prefbuild.output import load_output_folder
+
+    path = Path(data).expanduser()
+    if path.is_dir():
+        dataset = load_output_folder(path)
+    elif path.exists():
+        raise PrefbuildError(f"--data '{data}' is a file; expected a folder written by `prefbuild build`.")
+    else:
+        try:
+            dataset = datasets.load_dataset(str(data))
+        except Exception as error:  # noqa: BLE001 - offline, missing repo, bad schema all surface here
+            raise PrefbuildError(f"Could not load dataset '{data}': {error}") from error
+    if split not in dataset:
+        raise PrefbuildError(f"--split '{split}' is not in '{data}'; its splits are: {', '.join(dataset)}.")
+    rows = dataset[split]
+    missing = [column for column in ("prompt", "chosen", "rejected") if column not in rows.column_names]
+    if missing:
+        raise PrefbuildError(f"Split '{split}' of '{data}' lacks the column(s) {', '.join(missing)}.")
+    if limit is not None:
+        if limit < 1:
+            raise PrefbuildError(f"--limit must be >= 1, got {limit}.")
+        rows = rows.select(range(min(limit, len(rows))))
+    return rows
+
+
+def load_model(model: str | Path, device: str | None = None, dtype: str = "auto"):
+    """Model and tokenizer from a Hub id or a local folder, on `device` (default: CUDA if available, else CPU)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model))
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        lm = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype).to(device)
+    except (OSError, ValueError) as error:
+        raise PrefbuildError(f"Could not load model '{model}': {error}") from error
+    return lm, tokenizer
+
+
+def analyze(
+    model: Any,
+    data: str | Path,
+    *,
+    out: str | Path,
+    split: str = "eval",
+    limit: int | None = None,
+    window: int = 10,
+    batch_size: int = 16,
+    tokenizer: Any = None,
+    device: str | None = None,
+    progress: bool = True,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Score `data`'s `split` with `model` (Hub id, folder or a loaded model with `tokenizer`); write `out`.
+
+    Writes `out/analysis.json` (see `summarise_logprobs` for the keys, plus `model`, `data`, `split`, `seconds`) and
+    `out/token_logprobs.png`; returns the JSON's contents.
+    """
+    if window < 0:
+        raise PrefbuildError(f"--window must be >= 0, got {window}.")
+    if batch_size < 1:
+        raise PrefbuildError(f"--batch-size must be >= 1, got {batch_size}.")
+    started = time.perf_counter()
+    if isinstance(model, str | Path):
+        name = str(model)
+        model, tokenizer = load_model(model, device=device)
+    else:
+        if tokenizer is None:
+            raise PrefbuildError("analyze() needs `tokenizer` when `model` is a loaded model.")
+        name = getattr(model.config, "_name_or_path", "") or type(model).__name__
+    rows = load_pairs_split(data, split, limit)
+    results = pair_logprobs(model, tokenizer, rows, batch_size=batch_size, progress=progress)
+    summary = summarise_logprobs(results, window=window)
+    analysis = {"model": name, "data": str(data), "split": split, **summary}
+    analysis["seconds"] = round(time.perf_counter() - started, 2)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "analysis.json").write_text(json.dumps(analysis, indent=2) + "\n")
+    plot_token_curve({label or Path(name).name or name: summary["by_offset"]}, out / "token_logprobs.png")
+    return analysis
+
+
+def render_analysis(analysis: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    return "\n".join(
+        [
+            f"{analysis['pairs']} pairs of '{analysis['data']}' ({analysis['split']}) scored with {analysis['model']}",
+            f"  chosen log-prob (summed, mean over pairs): {fmt(analysis['chosen_logp'])}",
+            f"  rejected log-prob (summed):                {fmt(analysis['rejected_logp'])}",
+            f"  chosen per-token log-prob before the edit: {fmt(analysis['before_edit_mean'])}",
+            f"  at the first differing token:              {fmt(analysis['at_edit_mean'])}",
+            f"  after the edit:                            {fmt(analysis['after_edit_mean'])}",
+        ]
+    )
