@@ -263,6 +263,76 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="Token-level log-probs of chosen/rejected, aligned on the first differing token (the paper's Fig. 4).",
+        description="Score the chosen and rejected completions of a preference dataset with a causal LM, token by "
+        "token (tokenised as the preference trainer does), align them on the first differing token and write "
+        "OUT/analysis.json (before_edit_mean, at_edit_mean, after_edit_mean, by_offset, ...) and "
+        "OUT/token_logprobs.png.",
+    )
+    parser.add_argument("--model", required=True, metavar="M", help="causal LM: Hub id or local folder")
+    parser.add_argument("--data", required=True, metavar="DIR", help="a folder written by `prefbuild build`")
+    parser.add_argument("--split", default="eval", help="split to score (default: eval)")
+    parser.add_argument("--limit", type=int, metavar="N", help="score at most N pairs")
+    parser.add_argument(
+        "--window", type=int, default=10, help="offsets -W..W around the first differing token (default: 10)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (default: 16)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--out", required=True, metavar="OUT", help="folder for analysis.json and the PNG")
+    parser.set_defaults(handler=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.analysis.analyze import analyze, render_analysis
+
+    analysis = analyze(
+        args.model,
+        args.data,
+        out=args.out,
+        split=args.split,
+        limit=args.limit,
+        window=args.window,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    print(render_analysis(analysis))
+    print(f"Wrote {args.out}/analysis.json and {args.out}/token_logprobs.png")
+    return 0
+
+
+def _add_repro(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "repro",
+        help="Reproduce DPO's failure mode and DPOP's fix at toy scale, offline (minutes on a CPU).",
+        description="Generate arithmetic word problems, train a tokenizer and a small Llama on them (the "
+        "reference), build low-edit pairs with the metamath builder (and a high-edit control), train DPO, DPOP, IPO "
+        "and SLiC with DPOPTrainer, and write results.json, figures and report.md to --out.",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--quick", action="store_true", help="the small configuration (about 10 minutes on 2 CPU cores)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the problems, models and data order (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    parser.set_defaults(handler=_run_repro)
+
+
+def _run_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from dataclasses import replace
+
+    from prefbuild.analysis.report import render_results
+    from prefbuild.analysis.repro import FULL, QUICK, run_repro
+
+    config = replace(QUICK if args.quick else FULL, seed=args.seed)
+    results = run_repro(args.out, config, overwrite=args.overwrite)
+    print(render_results(results))
+    print(f"Wrote {args.out}/results.json, {args.out}/report.md and figures")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -276,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_train, _add_tiny_model]
+VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_train, _add_tiny_model, _add_analyze, _add_repro]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

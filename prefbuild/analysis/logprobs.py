@@ -62,8 +62,11 @@ def _common_prefix_length(ids: Sequence[int], other_ids: Sequence[int]) -> int:
 def tokenize_pair(tokenizer: Any, prompt: Any, chosen: Any, rejected: Any) -> TokenizedPair:
     """Tokenise one pair as TRL's DPOTrainer does (see the module docstring); strings or message lists."""
     if isinstance(prompt, list):  # conversational
+
         def render(messages: list, **kwargs) -> list[int]:
-            return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"])
+            return list(
+                tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"]
+            )
 
         prompt_ids = render(prompt, add_generation_prompt=True)
         prompt_chosen_ids = render(prompt + chosen)

@@ -61,8 +61,10 @@ def _step(rng: random.Random, total: int, name: str, pronoun: str, item: str) ->
             return None
         return (
             f"{he} buys {groups} bags with {each} {item} each.",
-            [f"{he} buys {groups} * {each} = {bought} {item}.", f"Then {pronoun} has {total} + {bought} = "
-             f"{total + bought} {item}."],
+            [
+                f"{he} buys {groups} * {each} = {bought} {item}.",
+                f"Then {pronoun} has {total} + {bought} = {total + bought} {item}.",
+            ],
             total + bought,
         )
     if kind == "add":

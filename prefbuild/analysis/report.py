@@ -164,3 +164,18 @@ def write_report(results: dict[str, Any], out: str | Path) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def render_results(results: dict[str, Any]) -> str:
+    """The results table for the terminal."""
+    rows = [("reference", results["reference"]), *results["methods"].items()]
+    lines = [f"{'model':<10} {'chosen logp':>12} {'after-edit':>11} {'accuracy':>9}"]
+    for name, row in rows:
+        lines.append(
+            f"{name:<10} {_fmt(row['chosen_logp'], 2):>12} {_fmt(row['after_edit_logp']):>11} "
+            f"{100 * row['accuracy']:>8.1f}%"
+        )
+    for claim, held, numbers in pattern_checks(results):
+        lines.append(f"{'yes' if held else 'NO '}  {claim} ({numbers})")
+    lines.append(f"Total time: {results.get('seconds', {}).get('total', '?')} s")
+    return "\n".join(lines)

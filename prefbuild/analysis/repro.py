@@ -84,9 +84,7 @@ class ReproConfig:
     def __post_init__(self):
         unknown = [method for method in (*self.methods, *self.control_methods) if method not in METHOD_LOSS_TYPES]
         if unknown:
-            raise PrefbuildError(
-                f"Unknown method(s) {', '.join(unknown)}. Available: {', '.join(METHOD_LOSS_TYPES)}."
-            )
+            raise PrefbuildError(f"Unknown method(s) {', '.join(unknown)}. Available: {', '.join(METHOD_LOSS_TYPES)}.")
         if self.pref_eval_pairs < 1 or self.pref_train_pairs < 1:
             raise PrefbuildError("`pref_train_pairs` and `pref_eval_pairs` must be >= 1.")
 
@@ -328,8 +326,9 @@ def train_preference(
         seed=config.seed,
     )
     rng = random.Random(config.seed)
-    train_rows = pairs["train"].select(sorted(rng.sample(range(len(pairs["train"])), min(config.trajectory_pairs,
-                                                                                        len(pairs["train"])))))
+    train_rows = pairs["train"].select(
+        sorted(rng.sample(range(len(pairs["train"])), min(config.trajectory_pairs, len(pairs["train"]))))
+    )
     eval_rows = pairs["eval"].select(range(min(config.trajectory_pairs, len(pairs["eval"]))))
     callback = _trajectory_callback(tokenizer, train_rows, eval_rows, config.trajectory_every)
     trainer = DPOPTrainer(
@@ -442,8 +441,9 @@ def run_repro(
     seen = {p.query for p in sft_problems}
     test_candidates = make_problems(config.seed, config.test_problems * 2, start=config.sft_problems + n_pref)
     test_problems = [p for p in test_candidates if p.query not in seen][: config.test_problems]
-    reference, tokenizer, sft_log = build_reference(sft_problems, config, out / "models" / "reference",
-                                                    progress=progress)
+    reference, tokenizer, sft_log = build_reference(
+        sft_problems, config, out / "models" / "reference", progress=progress
+    )
     lap("sft")
 
     # 2. Pairs
