@@ -333,6 +333,30 @@ def _run_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="Run the whole job offline on sample sources shipped with prefbuild (about a minute on a CPU).",
+        description="Build MetaMath, ARC and HellaSwag preference sets from small sample sources inside the package, "
+        "print their statistics, check their dataset cards, dry-run a push, mix them, and train a few DPOP steps on "
+        "a tiny model. Offline; everything is written under --out.",
+    )
+    parser.add_argument("--out", default="prefbuild-demo", help="demo folder (default: prefbuild-demo)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
+    parser.add_argument("--max-steps", type=int, default=3, help="DPOP training steps (default: 3)")
+    parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.demo import run_demo
+
+    if args.max_steps < 1:
+        raise PrefbuildError(f"--max-steps must be >= 1, got {args.max_steps}.")
+    run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -346,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_train, _add_tiny_model, _add_analyze, _add_repro]
+VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
