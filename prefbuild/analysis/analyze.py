@@ -84,6 +84,7 @@ def analyze(
     if batch_size < 1:
         raise PrefbuildError(f"--batch-size must be >= 1, got {batch_size}.")
     started = time.perf_counter()
+    rows = load_pairs_split(data, split, limit)  # before the model: a wrong --data or --split fails fast
     if isinstance(model, str | Path):
         name = str(model)
         model, tokenizer = load_model(model, device=device)
@@ -91,7 +92,6 @@ def analyze(
         if tokenizer is None:
             raise PrefbuildError("analyze() needs `tokenizer` when `model` is a loaded model.")
         name = getattr(model.config, "_name_or_path", "") or type(model).__name__
-    rows = load_pairs_split(data, split, limit)
     results = pair_logprobs(model, tokenizer, rows, batch_size=batch_size, progress=progress)
     summary = summarise_logprobs(results, window=window)
     analysis = {"model": name, "data": str(data), "split": split, **summary}
