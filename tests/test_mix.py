@@ -127,6 +127,18 @@ def test_card_lists_the_composition_and_round_trips(built, tmp_path):
     assert (tmp_path / "mix" / "edit_distance.png").is_file()
 
 
+def test_a_mixture_is_a_prefbuild_folder_for_stats_and_push(built, tmp_path, run_cli):
+    from prefbuild.hub import plan_push
+
+    mix_datasets(parse_config(_config(built)), out=tmp_path / "mix", plot=False)
+    assert plan_push(tmp_path / "mix", "org/tiny-mix").commit_message == (
+        "Upload tiny preference pairs built with prefbuild 0.1.0"
+    )
+    code, out, err = run_cli("stats", tmp_path / "mix")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[2].split()[:3] == ["train", "41", "27"]  # source rows read, pairs mixed
+
+
 def test_conversational_mix(built, tmp_path):
     config = parse_config(_config(built))
     mix_datasets(config, out=tmp_path / "mix", fmt="conversational", system_prompt="Be brief.", plot=False)
