@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Levenshtein, Postfix, Prefix
 
 HISTOGRAM_BINS = 20  # bins of width 0.05 over [0, 1]
 
@@ -32,12 +32,51 @@ def normalised_levenshtein(chosen: Sequence[str], rejected: Sequence[str]) -> np
 
 
 def word_levenshtein(chosen: Sequence[str], rejected: Sequence[str]) -> np.ndarray:
-    """Word-level normalised Levenshtein distance per pair (words = `str.split()`)."""
+    """Word-level normalised Levenshtein distance per pair (words = `str.split()`).
+
+    Equal to rapidfuzz's `cpdist(..., processor=str.split)`, bit for bit, without splitting whole texts into
+    Python lists of words (for 394,000 MetaMath pairs that took ~13 s and ~3 GB). Pairs share long stretches of
+    text, and Levenshtein distance does not change when a common prefix or suffix is removed, so only the words
+    between the first and the last difference are split and compared; the normalisation needs the whole word
+    counts, which come from a byte count. The cut is made at a space or line break inside the common part, so
+    no word is split in two.
+    """
     if len(chosen) == 0:
         return np.zeros(0, dtype=np.float64)
-    return process.cpdist(
-        chosen, rejected, scorer=Levenshtein.normalized_distance, processor=str.split, dtype=np.float64, workers=-1
-    )
+    distances = np.empty(len(chosen), dtype=np.float64)
+    common_prefix, common_suffix, distance = Prefix.similarity, Postfix.similarity, Levenshtein.distance
+    for index, (first, second) in enumerate(zip(chosen, rejected)):
+        first_length, second_length = len(first), len(second)
+        shared = common_prefix(first, second)
+        start = max(first.rfind(" ", 0, shared), first.rfind("\n", 0, shared)) + 1  # first[:start] ends in a space
+        tail = first_length - min(common_suffix(first, second), first_length - start, second_length - start)
+        end = _next_break(first, tail)  # first[end:] starts with a space or line break, or is empty
+        first_words = first[start:end].split()
+        second_words = second[start : second_length - (first_length - end)].split()
+        words = word_count(first)
+        longest = max(words, words - len(first_words) + len(second_words))
+        distances[index] = distance(first_words, second_words) / longest if longest else 0.0
+    return distances
+
+
+def _next_break(text: str, position: int) -> int:
+    space, newline = text.find(" ", position), text.find("\n", position)
+    if space < 0:
+        return len(text) if newline < 0 else newline
+    return space if newline < 0 else min(space, newline)
+
+
+# str.split()'s whitespace among ASCII: \t \n \v \f \r, the separators \x1c-\x1f and space. Every byte of a
+# non-ASCII character (>= 0x80) is a non-space here; texts that are not ASCII are counted with str.split().
+_WORD_BYTES = bytes(0x20 if byte in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32) else 0x61 for byte in range(256))
+
+
+def word_count(text: str) -> int:
+    """`len(text.split())` without building the list: the number of word starts."""
+    if not text.isascii():
+        return len(text.split())
+    marked = text.encode("ascii").translate(_WORD_BYTES)
+    return marked.count(b" a") + marked.startswith(b"a")
 
 
 def first_differing_token(chosen_ids: Sequence[int], rejected_ids: Sequence[int]) -> int:

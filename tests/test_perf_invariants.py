@@ -1,0 +1,113 @@
+"""Speed-ups must not change output: fast paths equal the plain definitions, and builds do not depend on num_proc."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from prefbuild import stats
+from prefbuild.build import build_dataset
+
+REPO = Path(__file__).parent.parent
+WHITESPACE = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+
+
+def plain_word_levenshtein(chosen: list[str], rejected: list[str]) -> np.ndarray:
+    """The definition: rapidfuzz over `str.split()` word lists."""
+    return process.cpdist(
+        chosen, rejected, scorer=Levenshtein.normalized_distance, processor=str.split, dtype=np.float64
+    )
+
+
+def random_pairs(count: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Texts of words, numbers and every kind of whitespace; the second one edited a little or a lot."""
+    rng = random.Random(seed)
+    pieces = ["a", "bb", "12", "7,500", "$3", "x^2", "é", "½", "\\frac{1}{2}", "=", "+", "#### 72", "The answer is:"]
+    gaps = [" ", " ", " ", "\n", "  ", " \n", *WHITESPACE]
+    chosen, rejected = [], []
+    for _ in range(count):
+        words = [rng.choice(pieces) for _ in range(rng.randint(0, 12))]
+        text = "".join(rng.choice(gaps) + word for word in words) + rng.choice(["", " ", "\n", "\u3000"])
+        text = text[rng.randint(0, 2) :]
+        edited = list(text)
+        for _ in range(rng.choice([0, 1, 1, 2, 5])):
+            position = rng.randint(0, len(edited))
+            action = rng.choice(["insert", "delete", "replace"])
+            if action == "insert" or not edited:
+                edited.insert(position, rng.choice([*gaps, "9", "z", "é"]))
+            elif action == "delete":
+                del edited[min(position, len(edited) - 1)]
+            else:
+                edited[min(position, len(edited) - 1)] = rng.choice([*gaps, "9", "z"])
+        chosen.append(text)
+        rejected.append("".join(edited))
+    return chosen, rejected
+
+
+def test_word_levenshtein_equals_the_definition_bit_for_bit():
+    chosen, rejected = random_pairs(5000)
+    chosen += ["", "a", "", " ", "a b c", "a b c", "x\x1cy", "same text", "one two", "\xa0lead"]
+    rejected += ["", "", "a", "", "a b d", "a  b\nc", "x y", "same text", "one two three", "lead"]
+    assert np.array_equal(stats.word_levenshtein(chosen, rejected), plain_word_levenshtein(chosen, rejected))
+    assert np.array_equal(stats.word_levenshtein(rejected, chosen), plain_word_levenshtein(rejected, chosen))
+
+
+def test_word_count_equals_split_for_every_ascii_character_and_unicode_whitespace():
+    texts = [f"a{chr(code)}b" for code in range(128)] + [f"{space}a{space}b{space}" for space in WHITESPACE]
+    texts += ["", " ", "a", " a", "a ", "\x1f\x1fa\x1f", "é b", "a\u2009b"]
+    assert [stats.word_count(text) for text in texts] == [len(text.split()) for text in texts]
+
+
+def folder_digest(folder: Path) -> str:
+    """Hash of what a build writes that must not depend on speed work: the parquet shards and stats.json."""
+    digest = hashlib.sha256()
+    for path in sorted((folder / "data").glob("*.parquet")) + [folder / "stats.json"]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _corpus import generated_rows, write_jsonl
+
+    rows = generated_rows(300, seed=3)
+    rows[5] = {**rows[5], "response": "No numbers here at all."}  # a skipped row travels through every path too
+    return write_jsonl(rows, tmp_path_factory.mktemp("corpus") / "metamath.jsonl")
+
+
+def test_metamath_build_same_bytes_for_any_num_proc(corpus_file, tmp_path):
+    digests = []
+    for num_proc in (1, 2):
+        out = tmp_path / f"out{num_proc}"
+        report = build_dataset(
+            "metamath",
+            out=out,
+            source=str(corpus_file),
+            seed=7,
+            num_proc=num_proc,
+            options={"eval_size": 20},
+            plot=False,
+        )
+        assert report.stats["splits"]["train"]["skipped"] == {"no_number_to_corrupt": 1}
+        digests.append(folder_digest(out))
+    assert digests[0] == digests[1]
+
+
+def test_stored_word_distances_equal_the_definition(corpus_file, tmp_path):
+    from prefbuild.output import read_output_folder
+
+    build_dataset("metamath", out=tmp_path / "out", source=str(corpus_file), options={"eval_size": 20}, plot=False)
+    tables, _ = read_output_folder(tmp_path / "out")
+    for table in tables.values():
+        chosen, rejected = table.column("chosen").to_pylist(), table.column("rejected").to_pylist()
+        stored = table.column("edit_distance_word").to_numpy()
+        assert np.array_equal(stored, plain_word_levenshtein(chosen, rejected))
