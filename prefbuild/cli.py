@@ -341,7 +341,7 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "print their statistics, check their dataset cards, dry-run a push, mix them, and train a few DPOP steps on "
         "a tiny model. Offline; everything is written under --out.",
     )
-    parser.add_argument("--out", default="prefbuild-demo", help="demo folder (default: prefbuild-demo)")
+    parser.add_argument("--out", default="runs/demo", help="demo folder (default: runs/demo)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
     parser.add_argument("--max-steps", type=int, default=3, help="DPOP training steps (default: 3)")
     parser.add_argument("--no-train", action="store_true", help="skip the training step")

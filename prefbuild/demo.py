@@ -2,8 +2,8 @@
 
 Builds MetaMath, ARC and HellaSwag preference sets from prefbuild/samples/ (rows we wrote, in the real Hub
 schemas), prints their statistics, checks and shows their cards, dry-runs a push of each, mixes them, and trains
-a few DPOP steps on a tiny randomly initialised model. Everything lands under one folder (default
-`prefbuild-demo/`). Settings are passed as arguments, so nothing outside the package is needed.
+a few DPOP steps on a tiny randomly initialised model. Everything lands under one folder (default `runs/demo/`,
+which .gitignore already ignores). Settings are passed as arguments, so nothing outside the package is needed.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def train_arguments(model: Path, dataset: Path, output_dir: Path, max_steps: int
 
 
 def run_demo(
-    out: str | Path = "prefbuild-demo",
+    out: str | Path = "runs/demo",
     *,
     overwrite: bool = False,
     train: bool = True,

@@ -322,6 +322,14 @@ def _infer_schema(entry: MixEntry, label: str) -> str:
             f"{label}: '{entry.source}' is not a folder written by `prefbuild build` (no stats.json). For a local "
             f"copy of a third-party set, add `schema:` with its Hub id ({', '.join(NORMALISERS)}) or `pairs`."
         )
+    from prefbuild.builders import BUILDERS
+
+    builder = entry.name if entry.name in BUILDERS else path.name if path.name in BUILDERS else None
+    if builder is not None:
+        raise PrefbuildError(
+            f"{label}: folder '{entry.source}' does not exist. Build it first: "
+            f"`prefbuild build {builder} --out {entry.source}`."
+        )
     close = difflib.get_close_matches(entry.source, list(NORMALISERS), n=1, cutoff=0.6)
     hint = f" Did you mean: {close[0]}?" if close else ""
     raise PrefbuildError(

@@ -344,3 +344,13 @@ def test_conversational_mixture_trains_with_the_tiny_recipe(built, tmp_path):
     ]  # fmt: skip
     assert train(argv) == 0
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_missing_built_folder_says_how_to_build_it(tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli("mix", "--config", REPO / "recipes" / "mix" / "smaug.yaml", "--out", "mix")
+    assert (code, err) == (
+        1,
+        "Error: Mixture entry 1 ('metamath'): folder 'data/metamath' does not exist. Build it first: "
+        "`prefbuild build metamath --out data/metamath`.\n",
+    )
