@@ -55,7 +55,8 @@ def _build_batch(
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
     empty = dict.fromkeys(builder.metadata_schema)
-    keys = list(batch)
+    source_columns = {key: list(batch[key]) for key in batch}  # read each column once, not once per row
+    keys = list(source_columns)
 
     def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
         for name in columns[:-2]:
@@ -63,8 +64,8 @@ def _build_batch(
         out[ROW_ID].append(row_id)
         out[STATUS].append(status)
 
-    for offset, index in enumerate(indices):
-        row = {key: batch[key][offset] for key in keys}
+    for index, values in zip(indices, zip(*source_columns.values())):
+        row = dict(zip(keys, values))
         row_id = builder.row_id(row, index)
         try:
             outcome = builder.build_row(row, row_id, seed, options)
