@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,6 +90,7 @@ def timed_build(source: Path, num_proc: int, work: Path) -> dict:
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     env["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
     command = [sys.executable, __file__, "--child", phases_file.as_posix(), "--", *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
@@ -96,6 +98,7 @@ def timed_build(source: Path, num_proc: int, work: Path) -> dict:
         peak = max(peak, tree_rss(process))
         time.sleep(0.05)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the build and its workers, all waited for
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(f"build failed ({process.returncode}):\n{output}")
@@ -104,6 +107,8 @@ def timed_build(source: Path, num_proc: int, work: Path) -> dict:
         "seconds": seconds,
         "phases": json.loads(phases_file.read_text()),
         "peak_rss": peak,
+        "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        "load": os.getloadavg()[0],
         "digest": folder_digest(out),
         "pairs": sum(split["pairs"] for split in stats["splits"].values()),
         "input_rows": sum(split["input_rows"] for split in stats["splits"].values()),
@@ -192,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"  phases (median): {phases}")
         print(f"  peak RSS of the process tree (median): {gib(statistics.median(run['peak_rss'] for run in runs))}")
+        cpu = statistics.median(run["cpu"] for run in runs)
+        loads = ", ".join(f"{run['load']:.1f}" for run in runs)
+        print(f"  CPU time of the process tree (median): {cpu:.1f} s; 1-min load average after each run: {loads}")
         listed = ", ".join(f"{run['seconds']:.1f} s" for run in runs)
         print(f"  runs: {listed}; output digest {runs[0]['digest']}")
         if baseline:
