@@ -53,21 +53,28 @@ def plot_token_curve(curves: Mapping[str, Mapping[str, float | None]], path: str
 def plot_trajectories(
     trajectories: Mapping[str, list[dict[str, Any]]], reference: Mapping[str, float], path: str | Path
 ) -> Path:
-    """Chosen and rejected log-probs on the low-edit eval pairs over training, one panel each (Fig. 5)."""
+    """Chosen and rejected log-probs of the low-edit eval (solid) and train (dotted) pairs over training (Fig. 5).
+
+    `reference` holds the reference model's eval values, drawn as dashed horizontal lines.
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharex=True)
     for ax, key, label in ((axes[0], "chosen_logp", "chosen"), (axes[1], "rejected_logp", "rejected")):
         for method, points in trajectories.items():
             steps = [point["step"] for point in points]
+            colour = METHOD_COLOURS.get(method)
             values = [point["eval"][key] for point in points]
-            ax.plot(steps, values, marker="o", markersize=3, label=method.upper(), color=METHOD_COLOURS.get(method))
+            ax.plot(steps, values, marker="o", markersize=3, label=f"{method.upper()} (eval)", color=colour)
+            values = [point["train"][key] for point in points if "train" in point]
+            if len(values) == len(steps):
+                ax.plot(steps, values, linestyle=":", color=colour, label=f"{method.upper()} (train)")
         if key in reference:
             ax.axhline(reference[key], color="black", linestyle="--", linewidth=1, label="reference")
         ax.set_xlabel("training step")
         ax.set_ylabel(f"mean summed log-prob of {label} (nats)")
-        ax.set_title(f"{label.capitalize()} completions, low-edit eval pairs")
+        ax.set_title(f"{label.capitalize()} completions, low-edit pairs")
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
