@@ -5,7 +5,10 @@ pairs. The pairs are the corpus of benchmarks/_corpus.py (real GSM8K text when .
 changed per response by a simple regex, which gives the same kind of near-identical pairs the builders make without
 spending a minute building them; `--folder DIR` times a built folder's pairs instead.
 
-    python benchmarks/stats_throughput.py [--pairs 395000] [--repeats 3] [--folder DIR]
+    python benchmarks/stats_throughput.py [--pairs 395000] [--repeats 3] [--folder DIR] [--reference]
+
+`--reference` also times, once, the word distance as rapidfuzz computes it from `str.split` word lists (what
+prefbuild did before) and checks that the fast path gives the same floats bit for bit.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=METAMATH_ROWS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", help="time the pairs of a built folder instead of generated ones")
+    parser.add_argument("--reference", action="store_true", help="also time the str.split word lists path")
     args = parser.parse_args(argv)
 
     table = folder_pairs(args.folder) if args.folder else corpus_pairs(args.pairs)
@@ -87,6 +94,14 @@ def main(argv: list[str] | None = None) -> None:
         runs = ", ".join(f"{value:.2f}" for value in values)
         median = statistics.median(values)
         print(f"{name:17s} median {median:6.2f} s  ({table.num_rows / median:>12,.0f} pairs/s)  runs: {runs}")
+    if args.reference:
+        started = time.perf_counter()
+        reference = process.cpdist(
+            chosen, rejected, scorer=Levenshtein.normalized_distance, processor=str.split, dtype=np.float64, workers=-1
+        )
+        seconds = time.perf_counter() - started
+        same = np.array_equal(reference, stats.word_levenshtein(chosen, rejected))
+        print(f"word via str.split lists (before): {seconds:.2f} s; fast path identical bit for bit: {same}")
     char, word = summary["edit_distance"]["char"], summary["edit_distance"]["word"]
     print(f"char mean {char['mean']:.4f}, word mean {word['mean']:.4f} (sanity: same before and after any speed-up)")
 
