@@ -119,7 +119,9 @@ def completion_logprobs(
         logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
         logits = logits[:, first - 1 : -1].float()
         targets = input_ids[:, first:].to(device)
-        token_logps = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+        # log_softmax gathered at the targets without a second (batch, length, vocab) tensor
+        token_logps = torch.gather(logits, 2, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+        token_logps = token_logps.cpu().numpy()
         for row, (prompt, completion) in enumerate(batch):
             begin = len(prompt) - first
             results.append(token_logps[row, begin : begin + len(completion)].astype(np.float32))

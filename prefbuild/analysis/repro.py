@@ -90,18 +90,20 @@ class ReproConfig:
 
 
 QUICK = ReproConfig()
+# Larger model and more data; estimated at about 45 minutes on 2 CPU cores (sized from the quick run's step times,
+# not yet run end to end), minutes on a GPU.
 FULL = replace(
     QUICK,
-    sft_problems=20000,
-    pref_train_pairs=3000,
+    sft_problems=12000,
+    pref_train_pairs=2000,
     pref_eval_pairs=300,
     test_problems=500,
-    hidden_size=192,
+    hidden_size=128,
     num_layers=4,
-    intermediate_size=512,
-    sft_steps=3000,
-    pref_steps=300,
-    trajectory_every=25,
+    intermediate_size=384,
+    sft_steps=1500,
+    pref_steps=150,
+    trajectory_every=15,
     control_methods=("dpo", "dpop"),
 )
 CI = replace(
