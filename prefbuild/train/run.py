@@ -16,6 +16,7 @@ from datasets import DatasetDict, IterableDatasetDict, load_dataset
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from prefbuild.errors import PrefbuildError
+from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
 from prefbuild.train.trainer import DPOPTrainer
 
@@ -30,7 +31,7 @@ class TrainScriptArguments(ScriptArguments):
 
     Args:
         dataset_name (`str`):
-            A folder written by `prefbuild build` / `prefbuild mix` (loaded with `datasets.load_dataset(folder)`) or
+            A folder written by `prefbuild build` / `prefbuild mix` (its shards loaded by path) or
             a Hub dataset id. Its rows need string (or conversational) `prompt`, `chosen` and `rejected` columns;
             other columns are dropped before training.
         dataset_test_split (`str`, *optional*, defaults to `"eval"`):
@@ -94,11 +95,15 @@ def load_pairs(script_args):
             f"`prefbuild build arc --source tests/fixtures/arc --out {name}`."
         )
     try:
-        dataset = load_dataset(
-            str(path) if path.exists() else name,
-            name=script_args.dataset_config,
-            streaming=script_args.dataset_streaming,
-        )
+        if (path / "stats.json").is_file() and not script_args.dataset_streaming:
+            # A prefbuild folder: load its shards by path, never a stale cache entry of another folder's name
+            dataset = load_output_folder(path)
+        else:
+            dataset = load_dataset(
+                str(path) if path.exists() else name,
+                name=script_args.dataset_config,
+                streaming=script_args.dataset_streaming,
+            )
     except Exception as error:  # noqa: BLE001 - datasets raises many types (offline, missing files, bad schema)
         if path.exists():
             raise PrefbuildError(f"Could not load folder '{name}': {error}") from error
