@@ -107,6 +107,10 @@ def test_summary_aligns_pairs_of_different_lengths_on_the_edit():
     assert summary["at_edit_mean"] == pytest.approx(0)
     assert summary["after_edit_mean"] == pytest.approx(np.mean([1, 2, 3]))
     assert summary["chosen_logp"] == pytest.approx(np.mean([3.0, -6.0, 0.0]))
+    # per-pair sums by region, over the two pairs that differ
+    assert (summary["before_edit_sum"], summary["at_edit_sum"], summary["after_edit_sum"]) == pytest.approx(
+        (-4.5, 0.0, 3.0)
+    )
 
 
 def test_analyze_matches_plain_transformers(model_dir, data_dir, tmp_path):

@@ -159,6 +159,8 @@ def summarise_logprobs(results: Sequence[PairLogprobs], *, window: int = 10) -> 
     - `before_edit_mean`: mean chosen per-token log-prob at offsets < 0 (the prefix both completions share);
     - `at_edit_mean`: at offset 0 (the first differing token itself);
     - `after_edit_mean`: at offsets > 0 (the tokens after the first difference, the paper's Fig. 4 "after the edit");
+    - `before_edit_sum` / `at_edit_sum` / `after_edit_sum`: the same three regions summed per pair, then averaged
+      over the pairs that differ (where a change in the summed log-prob comes from);
     - `by_offset` / `rejected_by_offset`: offset (a string, -window..window) → mean log-prob of the chosen /
       rejected token at that offset, with `offset_counts` the number of chosen tokens behind each mean;
     - `pairs`, `pairs_without_difference` (identical completions: no edit to align on, left out of the aligned means).
@@ -183,6 +185,7 @@ def summarise_logprobs(results: Sequence[PairLogprobs], *, window: int = 10) -> 
                 by_offset[offset].append(float(chosen[index]))
             if 0 <= index < len(rejected):
                 rejected_by_offset[offset].append(float(rejected[index]))
+    differing = len(results) - identical
     return {
         "pairs": len(results),
         "pairs_without_difference": identical,
@@ -193,6 +196,9 @@ def summarise_logprobs(results: Sequence[PairLogprobs], *, window: int = 10) -> 
         "before_edit_mean": _mean(before),
         "at_edit_mean": _mean(at),
         "after_edit_mean": _mean(after),
+        "before_edit_sum": sum(before) / differing if differing else None,
+        "at_edit_sum": sum(at) / differing if differing else None,
+        "after_edit_sum": sum(after) / differing if differing else None,
         "window": window,
         "by_offset": {str(offset): _mean(values) for offset, values in by_offset.items()},
         "rejected_by_offset": {str(offset): _mean(values) for offset, values in rejected_by_offset.items()},

@@ -11,6 +11,13 @@ from prefbuild.analysis.plots import plot_accuracy, plot_token_curve, plot_traje
 PAPER_AFTER_EDIT = {"reference": -0.37, "dpop": -0.26, "dpo": -1.82}
 
 
+def _region_cells(by_region: dict[str, dict[str, float]]) -> list[float]:
+    """before: numbers, before: other, at the edit (both kinds), after: numbers, after: other."""
+    at = by_region["at"]["number"] + by_region["at"]["other"]
+    before, after = by_region["before"], by_region["after"]
+    return [before["number"], before["other"], at, after["number"], after["other"]]
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -33,6 +40,14 @@ def pattern_checks(results: dict[str, Any]) -> list[tuple[str, bool | None, str]
         drop_before = dpo["before_edit_logp"] - reference["before_edit_logp"]
         drop_at = dpo["at_edit_logp"] - reference["at_edit_logp"]
         drop_after = dpo["after_edit_logp"] - reference["after_edit_logp"]
+        sums = [dpo[f"{region}_edit_sum"] - reference[f"{region}_edit_sum"] for region in ("before", "at", "after")]
+        checks.append(
+            (
+                "DPO's fall, summed per pair, is largest after the edit (vs before it and at the first differing token)",
+                sums[2] < 0 and sums[2] < sums[0] and sums[2] < sums[1],
+                f"change before the edit {sums[0]:+.3f}, at it {sums[1]:+.3f}, after it {sums[2]:+.3f} nats/pair",
+            )
+        )
         checks.append(
             (
                 "DPO's per-token fall is largest after the edit (vs before it and at the first differing token)",
@@ -155,6 +170,27 @@ def write_report(results: dict[str, Any], out: str | Path) -> Path:
         ]
         if len(changes) == 3:
             lines.append(f"| {method.upper()} | {changes[0]:+.3f} | {changes[1]:+.3f} | {changes[2]:+.3f} |")
+    if reference.get("by_region"):
+        lines += [
+            "",
+            "## Where the chosen log-prob went (change vs reference, nats per pair)",
+            "",
+            "Number tokens contain a digit (operands, results, the answer); other tokens are the template's words.",
+            "",
+            "| model | before: numbers | before: other | at the edit | after: numbers | after: other | total |",
+            "|---|---|---|---|---|---|---|",
+            "| reference (absolute) | "
+            + " | ".join(_fmt(value) for value in _region_cells(reference["by_region"]))
+            + f" | {_fmt(sum(_region_cells(reference['by_region'])))} |",
+        ]
+        for method, row in methods.items():
+            if row.get("by_region"):
+                changes = [
+                    value - base
+                    for value, base in zip(_region_cells(row["by_region"]), _region_cells(reference["by_region"]))
+                ]
+                cells = " | ".join(f"{change:+.3f}" for change in changes)
+                lines.append(f"| {method.upper()} | {cells} | {sum(changes):+.3f} |")
     lines += [
         "",
         "Tokens before the edit sit in the same context in chosen and rejected, so the preference losses' direct "

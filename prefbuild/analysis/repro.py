@@ -266,9 +266,40 @@ def edit_distance_summary(rows) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def score_pairs(model, tokenizer, rows, *, batch_size: int = 32, window: int = 10) -> dict[str, Any]:
+REGIONS = ("before", "at", "after")
+
+
+def region_split(results, tokenizer, pairs) -> dict[str, dict[str, float]]:
+    """Chosen log-prob summed per pair by region (before / at / after the first difference) and token kind.
+
+    `number` tokens contain a digit (results, operands, the answer); `other` tokens are the template's words and
+    punctuation. Means over the pairs that differ, in nats per pair; the six values add up to the chosen log-prob.
+    """
+    totals = {region: {"number": 0.0, "other": 0.0} for region in REGIONS}
+    counted = 0
+    for result, pair in zip(results, pairs):
+        ids = tokenize_pair(tokenizer, pair["prompt"], pair["chosen"], pair["rejected"]).chosen_ids
+        first = result.first_diff
+        if first >= len(result.chosen) and first >= len(result.rejected):
+            continue  # identical completions
+        counted += 1
+        for index, (token_id, logp) in enumerate(zip(ids, result.chosen)):
+            region = "before" if index < first else "at" if index == first else "after"
+            kind = "number" if any(char.isdigit() for char in tokenizer.decode([token_id])) else "other"
+            totals[region][kind] += float(logp)
+    return {
+        region: {kind: value / max(counted, 1) for kind, value in kinds.items()} for region, kinds in totals.items()
+    }
+
+
+def score_pairs(model, tokenizer, rows, *, batch_size: int = 32, window: int = 10, split: bool = False):
+    """`summarise_logprobs` of `rows` under `model`; with `split`, also `by_region` (see `region_split`)."""
     pairs = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]
-    return summarise_logprobs(pair_logprobs(model, tokenizer, pairs, batch_size=batch_size), window=window)
+    results = pair_logprobs(model, tokenizer, pairs, batch_size=batch_size)
+    summary = summarise_logprobs(results, window=window)
+    if split:
+        summary["by_region"] = region_split(results, tokenizer, pairs)
+    return summary
 
 
 _TRAJECTORY_KEYS = ("chosen_logp", "rejected_logp", "before_edit_mean", "after_edit_mean")
@@ -396,6 +427,10 @@ def _headline(summary: dict[str, Any]) -> dict[str, Any]:
         "at_edit_logp": summary["at_edit_mean"],
         "after_edit_logp": summary["after_edit_mean"],
         "chosen_token_logp": summary["chosen_token_logp"],
+        "before_edit_sum": summary["before_edit_sum"],
+        "at_edit_sum": summary["at_edit_sum"],
+        "after_edit_sum": summary["after_edit_sum"],
+        "by_region": summary.get("by_region"),
         "by_offset": summary["by_offset"],
     }
 
@@ -408,7 +443,8 @@ def run_repro(
     `results.json` (all log-probs in nats, on the low-edit eval pairs unless the key says otherwise):
 
         {"reference": {"chosen_logp", "after_edit_logp", "accuracy", "rejected_logp", "before_edit_logp",
-                       "at_edit_logp", "chosen_token_logp", "by_offset", "high_edit": {...}},
+                       "at_edit_logp", "chosen_token_logp", "before_edit_sum", "at_edit_sum", "after_edit_sum",
+                       "by_region", "by_offset", "high_edit": {...}},
          "methods": {"dpo" | "dpop" | "ipo" | "slic": {same keys as the reference, "trajectory": [{"step",
                      "train": {...}, "eval": {...}}], "high_edit": {...}}},
          "control": {"high_edit": {method: {...}}}, "config", "data", "seconds", "device", "sft_log"}
@@ -464,7 +500,7 @@ def run_repro(
 
     # Reference scores
     results: dict[str, Any] = {"reference": {}, "methods": {}, "control": {"high_edit": {}}}
-    reference_low = score_pairs(reference, tokenizer, low_edit["eval"])
+    reference_low = score_pairs(reference, tokenizer, low_edit["eval"], split=True)
     reference_high = score_pairs(reference, tokenizer, high_edit["eval"])
     reference_accuracy = exact_match_accuracy(reference, tokenizer, test_problems, config)
     results["reference"] = {
@@ -481,7 +517,7 @@ def run_repro(
         model, trajectory, history = train_preference(
             method, reference, tokenizer, low_edit, config, out / "runs" / method, progress=progress
         )
-        low = score_pairs(model, tokenizer, low_edit["eval"])
+        low = score_pairs(model, tokenizer, low_edit["eval"], split=True)
         high = score_pairs(model, tokenizer, high_edit["eval"])
         accuracy = exact_match_accuracy(model, tokenizer, test_problems, config)
         results["methods"][method] = {
