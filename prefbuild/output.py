@@ -40,7 +40,9 @@ def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int
     names = shard_names(split, num_shards)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     for index, name in enumerate(names):
-        shard = table.slice(index * rows_per_shard, rows_per_shard)
+        # One chunk per column: the parquet writer's page boundaries follow the Arrow chunks, which follow how
+        # many processes built the rows, so without this --num-proc 1 and 2 wrote different bytes.
+        shard = table.slice(index * rows_per_shard, rows_per_shard).combine_chunks()
         pq.write_table(shard, folder / name, row_group_size=ROW_GROUP_SIZE)
     return names
 

@@ -111,3 +111,36 @@ def test_stored_word_distances_equal_the_definition(corpus_file, tmp_path):
         chosen, rejected = table.column("chosen").to_pylist(), table.column("rejected").to_pylist()
         stored = table.column("edit_distance_word").to_numpy()
         assert np.array_equal(stored, plain_word_levenshtein(chosen, rejected))
+
+
+def test_shards_do_not_depend_on_how_the_rows_are_chunked(tmp_path):
+    """Page boundaries follow Arrow chunks; rows built by 1 or 2 processes come in different chunks."""
+    import pyarrow as pa
+
+    from prefbuild.output import write_shards
+
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("abc 0123456789\n") for _ in range(rng.randint(200, 900))) for _ in range(4000)]
+    whole = pa.table({"chosen": texts, "n": list(range(len(texts)))})
+    chunked = pa.Table.from_batches(whole.to_batches(max_chunksize=777))
+    halves = pa.concat_tables([whole.slice(0, 1999), whole.slice(1999)])
+    written = []
+    for name, table in (("whole", whole), ("chunked", chunked), ("halves", halves)):
+        (tmp_path / name).mkdir()
+        shards = write_shards(tmp_path / name, "train", table)
+        written.append([(tmp_path / name / shard).read_bytes() for shard in shards])
+    assert written[0] == written[1] == written[2]
+
+
+def test_parquet_metadata_holds_features_but_no_cache_fingerprint():
+    import json
+
+    import pyarrow as pa
+
+    from prefbuild.build import _without_cache_fingerprint
+
+    info = {"info": {"features": {"a": {"dtype": "string", "_type": "Value"}}}, "fingerprint": "abc_00000_of_00002"}
+    table = pa.table({"a": ["x"]}).replace_schema_metadata({"huggingface": json.dumps(info)})
+    stored = json.loads(_without_cache_fingerprint(table).schema.metadata[b"huggingface"])
+    assert stored == {"info": info["info"]}
+    assert _without_cache_fingerprint(pa.table({"a": ["x"]})).schema.metadata is None
