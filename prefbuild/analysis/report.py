@@ -122,14 +122,57 @@ def write_report(results: dict[str, Any], out: str | Path) -> Path:
         "",
         f"Accuracy: exact match of the greedy `The answer is: N` on {data.get('test_problems', '?')} held-out "
         "problems. Paper (Mistral-7B, Fig. 4 right), per-token log-prob after the edit: reference "
-        f"{PAPER_AFTER_EDIT['reference']}, DPOP {PAPER_AFTER_EDIT['dpop']}, DPO {PAPER_AFTER_EDIT['dpo']}.",
+        f"{PAPER_AFTER_EDIT['reference']}, DPOP {PAPER_AFTER_EDIT['dpop']}, DPO {PAPER_AFTER_EDIT['dpo']}. Paper's "
+        "accuracy pattern on MetaMath (Fig. 2): DPO and SLiC collapse, IPO stays flat, DPOP improves.",
         "",
         "## Does the toy show the paper's pattern?",
         "",
     ]
-    for claim, held, numbers in pattern_checks(results):
+    checks = pattern_checks(results)
+    for claim, held, numbers in checks:
         verdict = "yes" if held else "**no**"
         lines.append(f"- {claim}: {verdict} ({numbers}).")
+    for method, row in methods.items():
+        points = [(point["step"], point["eval"]["chosen_logp"]) for point in row.get("trajectory", [])]
+        if len(points) > 1:
+            low_step, low = min(points, key=lambda point: point[1])
+            lines.append(
+                f"- {method.upper()} trajectory (eval subset): chosen log-prob {points[0][1]:.2f} at step 0, lowest "
+                f"{low:.2f} at step {low_step}, {points[-1][1]:.2f} at the end (step {points[-1][0]})."
+            )
+    failed = {claim for claim, held, _ in checks if not held}
+    notes = []
+    if any(claim.startswith("DPO's per-token fall") for claim in failed):
+        notes.append(
+            "Per token, the largest fall is not after the edit here. In this toy nearly every token after the edit is "
+            "fixed by the template (the reference's mean log-prob there is "
+            f"{_fmt(reference['after_edit_logp'])} nats/token, against {PAPER_AFTER_EDIT['reference']} for "
+            "Mistral-7B), so the per-token mean after the edit averages a few number tokens that move with many "
+            "template tokens that cannot; the region table below shows where the fall actually is. The first "
+            "differing token is a number too (a result the model has to compute), and it falls although DPO pushes "
+            "it up directly, likely because the same number tokens appear as corrupted values in other pairs and as shared tokens "
+            "after the edit, where DPO pushes them down."
+        )
+    if any(claim.startswith("DPO lowers") for claim in failed):
+        notes.append(
+            "DPO did not lower the chosen log-prob in this run. Check the trajectory: with few steps or a small "
+            "learning rate the policy may not have moved far from the reference."
+        )
+    if any(claim.startswith("DPOP keeps") for claim in failed):
+        notes.append(
+            "DPOP's chosen log-prob ended below the reference's: λ's penalty only acts once the chosen log-prob "
+            "falls, so small dips on eval pairs (not seen in training) are possible."
+        )
+    if any(claim.startswith("Control") for claim in failed):
+        notes.append(
+            "DPO lowered the chosen log-prob at least as much on the high-edit pairs. The high-edit rejected "
+            "completions are solutions to other problems written from the same templates, so they share most token "
+            "types (and many whole phrases) with the chosen ones; at this scale that is enough for DPO to drag the "
+            "chosen completion down with the rejected one, so the control does not isolate low edit distance."
+        )
+    if notes:
+        lines += ["", "### Where the toy differs from the paper", ""]
+        lines += [f"- {note}" for note in notes]
     control = results.get("control", {}).get("high_edit", {})
     if control:
         lines += [
