@@ -1,4 +1,4 @@
-"""Figures in the style of the paper's: token log-prob by offset (Fig. 4 right), trajectories (Fig. 5), accuracy (Fig. 2).
+"""Figures in the paper's style: token log-prob by offset (Fig. 4 right), trajectories (Fig. 5), accuracy (Fig. 2).
 
 Every function takes plain dicts (as stored in analysis.json / results.json) and writes one PNG with the Agg backend.
 """

@@ -43,7 +43,8 @@ def pattern_checks(results: dict[str, Any]) -> list[tuple[str, bool | None, str]
         sums = [dpo[f"{region}_edit_sum"] - reference[f"{region}_edit_sum"] for region in ("before", "at", "after")]
         checks.append(
             (
-                "DPO's fall, summed per pair, is largest after the edit (vs before it and at the first differing token)",
+                "DPO's fall, summed per pair, is largest after the edit (vs before it and at the first differing "
+                "token)",
                 sums[2] < 0 and sums[2] < sums[0] and sums[2] < sums[1],
                 f"change before the edit {sums[0]:+.3f}, at it {sums[1]:+.3f}, after it {sums[2]:+.3f} nats/pair",
             )
@@ -150,8 +151,8 @@ def write_report(results: dict[str, Any], out: str | Path) -> Path:
             "Mistral-7B), so the per-token mean after the edit averages a few number tokens that move with many "
             "template tokens that cannot; the region table below shows where the fall actually is. The first "
             "differing token is a number too (a result the model has to compute), and it falls although DPO pushes "
-            "it up directly, likely because the same number tokens appear as corrupted values in other pairs and as shared tokens "
-            "after the edit, where DPO pushes them down."
+            "it up directly, likely because the same number tokens appear as corrupted values in other pairs and "
+            "as shared tokens after the edit, where DPO pushes them down."
         )
     if any(claim.startswith("DPO lowers") for claim in failed):
         notes.append(
