@@ -13,12 +13,15 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prefbuild.errors import PrefbuildError
+
+if TYPE_CHECKING:
+    import datasets
 
 # In-memory Arrow size per shard; MetaMath's 394k pairs (~0.6 GB of text) become 3 shards.
 MAX_SHARD_BYTES = 256 * 1024 * 1024
@@ -93,7 +96,7 @@ def _replace(tmp: Path, out: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def load_output_folder(folder: str | Path) -> "datasets.DatasetDict":
+def load_output_folder(folder: str | Path) -> datasets.DatasetDict:
     """`datasets` view of a built folder, loaded from its shards by explicit path.
 
     `datasets.load_dataset(DIR)` caches a local folder under its *name* and a hash of the card's metadata, so
