@@ -90,22 +90,6 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
-def _without_cache_fingerprint(table: pa.Table) -> pa.Table:
-    """The table without the `fingerprint` that `datasets` stores in its schema metadata (the features stay).
-
-    That fingerprint names a cache file: it depends on the source file's path and modification time and, with
-    --num-proc 2, gains a `_00000_of_00002` suffix, and it was written into every parquet shard, so the same
-    rows, seed and options gave different bytes.
-    """
-    metadata = dict(table.schema.metadata or {})
-    if b"huggingface" not in metadata:
-        return table
-    info = json.loads(metadata[b"huggingface"])
-    info.pop("fingerprint", None)
-    metadata[b"huggingface"] = json.dumps(info).encode()
-    return table.replace_schema_metadata(metadata)
-
-
 def _status_counts(statuses: pa.ChunkedArray, prefix: str) -> dict[str, int]:
     counts = pc.value_counts(statuses).to_pylist()
     found = {item["values"][len(prefix) :]: item["counts"] for item in counts if item["values"].startswith(prefix)}
@@ -273,7 +257,7 @@ def build_dataset(
         raise PrefbuildError(f"--few-shot needs a train split to draw examples from; '{source}' has none.")
     tables, split_stats = {}, {}
     for split, dataset in mapped.items():
-        table = _without_cache_fingerprint(dataset.data.table)
+        table = dataset.data.table
         statuses = table.column(STATUS)
         pairs = table.filter(pc.equal(statuses, ""))
         if few_shot:

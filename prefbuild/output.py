@@ -45,7 +45,10 @@ def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int
     for index, name in enumerate(names):
         # One chunk per column: the parquet writer's page boundaries follow the Arrow chunks, which follow how
         # many processes built the rows, so without this --num-proc 1 and 2 wrote different bytes.
-        shard = table.slice(index * rows_per_shard, rows_per_shard).combine_chunks()
+        # No schema metadata: datasets stores a cache fingerprint (path-, mtime- and num_proc-dependent) and the
+        # features of the table it mapped (with our internal columns) there. Arrow types carry the features, and
+        # the card's dataset_info lists them.
+        shard = table.slice(index * rows_per_shard, rows_per_shard).combine_chunks().replace_schema_metadata(None)
         pq.write_table(shard, folder / name, row_group_size=ROW_GROUP_SIZE)
     return names
 

@@ -132,15 +132,18 @@ def test_shards_do_not_depend_on_how_the_rows_are_chunked(tmp_path):
     assert written[0] == written[1] == written[2]
 
 
-def test_parquet_metadata_holds_features_but_no_cache_fingerprint():
-    import json
+def test_shards_carry_no_datasets_metadata(tmp_path):
+    # datasets' schema metadata held a path/mtime/num_proc-dependent cache fingerprint and the features of the
+    # mapped table, including the engine's internal columns; the shards carry neither, and still load as strings.
+    import datasets
+    import pyarrow.parquet as pq
 
-    import pyarrow as pa
+    from prefbuild.build import build_dataset
 
-    from prefbuild.build import _without_cache_fingerprint
+    from .conftest import FIXTURES
 
-    info = {"info": {"features": {"a": {"dtype": "string", "_type": "Value"}}}, "fingerprint": "abc_00000_of_00002"}
-    table = pa.table({"a": ["x"]}).replace_schema_metadata({"huggingface": json.dumps(info)})
-    stored = json.loads(_without_cache_fingerprint(table).schema.metadata[b"huggingface"])
-    assert stored == {"info": info["info"]}
-    assert _without_cache_fingerprint(pa.table({"a": ["x"]})).schema.metadata is None
+    out = build_dataset("arc", source=str(FIXTURES / "arc"), out=tmp_path / "arc", plot=False).out
+    for shard in (out / "data").glob("*.parquet"):
+        assert b"huggingface" not in (pq.read_schema(shard).metadata or {})
+    features = datasets.load_dataset(str(out))["train"].features
+    assert "_row_id" not in features and features["prompt"].dtype == "string"
