@@ -154,6 +154,15 @@ def write_report(results: dict[str, Any], out: str | Path) -> Path:
             "it up directly, likely because the same number tokens appear as corrupted values in other pairs and "
             "as shared tokens after the edit, where DPO pushes them down."
         )
+    if any(claim.startswith("DPO's fall, summed") for claim in failed):
+        notes.append(
+            "Summed per pair, the chosen completion lost about as much before the edit as after it. Tokens before "
+            "the edit get no direct gradient (chosen and rejected share them in identical contexts), so that fall "
+            "comes through shared weights: in a model this small, pushing number tokens down in the rejected "
+            "completions makes number tokens less likely everywhere (see the region table). A likely reason the "
+            "paper's 7B model concentrates the fall after the edit is that its representations keep those contexts "
+            "further apart; this toy does not test that."
+        )
     if any(claim.startswith("DPO lowers") for claim in failed):
         notes.append(
             "DPO did not lower the chosen log-prob in this run. Check the trajectory: with few steps or a small "
