@@ -31,7 +31,7 @@ class ExpressionError(ValueError):
 # expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
 _TOKEN = re.compile(
     r"""
-    (?:\s|\\?\$|\\[,;:!\ ])*  # skipped: whitespace, `$` (currency or math delimiter), LaTeX spacing
+    (?:[\s$]|\\[$,;:!\ ])*  # skipped: whitespace, `$` or `\$` (currency or math delimiter), LaTeX spacing
     (?:
     (?P<word>(?:x|X|times|plus|minus)(?![A-Za-z_])  # words that may be operators: one token each
     |(?:(?!(?:x|X|times|plus|minus)(?![A-Za-z_]))[A-Za-z_]+[ \t]*)+)  # other prose: one token per run of words
@@ -71,15 +71,22 @@ _KIND = {
 # What may stand on either side of a written ` x ` for it to mean multiplication: `2.5 x 6`, `(3) x 4`.
 _OPERAND_END = frozenset("n)%")
 _OPERAND_START = frozenset("n(fs")
+# Token kind by group number (the named groups are the pattern's only capturing groups, so `lastindex` names one).
+_KIND_BY_INDEX = [""] * (_TOKEN.groups + 1)
+for _name, _index in _TOKEN.groupindex.items():
+    _KIND_BY_INDEX[_index] = _KIND[_name]
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
     """Split `text` into (kind, text) tokens; `x`/`X` between two operands becomes multiplication."""
     tokens: list[tuple[str, str]] = []
+    append = tokens.append
     for match in _TOKEN.finditer(text):
-        group = match.lastgroup
-        if group is not None:  # None: only skipped characters were left at the end
-            tokens.append((_KIND[group], match.group(group).rstrip()))
+        index = match.lastindex
+        if index:  # None: only skipped characters were left at the end
+            append((_KIND_BY_INDEX[index], match[index].rstrip()))
+    if ("w", "x") not in tokens and ("w", "X") not in tokens:
+        return tokens
     for index in range(1, len(tokens) - 1):
         kind, value = tokens[index]
         if kind == "w" and value in ("x", "X") and tokens[index - 1][0] in _OPERAND_END:
@@ -132,19 +139,22 @@ def trailing_expression(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    """Recursive descent over a token list into tuples: ("n", v), ("neg", a), ("+", a, b), ..., ("%", a)."""
+    """Recursive descent over a token list into tuples: ("n", v), ("neg", a), ("+", a, b), ..., ("%", a).
 
-    __slots__ = ("tokens", "position", "depth")
+    `kinds` holds each token's kind plus an end marker "", so the next kind is `kinds[position]` without a bounds
+    check (position never passes the end marker: it only moves past a token whose kind was matched).
+    """
+
+    __slots__ = ("tokens", "kinds", "position", "depth")
 
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         if len(tokens) > MAX_TOKENS:
             raise ExpressionError(f"more than {MAX_TOKENS} tokens")
         self.tokens = tokens
+        self.kinds = [token[0] for token in tokens]
+        self.kinds.append("")
         self.position = 0
         self.depth = 0
-
-    def peek(self) -> str:
-        return self.tokens[self.position][0] if self.position < len(self.tokens) else ""
 
     def parse(self) -> tuple:
         node = self.expr()
@@ -160,28 +170,31 @@ class _Parser:
     def expr(self) -> tuple:
         self.enter()
         node = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.tokens[self.position][0]
+        kinds = self.kinds
+        op = kinds[self.position]
+        while op == "+" or op == "-":
             self.position += 1
             node = (op, node, self.term())
+            op = kinds[self.position]
         self.depth -= 1
         return node
 
     def term(self) -> tuple:
         node = self.unary()
+        kinds = self.kinds
         while True:
-            kind = self.peek()
-            if kind in ("*", "/"):
+            kind = kinds[self.position]
+            if kind == "*" or kind == "/":
                 self.position += 1
                 node = (kind, node, self.unary())
-            elif kind in ("(", "f", "s"):  # implicit multiplication: 2(3 + 4), 3\sqrt{2}
+            elif kind == "(" or kind == "f" or kind == "s":  # implicit multiplication: 2(3 + 4), 3\sqrt{2}
                 node = ("*", node, self.unary())
             else:
                 return node
 
     def unary(self) -> tuple:
-        kind = self.peek()
-        if kind in ("-", "+"):
+        kind = self.kinds[self.position]
+        if kind == "-" or kind == "+":
             self.position += 1
             self.enter()
             operand = self.unary()
@@ -191,7 +204,7 @@ class _Parser:
 
     def power(self) -> tuple:
         base = self.postfix()
-        if self.peek() == "^":
+        if self.kinds[self.position] == "^":
             self.position += 1
             self.enter()
             exponent = self.unary()  # right-associative: 2^3^2 = 2^9
@@ -201,43 +214,56 @@ class _Parser:
 
     def postfix(self) -> tuple:
         node = self.primary()
-        while self.peek() == "%":
+        kinds = self.kinds
+        while kinds[self.position] == "%":
             self.position += 1
             node = ("%", node)
         return node
 
     def primary(self) -> tuple:
-        kind = self.peek()
+        position = self.position
+        kind = self.kinds[position]
         if kind == "n":
-            text = self.tokens[self.position][1].replace(",", "")
+            text = self.tokens[position][1].replace(",", "")
             if len(text) - ("." in text) > MAX_DIGITS:
                 raise ExpressionError(f"number longer than {MAX_DIGITS} digits")
-            self.position += 1
+            self.position = position + 1
             return ("n", float(text))
         if kind == "(":
-            self.position += 1
+            self.position = position + 1
             node = self.expr()
-            if self.peek() != ")":
+            if self.kinds[self.position] != ")":
                 raise ExpressionError("unbalanced parenthesis")
             self.position += 1
             return node
         if kind == "f":
-            self.position += 1
+            self.position = position + 1
             self.enter()
             numerator, denominator = self.primary(), self.primary()
             self.depth -= 1
             return ("/", numerator, denominator)
         if kind == "s":
-            self.position += 1
+            self.position = position + 1
             self.enter()
             node = ("sqrt", self.primary())
             self.depth -= 1
             return node
-        found = repr(self.tokens[self.position][1]) if self.position < len(self.tokens) else "end of expression"
+        found = repr(self.tokens[position][1]) if position < len(self.tokens) else "end of expression"
         raise ExpressionError(f"expected a number, got {found}")
 
 
+_BINARY = frozenset("+-*/")
+
+
 def parse_tokens(tokens: list[tuple[str, str]]) -> tuple:
+    # Fast path for the most common left side, `a op b` with op one of + - * /: the tree the parser builds for it,
+    # (op, ("n", a), ("n", b)), without the descent. Anything else, or a number over MAX_DIGITS, takes the parser.
+    if len(tokens) == 3:
+        (left_kind, left), (op, _), (right_kind, right) = tokens
+        if left_kind == "n" and right_kind == "n" and op in _BINARY:
+            left, right = left.replace(",", ""), right.replace(",", "")
+            if len(left) - ("." in left) <= MAX_DIGITS and len(right) - ("." in right) <= MAX_DIGITS:
+                return (op, ("n", float(left)), ("n", float(right)))
     return _Parser(tokens).parse()
 
 
@@ -260,9 +286,13 @@ def _bounded(value: float) -> float:
 
 def evaluate(node: tuple) -> float:
     """Evaluate a parsed tree within the bounds; raises `ExpressionError` instead of computing anything large."""
+    # `-MAX_MAGNITUDE <= value <= MAX_MAGNITUDE` is `_bounded`'s test inlined (false for NaN and infinities too).
     op = node[0]
     if op == "n":
-        return _bounded(node[1])
+        value = node[1]
+        if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return value
+        raise ExpressionError(f"magnitude above {MAX_MAGNITUDE:.0e}")
     if op == "neg":
         return -evaluate(node[1])
     if op == "%":
@@ -275,15 +305,23 @@ def evaluate(node: tuple) -> float:
     left = evaluate(node[1])
     right = evaluate(node[2])
     if op == "+":
-        return _bounded(left + right)
-    if op == "-":
-        return _bounded(left - right)
-    if op == "*":
-        return _bounded(left * right)
-    if op == "/":
+        value = left + right
+    elif op == "-":
+        value = left - right
+    elif op == "*":
+        value = left * right
+    elif op == "/":
         if right == 0:
             raise ExpressionError("division by zero")
-        return _bounded(left / right)
+        value = left / right
+    else:
+        return _power(left, right)
+    if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+        return value
+    raise ExpressionError(f"magnitude above {MAX_MAGNITUDE:.0e}")
+
+
+def _power(left: float, right: float) -> float:
     # op == "^": integer exponents only, and the result's size is checked before it is computed
     if right != int(right) or abs(right) > MAX_EXPONENT:
         raise ExpressionError(f"exponent {right!r} is not an integer of at most {MAX_EXPONENT}")

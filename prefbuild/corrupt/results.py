@@ -23,8 +23,10 @@ from prefbuild.corrupt.numbers import DIGITS, NUMBER, NUMBER_END, NumberForm, ma
 
 MAX_LEFT_CHARS = 240  # how far back from an `=` the left expression may start
 
-# `=` that is an equals sign: not part of <=, >=, !=, ==, => or \neq-like commands.
-_EQUALS = re.compile(r"(?<![<>!=\\])=(?![=>])")
+# `=` that is an equals sign: not part of <=, >=, !=, ==, => or \neq-like commands. The lookbehind comes after
+# the `=` (`(?<![<>!=\\]=)`: the character before it) so the pattern starts with a literal, which `re` searches
+# for directly instead of trying the pattern at every position (4x faster, same matches).
+_EQUALS = re.compile(r"=(?<![<>!=\\]=)(?![=>])")
 # What may sit between `=` and the result's digits: spaces, currency, LaTeX spacing. The sign goes with it.
 _RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*(?:\\?\$)?"
@@ -34,6 +36,8 @@ _RESULT = re.compile(
 _CONTINUES = re.compile(r"[ \t]*(?:[-+*^×÷·−]|/(?![A-Za-z])|\\(?:cdot|times|div|frac)(?![A-Za-z])|\()")
 # Final-answer text that is never changed: the `#### 72` line, the `The answer is: 72` line, `\boxed{...}`.
 _ANSWER_LINE = re.compile(r"^[ \t]*####.*$|[Tt]he answer is\b.*$", re.MULTILINE)
+# The same without the `####` branch, for text without `####` (where that branch cannot match): about 3x faster.
+_ANSWER_IS_LINE = re.compile(r"[Tt]he answer is\b.*$", re.MULTILINE)
 _CLAUSE_BREAKS = (": ", "; ", "? ", "! ", ". ", ", ")
 _BOXED = re.compile(r"\\boxed\s*\{")
 # Numbers that label rather than compute: `Step 2:`, `2.` or `2)` opening a line, `(2)`, `#2`.
@@ -51,7 +55,8 @@ class Result(NamedTuple):  # a NamedTuple: built for every `=` of every row, and
 
 def protected_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the final answer: answer lines and the contents of every `\\boxed{...}`."""
-    spans = [match.span() for match in _ANSWER_LINE.finditer(text)]
+    answer_line = _ANSWER_LINE if "####" in text else _ANSWER_IS_LINE
+    spans = [match.span() for match in answer_line.finditer(text)]
     for match in _BOXED.finditer(text):
         depth, position = 1, match.end()
         while position < len(text) and depth:
@@ -89,14 +94,14 @@ def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> l
     if protected is None:
         protected = protected_spans(text)
     results = []
+    result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
-        match = _RESULT.match(text, equals.end())
-        if match is None or _CONTINUES.match(text, match.end()):
+        match = result_at(text, equals.end())
+        if match is None or continues_at(text, match.end()):
             continue
         start, end = match.span("number")
-        if _inside(start, end, protected):
+        if protected and _inside(start, end, protected):
             continue
-        written = NumberForm.parse(match.group("number"))
         tier, expression = "unverified", None
         node = _left_expression(text, equals.start())
         if node is not None and has_operation(node):
@@ -104,11 +109,12 @@ def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> l
                 value = evaluate(node)
             except ExpressionError:
                 value = None
-            if value is not None and match.group("sign"):
-                value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
-            percent = text.startswith("%", end) or text.startswith("\\%", end)
-            if value is not None and matches_result(value, written, percent):
-                tier, expression = "verified", node
+            if value is not None:
+                if match.group("sign"):
+                    value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
+                percent = text.startswith("%", end) or text.startswith("\\%", end)
+                if matches_result(value, NumberForm.parse(match.group("number")), percent):
+                    tier, expression = "verified", node
         results.append(Result(start, end, tier, expression))
     return results
 
