@@ -112,11 +112,10 @@ def trailing_expression(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
     for index in range(count):
         token = tokens[index]
         kind = token[0]
-        after_operand = in_unit or (expression and expression[-1][0] in _OPERAND_END)
-        next_kind = tokens[index + 1][0] if index + 1 < count else ""
         if kind == "w":
+            after_operand = in_unit or (expression and expression[-1][0] in _OPERAND_END)
             word_operator = _WORD_OPERATORS.get(token[1])
-            if word_operator and after_operand and next_kind in _OPERAND_START:
+            if word_operator and after_operand and index + 1 < count and tokens[index + 1][0] in _OPERAND_START:
                 expression.append((word_operator, token[1]))
                 in_unit = False
             elif after_operand:
@@ -124,9 +123,17 @@ def trailing_expression(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
             else:
                 expression.clear()
                 in_unit = False
-        elif kind == "/" and after_operand and next_kind == "w":
-            in_unit = True  # `pounds/crate`, `6/trip`: "per", part of the unit
-        elif kind == "?" or (kind in _OPERAND_START and in_unit):
+        elif kind == "/":
+            if (
+                (in_unit or (expression and expression[-1][0] in _OPERAND_END))
+                and index + 1 < count
+                and tokens[index + 1][0] == "w"
+            ):
+                in_unit = True  # `pounds/crate`, `6/trip`: "per", part of the unit
+            else:
+                expression.append(token)
+                in_unit = False
+        elif kind == "?" or (in_unit and kind in _OPERAND_START):
             # `5 cars 3`: a number after a unit without an operator starts a new expression
             expression.clear()
             in_unit = False
