@@ -315,7 +315,7 @@ def _add_repro(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the small configuration: under 10 minutes on 2 CPU cores (default: the larger one, ~45 min)",
+        help="the small configuration: under 10 minutes on 2 CPU cores (default: the larger one, ~25 min)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the problems, models and data order (default: 0)")
     parser.add_argument(

