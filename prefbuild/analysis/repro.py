@@ -90,7 +90,7 @@ class ReproConfig:
 
 
 QUICK = ReproConfig()
-# Larger model and more data: 24 minutes on the shared 2-core CPU machine (1 thread), minutes on a GPU.
+# Larger model and more data: 24 minutes on the shared 2-core CPU machine (1 thread); not run on a GPU.
 FULL = replace(
     QUICK,
     sft_problems=12000,
