@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,20 @@ def _prefix_few_shot(table: pa.Table, pool: tuple[list[str], list[str]], shots: 
         raise PrefbuildError(
             f"--few-shot {shots} needs more than {shots} solved examples in the train split; it has {len(pool_ids)}."
         )
+    copies = Counter(pool_ids)
     prefixes: dict[str, str] = {}
     prompts = []
     for row_id, prompt in zip(table.column(ROW_ID).to_pylist(), table.column("prompt").to_pylist()):
         if row_id not in prefixes:
             rng = row_rng(seed, row_id, "few-shot")
-            drawn = [i for i in rng.sample(range(len(pool_ids)), shots + 1) if pool_ids[i] != row_id][:shots]
+            # Draw enough to survive dropping every copy of the row itself (a duplicated source row shares its
+            # content-hash id), so each prompt gets exactly `shots` examples.
+            own = copies.get(row_id, 0)
+            if len(pool_ids) - own < shots:
+                raise PrefbuildError(
+                    f"--few-shot {shots}: row {row_id!r} has only {len(pool_ids) - own} other examples."
+                )
+            drawn = [i for i in rng.sample(range(len(pool_ids)), shots + own) if pool_ids[i] != row_id][:shots]
             prefixes[row_id] = FEW_SHOT_SEPARATOR.join(pool_texts[i] for i in drawn) + FEW_SHOT_SEPARATOR
         prompts.append(prefixes[row_id] + prompt)
     return table.set_column(table.schema.get_field_index("prompt"), "prompt", pa.array(prompts, pa.string()))

@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from prefbuild import __version__
 from prefbuild.errors import PrefbuildError
@@ -124,6 +125,8 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from prefbuild.build import folder_statistics
     from prefbuild.stats import plot_histograms, render_summary
 
+    if args.plot and (Path(args.plot).suffix.lower() != ".png" or not Path(args.plot).parent.is_dir()):
+        raise PrefbuildError(f"--plot '{args.plot}' must be a .png file in an existing folder.")
     result = folder_statistics(args.folder, tokenizer=args.tokenizer)
     if args.plot:
         plot_histograms(result, args.plot)

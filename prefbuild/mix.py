@@ -292,12 +292,15 @@ def _read_local_rows(folder: Path) -> dict[str, list[dict[str, Any]]]:
     splits: dict[str, list[dict[str, Any]]] = {}
     for path in files:
         split = path.name.split("-")[0].split(".")[0]
-        if path.suffix == ".parquet":
-            rows = pq.read_table(path).to_pylist()
-        elif path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        else:
-            rows = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            if path.suffix == ".parquet":
+                rows = pq.read_table(path).to_pylist()
+            elif path.suffix == ".jsonl":
+                rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            else:
+                rows = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, pa.ArrowInvalid, OSError) as error:
+            raise PrefbuildError(f"Cannot read '{path}': {error}") from None
         splits.setdefault(split, []).extend(rows)
     return splits
 
@@ -434,7 +437,7 @@ def _load_pairs(entry: MixEntry, label: str, fmt: str, system_prompt: str | None
             for column in ("prompt", "chosen", "rejected"):
                 if column not in row:
                     raise PrefbuildError(f"{label}: split '{split}' has no column '{column}' (schema pairs needs it).")
-            if not all(isinstance(row[c], str) for c in ("prompt", "chosen", "rejected")):
+            if any(isinstance(row[c], list) for c in ("prompt", "chosen", "rejected")):  # None: counted below
                 raise PrefbuildError(f"{label}: schema pairs reads string columns; '{split}' has message lists.")
             outcome = _text_pair(None, row["prompt"], row["chosen"], row["rejected"])
             if isinstance(outcome, str):

@@ -128,6 +128,8 @@ def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[st
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise PrefbuildError(f"'{stats_path}' is not valid JSON: {error}.") from None
+    if not isinstance(stats, dict) or not isinstance(stats.get("splits"), dict):
+        raise PrefbuildError(f"'{stats_path}' is not a prefbuild stats file: it has no 'splits' mapping.")
     tables = {}
     for split in stats.get("splits", {}):
         paths = sorted((folder / "data").glob(f"{split}-*.parquet"))
@@ -135,5 +137,8 @@ def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[st
             raise PrefbuildError(
                 f"'{folder}' has no data/{split}-*.parquet shards although stats.json lists '{split}'."
             )
-        tables[split] = pa.concat_tables(pq.read_table(path) for path in paths)
+        try:
+            tables[split] = pa.concat_tables(pq.read_table(path) for path in paths)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise PrefbuildError(f"Cannot read the '{split}' shards of '{folder}': {error}") from None
     return tables, stats

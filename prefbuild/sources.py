@@ -21,7 +21,7 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
     - a folder written by `save_to_disk`, or any folder `datasets.load_dataset` understands;
     - anything else is taken as a Hub dataset id (with `config`).
     """
-    path = Path(source)
+    path = Path(source).expanduser()
     logger = datasets.logging.get_logger("datasets")
     level = logger.level
     logger.setLevel(datasets.logging.CRITICAL)  # its own error lines would duplicate our one-line Error

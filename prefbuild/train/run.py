@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from datasets import DatasetDict, IterableDatasetDict, load_dataset
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
@@ -65,9 +66,18 @@ def parse_recipe(argv: list[str]):
             raise PrefbuildError(f"Recipe '{argv[index + 1]}' does not exist. Recipes live under recipes/train/.")
     parser = make_parser()
     try:
-        return parser.parse_args_and_config(argv)
+        script_args, training_args, model_args = parser.parse_args_and_config(argv)
     except (ValueError, TypeError) as error:  # unknown keys, DPOPConfig / TrainingArguments validation
         raise PrefbuildError(str(error)) from error
+    except yaml.YAMLError as error:
+        raise PrefbuildError(f"Recipe is not valid YAML: {str(error).splitlines()[0]}") from None
+    if training_args.hub_token:
+        # transformers pickles the whole config into output_dir/training_args.bin, which push_to_hub uploads
+        raise PrefbuildError(
+            "`hub_token` would be saved in output_dir/training_args.bin and uploaded with the model. "
+            "Set the HF_TOKEN environment variable or run `hf auth login` instead."
+        )
+    return script_args, training_args, model_args
 
 
 def _looks_local(name: str) -> bool:
