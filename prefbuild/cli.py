@@ -16,6 +16,11 @@ from prefbuild import __version__
 from prefbuild.errors import PrefbuildError
 
 
+def _recorded_command(argv: Sequence[str]) -> str:
+    """The command that rebuilds an output folder, as stats.json and the card record it (without --overwrite)."""
+    return shlex.join(["prefbuild", *[arg for arg in argv if arg != "--overwrite"]])
+
+
 def _builder_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per builder option (`eval_size` → `--eval-size`), shared by all builders that declare it."""
     from prefbuild.builders import BUILDERS
@@ -83,7 +88,7 @@ def _run_build(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if foreign:
         flags = ", ".join("--" + key.replace("_", "-") for key in foreign)
         raise PrefbuildError(f"{flags} does not apply to builder '{builder.name}'.")
-    command = shlex.join(["prefbuild", *[arg for arg in argv if arg != "--overwrite"]])
+    command = _recorded_command(argv)
     report = build_dataset(
         args.name,
         out=args.out,
@@ -241,7 +246,7 @@ def _add_mix(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from prefbuild.mix import load_config, mix_command, mix_datasets
+    from prefbuild.mix import load_config, mix_datasets
     from prefbuild.stats import render_summary
 
     config = load_config(args.config)
@@ -252,7 +257,7 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         fmt=args.format,
         system_prompt=args.system_prompt,
         seed=args.seed,
-        command=mix_command(list(argv)),
+        command=_recorded_command(argv),
         config_path=args.config,
         plot=not args.no_plot,
     )

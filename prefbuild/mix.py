@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import json
 import random
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import yaml
 
 from prefbuild import __version__, cards, stats
 from prefbuild.errors import PrefbuildError
-from prefbuild.formats import FORMATS, MESSAGE
+from prefbuild.formats import FORMATS, MESSAGE, check_format
 from prefbuild.output import read_output_folder, refuse_existing, write_output_folder
 from prefbuild.seeding import row_seed
 
@@ -563,8 +562,7 @@ def mix_datasets(
     out = Path(out)
     refuse_existing(out, overwrite)
     fmt = fmt or config.format
-    if fmt not in FORMATS:
-        raise PrefbuildError(f"Unknown --format '{fmt}'. Available: {', '.join(FORMATS)}.")
+    check_format(fmt)
     system_prompt = system_prompt if system_prompt is not None else config.system_prompt
     if system_prompt and fmt != "conversational":
         raise PrefbuildError("--system-prompt applies only to --format conversational.")
@@ -766,7 +764,3 @@ def mix_card_context(
         "pairs": sum(split["pairs"] for split in mix_stats["splits"].values()),
         "share_alike": any(f["license"] == "cc-by-sa-4.0" for f in mix_stats["sources"]),
     }
-
-
-def mix_command(argv: list[str]) -> str:
-    return shlex.join(["prefbuild", *[arg for arg in argv if arg != "--overwrite"]])
