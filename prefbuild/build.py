@@ -108,16 +108,19 @@ def _few_shot_pool(train: datasets.Dataset, builder: Builder) -> tuple[list[str]
     return ids, texts
 
 
+def _check_few_shot_pool(pool: tuple[list[str], list[str]], shots: int) -> None:
+    if len(pool[0]) <= shots:
+        raise PrefbuildError(
+            f"--few-shot {shots} needs more than {shots} solved examples in the train split; it has {len(pool[0])}."
+        )
+
+
 def _prefix_few_shot(table: pa.Table, pool: tuple[list[str], list[str]], shots: int, seed: int) -> pa.Table:
     """Prefix each prompt with `shots` examples drawn (seeded by row) from the pool, never the row itself.
 
     Pairs from one source row share their examples, so they differ only in the completion.
     """
     pool_ids, pool_texts = pool
-    if len(pool_ids) <= shots:
-        raise PrefbuildError(
-            f"--few-shot {shots} needs more than {shots} solved examples in the train split; it has {len(pool_ids)}."
-        )
     copies = Counter(pool_ids)
     prefixes: dict[str, str] = {}
     prompts = []
@@ -241,6 +244,13 @@ def build_dataset(
         splits = {split: ds.select(range(min(limit, len(ds)))) for split, ds in splits.items()}
     seconds["load"] = time.perf_counter() - started
 
+    # Few-shot problems (no train split, too few examples) fail here, before any row is built
+    pool = _few_shot_pool(splits["train"], builder) if few_shot and "train" in splits else None
+    if few_shot and pool is None:
+        raise PrefbuildError(f"--few-shot needs a train split to draw examples from; '{source}' has none.")
+    if pool is not None:
+        _check_few_shot_pool(pool, few_shot)
+
     started = time.perf_counter()
     schema = _pair_schema(builder)
     features = datasets.Features.from_arrow_schema(schema)
@@ -261,9 +271,6 @@ def build_dataset(
     seconds["pairs"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    pool = _few_shot_pool(splits["train"], builder) if few_shot and "train" in splits else None
-    if few_shot and pool is None:
-        raise PrefbuildError(f"--few-shot needs a train split to draw examples from; '{source}' has none.")
     tables, split_stats = {}, {}
     for split, dataset in mapped.items():
         table = dataset.data.table
