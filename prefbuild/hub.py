@@ -85,7 +85,8 @@ def plan_push(folder: str | Path, repo_id: str, commit_message: str | None = Non
     check_repo_id(repo_id)
     if not folder.is_dir():
         raise PrefbuildError(f"'{folder}' is not a folder. Push the folder `prefbuild build --out DIR` wrote.")
-    _, stats = read_output_folder(folder)  # stats.json present and valid, every listed split has shards
+    # stats.json present and valid, every listed split has shards that open; no column data is read
+    _, stats = read_output_folder(folder, columns=[])
     card = folder / "README.md"
     if not card.is_file():
         raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no README.md (dataset card).")

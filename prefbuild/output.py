@@ -118,8 +118,13 @@ def load_output_folder(folder: str | Path) -> datasets.DatasetDict:
     return datasets.load_dataset("parquet", data_files=shards)
 
 
-def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[str, Any]]:
-    """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json."""
+def read_output_folder(
+    folder: str | Path, columns: list[str] | None = None
+) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json.
+
+    columns: read only these columns (`[]` checks that every shard opens without reading any data).
+    """
     folder = Path(folder)
     stats_path = folder / "stats.json"
     if not stats_path.is_file():
@@ -138,7 +143,7 @@ def read_output_folder(folder: str | Path) -> tuple[dict[str, pa.Table], dict[st
                 f"'{folder}' has no data/{split}-*.parquet shards although stats.json lists '{split}'."
             )
         try:
-            tables[split] = pa.concat_tables(pq.read_table(path) for path in paths)
+            tables[split] = pa.concat_tables(pq.read_table(path, columns=columns) for path in paths)
         except (pa.ArrowInvalid, OSError) as error:
             raise PrefbuildError(f"Cannot read the '{split}' shards of '{folder}': {error}") from None
     return tables, stats
