@@ -595,17 +595,22 @@ def mix_datasets(
                 train_rate = count / usable if usable else 1.0
             picked = table.take(pa.array(sample_indices(seed, source.entry.name, split, usable, count), pa.int64()))
             picked = picked.append_column("source", pa.array([source.entry.name] * picked.num_rows, pa.string()))
-            parts[split].append(picked)
+            # Distances are computed once here and travel with the rows into the shuffled mixture
             chosen = [stats.completion_text(value) for value in picked.column("chosen").to_pylist()]
             rejected = [stats.completion_text(value) for value in picked.column("rejected").to_pylist()]
+            char = stats.normalised_levenshtein(chosen, rejected)
+            word = stats.word_levenshtein(chosen, rejected)
+            picked = picked.append_column("edit_distance_char", pa.array(char, pa.float64()))
+            picked = picked.append_column("edit_distance_word", pa.array(word, pa.float64()))
+            parts[split].append(picked)
             split_facts[split] = {
                 "source_rows": source.available[split],
                 "usable_pairs": usable,
                 "skipped": source.skipped.get(split, {}),
                 "selected": picked.num_rows,
                 "edit_distance": {
-                    "char": stats.summarise(stats.normalised_levenshtein(chosen, rejected)),
-                    "word": stats.summarise(stats.word_levenshtein(chosen, rejected)),
+                    "char": stats.summarise(char),
+                    "word": stats.summarise(word),
                 },
             }
         facts["splits"] = split_facts
@@ -619,12 +624,8 @@ def mix_datasets(
         order = list(range(table.num_rows))
         random.Random(row_seed(seed, config.name, f"shuffle:{split}")).shuffle(order)
         table = table.take(pa.array(order, pa.int64()))
-        chosen = [stats.completion_text(value) for value in table.column("chosen").to_pylist()]
-        rejected = [stats.completion_text(value) for value in table.column("rejected").to_pylist()]
-        char = stats.normalised_levenshtein(chosen, rejected)
-        word = stats.word_levenshtein(chosen, rejected)
-        table = table.append_column("edit_distance_char", pa.array(char, pa.float64()))
-        table = table.append_column("edit_distance_word", pa.array(word, pa.float64()))
+        char = table.column("edit_distance_char").to_numpy()
+        word = table.column("edit_distance_word").to_numpy()
         tables[split] = table
         skipped = {}
         for facts in sources_stats:
