@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from huggingface_hub import DatasetCardData
 
-from prefbuild import __version__, cards, stats
-from prefbuild.builders import Builder, get_builder
+from prefbuild import __version__, bad_rows, cards, stats
+from prefbuild.builders import Builder, RowOutcome, get_builder
 from prefbuild.errors import PrefbuildError
 from prefbuild.formats import check_format, to_conversational
 from prefbuild.output import refuse_existing, write_output_folder
 from prefbuild.seeding import row_rng
-from prefbuild.sources import check_fields, load_source
+from prefbuild.sources import check_fields, load_source, split_location
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
@@ -50,14 +51,26 @@ def _pair_schema(builder: Builder) -> pa.Schema:
 
 
 def _build_batch(
-    batch: dict[str, list], indices: list[int], builder: Builder, seed: int, options: dict[str, Any]
+    batch: dict[str, list],
+    indices: list[int],
+    builder: Builder,
+    seed: int,
+    options: dict[str, Any],
+    row_seconds: float = bad_rows.ROW_SECONDS,
 ) -> dict[str, list]:
-    """Run the builder on a batch of rows; return pairs and status rows as columns."""
+    """Run the builder on a batch of rows; return pairs and status rows as columns.
+
+    A row is isolated from the rest: one marked bad at load time, one with an oversized field, one that runs
+    past `row_seconds` or into Python's own limits becomes a skip status row. Any other exception out of
+    `build_row` is a builder bug and stops the build.
+    """
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
     empty = dict.fromkeys(builder.metadata_schema)
-    source_columns = {key: list(batch[key]) for key in batch}  # read each column once, not once per row
+    source_columns = {key: list(batch[key]) for key in batch if key != bad_rows.BAD_ROW}  # read each column once
+    marks = batch[bad_rows.BAD_ROW] if bad_rows.BAD_ROW in batch else None
     keys = list(source_columns)
+    checked = list(builder.checked_fields())
 
     def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
         for name in columns[:-2]:
@@ -65,26 +78,49 @@ def _build_batch(
         out[ROW_ID].append(row_id)
         out[STATUS].append(status)
 
-    for index, values in zip(indices, zip(*source_columns.values())):
-        row = dict(zip(keys, values))
-        row_id = builder.row_id(row, index)
-        try:
-            outcome = builder.build_row(row, row_id, seed, options)
-        except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
-            raise RuntimeError(f"builder '{builder.name}' failed on row {row_id!r}: {error!r}") from error
-        if outcome.skip_reason is not None and outcome.pairs:
-            # input_rows = rows paired + rows skipped holds only if each row is exactly one of the two
-            raise RuntimeError(f"builder '{builder.name}' returned pairs and a skip reason for row {row_id!r}")
-        for pair in outcome.pairs:
-            emit(pair, row_id, "")
-        for reason, count in outcome.dropped.items():
-            for _ in range(count):
-                emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"drop:{reason}")
-        if outcome.skip_reason is not None:
-            emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"skip:{outcome.skip_reason}")
-        elif not outcome.pairs:
-            raise RuntimeError(f"builder '{builder.name}' returned neither pairs nor a skip reason for row {row_id!r}")
+    def skip(row_id: str, reason: str) -> None:
+        emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"skip:{reason}")
+
+    clock = bad_rows.RowClock(row_seconds)
+    with clock.running():
+        for position, (index, values) in enumerate(zip(indices, zip(*source_columns.values()))):
+            if marks is not None and marks[position]:
+                skip(str(index), marks[position])
+                continue
+            row = dict(zip(keys, values))
+            if bad_rows.oversized_field(row, checked) is not None:
+                skip(str(index), bad_rows.TOO_LONG)
+                continue
+            try:
+                with clock.row():
+                    row_id = builder.row_id(row, index)
+                    outcome = builder.build_row(row, row_id, seed, options)
+            except bad_rows.RowTimeLimit:
+                skip(str(index), bad_rows.TIME_LIMIT)
+                continue
+            except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
+                if bad_rows.engine_limit(error):
+                    skip(str(index), bad_rows.ENGINE_LIMITS)
+                    continue
+                raise RuntimeError(f"builder '{builder.name}' failed on row {index}: {error!r}") from error
+            _emit_outcome(builder, outcome, row_id, emit, skip)
     return out
+
+
+def _emit_outcome(builder: Builder, outcome: RowOutcome, row_id: str, emit: Callable, skip: Callable) -> None:
+    """Emit a row's pairs, dropped pairs and skip reason; refuse an outcome that breaks the accounting."""
+    if outcome.skip_reason is not None and outcome.pairs:
+        # input_rows = rows paired + rows skipped holds only if each row is exactly one of the two
+        raise RuntimeError(f"builder '{builder.name}' returned pairs and a skip reason for row {row_id!r}")
+    for pair in outcome.pairs:
+        emit(pair, row_id, "")
+    for reason, count in outcome.dropped.items():
+        for _ in range(count):
+            emit({"prompt": "", "chosen": "", "rejected": ""}, row_id, f"drop:{reason}")
+    if outcome.skip_reason is not None:
+        skip(row_id, outcome.skip_reason)
+    elif not outcome.pairs:
+        raise RuntimeError(f"builder '{builder.name}' returned neither pairs nor a skip reason for row {row_id!r}")
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -100,7 +136,10 @@ def _status_counts(statuses: pa.ChunkedArray, prefix: str) -> dict[str, int]:
 def _few_shot_pool(train: datasets.Dataset, builder: Builder) -> tuple[list[str], list[str]]:
     """Solved examples (row id, text) from the train split, in the builder's own format."""
     ids, texts = [], []
+    checked = list(builder.checked_fields())
     for index, row in enumerate(train):
+        if row.pop(bad_rows.BAD_ROW, None) or bad_rows.oversized_field(row, checked) is not None:
+            continue  # a row the build skips is no example either
         text = builder.format_example(row)
         if text:
             ids.append(builder.row_id(row, index))
@@ -206,15 +245,19 @@ def build_dataset(
     options: dict[str, Any] | None = None,
     command: str | None = None,
     plot: bool = True,
+    on_bad_rows: str = "error",
 ) -> BuildReport:
     """Build a preference dataset with builder `name` and write the Hub-ready folder `out`.
 
+    on_bad_rows: "error" stops at the first row with undecodable text or a wrong type (one line naming the
+    file, the row and the field); "skip" counts such rows under a skip reason (prefbuild/bad_rows.py).
     The returned report's `stats` is what `out/stats.json` holds.
     """
     builder = get_builder(name)
     out = Path(out)
     refuse_existing(out, overwrite)
     check_format(fmt)
+    bad_rows.check_policy(on_bad_rows)
     if system_prompt and fmt != "conversational":
         raise PrefbuildError("--system-prompt applies only to --format conversational.")
     for flag, value, least in (("--seed", seed, 0), ("--num-proc", num_proc, 1), ("--few-shot", few_shot, 0)):
@@ -231,6 +274,10 @@ def build_dataset(
         source, source_config = builder.default_source, source_config or builder.default_config
     raw = load_source(source, source_config)
     check_fields(raw, builder.required_fields, source, builder.name)
+    for split in list(raw):
+        bad = bad_rows.find_bad_rows(raw[split], builder.checked_fields(), split_location(source, split), on_bad_rows)
+        if bad:
+            raw[split] = bad_rows.mark_bad_rows(raw[split], bad)
     splits = {target: raw[split] for split, target in builder.split_map.items() if split in raw}
     if not splits:
         found = ", ".join(raw) or "none"

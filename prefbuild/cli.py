@@ -72,6 +72,13 @@ def _add_build(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational")
     parser.add_argument("--tokenizer", help="tokenizer (Hub id or folder) for token-level edit distances")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    parser.add_argument(
+        "--on-bad-rows",
+        choices=("error", "skip"),
+        default="error",
+        help="a row with undecodable text or a wrong type (an int or list where text belongs): error stops with "
+        "one line naming the file, row and field; skip counts it under a skip reason (default: error)",
+    )
     _builder_option_flags(parser)
     parser.set_defaults(handler=_run_build)
 
@@ -105,6 +112,7 @@ def _run_build(args: argparse.Namespace, argv: Sequence[str]) -> int:
         options=options,
         command=command,
         plot=not args.no_plot,
+        on_bad_rows=args.on_bad_rows,
     )
     total = sum(report.seconds.values())
     print(f"\nWrote {report.out} in {total:.1f} s")

@@ -75,6 +75,18 @@ def _load_folder(path: Path) -> datasets.DatasetDict:
     return datasets.load_dataset(str(path))
 
 
+def split_location(source: str, split: str) -> str:
+    """Where a split's rows come from, for error messages: the file when the source is local, else the split."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return f"'{path}'"
+    if path.is_dir():
+        for suffix in LOADERS:
+            if (path / f"{split}{suffix}").is_file():
+                return f"'{path / f'{split}{suffix}'}'"
+    return f"--source '{source}' split '{split}'"
+
+
 def check_fields(splits: datasets.DatasetDict, required: tuple[str, ...], source: str, builder: str) -> None:
     """Refuse a source whose rows lack a field the builder reads, before anything is built."""
     for split, dataset in splits.items():

@@ -100,4 +100,10 @@ BUILDER = Builder(
     build_row=build_row,
     row_id=row_id,
     format_example=format_example,
+    field_types={
+        "id": (str, int),
+        "question": str,
+        "choices": {"text": [str], "label": [(str, int)]},
+        "answerKey": (str, int),
+    },
 )

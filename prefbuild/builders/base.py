@@ -55,6 +55,9 @@ class Builder:
     prepare(splits, options, seed) -> splits: optional source-level step before building, e.g. MetaMath's
         seeded eval hold-out from its only split. Receives and returns {output_split: datasets.Dataset}.
     options: builder-specific option names -> defaults (e.g. {"eval_size": 1000}); the CLI exposes them.
+    field_types: field -> the shape the builder reads, checked before building (prefbuild/bad_rows.py): a type
+        or tuple of types, [spec] for a list, {key: spec} for a mapping; None is always accepted. Default
+        (None): every required field is text.
     """
 
     name: str
@@ -72,3 +75,10 @@ class Builder:
     format_example: Callable[[Row], str | None]
     prepare: Callable[[dict, dict[str, Any], int], dict] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    field_types: dict[str, Any] | None = None
+
+    def checked_fields(self) -> dict[str, Any]:
+        """The fields whose values are checked before building, with their shapes."""
+        if self.field_types is not None:
+            return self.field_types
+        return dict.fromkeys(self.required_fields, str)

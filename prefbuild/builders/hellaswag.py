@@ -111,4 +111,12 @@ BUILDER = Builder(
     build_row=build_row,
     row_id=row_id,
     format_example=format_example,
+    field_types={
+        "activity_label": str,
+        "ctx_a": str,
+        "ctx_b": str,
+        "endings": [str],
+        "label": (str, int),
+        "ind": (str, int),
+    },
 )

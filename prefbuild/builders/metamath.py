@@ -111,4 +111,5 @@ BUILDER = Builder(
     format_example=format_example,
     prepare=prepare,
     options={"eval_size": DEFAULT_EVAL_SIZE},
+    field_types={"query": str, "response": str, "type": str},  # `type` becomes a pair column
 )
