@@ -1,17 +1,20 @@
 """The Hub-ready output folder: `data/<split>-XXXXX-of-YYYYY.parquet`, `stats.json`, `README.md` (the card).
 
 The folder is written into a temporary sibling and renamed into place, so a failed or interrupted build never
-leaves a half-written DIR behind, and an existing DIR is replaced only with `overwrite=True`.
+leaves a half-written DIR behind, and an existing DIR is replaced only with `overwrite=True`. `atomic_folder`
+does this for every verb that writes a folder; prefbuild/paths.py says which output paths are refused.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from prefbuild.errors import PrefbuildError
+from prefbuild.paths import check_out, deferred_signals
 
 if TYPE_CHECKING:
     import datasets
@@ -28,9 +32,44 @@ MAX_SHARD_BYTES = 256 * 1024 * 1024
 ROW_GROUP_SIZE = 10_000
 
 
-def refuse_existing(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise PrefbuildError(f"Output folder '{out}' already exists. Pass --overwrite to replace it.")
+def refuse_existing(out: Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> None:
+    """Refuse an output path that exists (without `overwrite`) or that would hurt (see prefbuild/paths.py)."""
+    check_out(out, overwrite=overwrite, inputs=inputs)
+
+
+def _user_mode() -> int:
+    """0o777 less the process umask: the mode `mkdir` gives a new folder (mkdtemp's is 0o700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | Path, *, overwrite: bool = False, flag: str = "--out") -> Iterator[Path]:
+    """Yield a temporary sibling of `out` to write into; on success it becomes `out` in one rename.
+
+    Afterwards exactly one of the old folder and the new one is at `out`, whatever fails or whichever signal
+    arrives (SIGINT / SIGTERM are held back around the renames); no temporary or backup sibling is left. Without
+    `overwrite`, a folder that another process put at `out` meanwhile is never replaced: the rename fails and
+    this write reports it. Disk errors (full disk, permissions) become one PrefbuildError line.
+    """
+    out = Path(out).expanduser()
+    tmp: Path | None = None
+    try:
+        with deferred_signals():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        os.chmod(tmp, _user_mode())
+        yield tmp
+        with deferred_signals():
+            _replace(tmp, out, overwrite, flag)
+            tmp = None
+    except OSError as error:
+        raise PrefbuildError(f"Cannot write {flag} '{out}': {error.strerror or error}.") from None
+    finally:
+        if tmp is not None:
+            with deferred_signals():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def shard_names(split: str, num_shards: int) -> list[str]:
@@ -70,31 +109,36 @@ def write_output_folder(
     """
     out = Path(out)
     refuse_existing(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite=overwrite) as tmp:
         shards = {split: write_shards(tmp, split, table) for split, table in tables.items()}
         (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(render_card(tmp, shards), encoding="utf-8")
         for name, write in (extra_files or {}).items():
             write(tmp / name)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return shards
 
 
-def _replace(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
+def _replace(tmp: Path, out: Path, overwrite: bool, flag: str = "--out") -> None:
+    """Move `tmp` to `out`; with `overwrite`, through a backup that is removed (or put back on failure)."""
+    if not overwrite or not (out.exists() or out.is_symlink()):
+        try:
+            os.rename(tmp, out)  # fails on a non-empty folder: a concurrent writer's folder is never replaced
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise PrefbuildError(
+                    f"{flag} '{out}' appeared while this command ran (another process wrote it); it was left as "
+                    "it is. Pass --overwrite to replace it, or choose another folder."
+                ) from None
+            raise
         return
+    if out.is_symlink() or not out.is_dir():
+        raise PrefbuildError(f"{flag} '{out}' is not a folder; --overwrite replaces folders only.")
     backup = out.with_name(f".{out.name}.old-{os.getpid()}")
-    os.replace(out, backup)
+    os.rename(out, backup)
     try:
-        os.replace(tmp, out)
+        os.rename(tmp, out)
     except BaseException:
-        os.replace(backup, out)
+        os.rename(backup, out)
         raise
     shutil.rmtree(backup, ignore_errors=True)
 
