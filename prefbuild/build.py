@@ -255,7 +255,7 @@ def build_dataset(
     """
     builder = get_builder(name)
     out = Path(out)
-    refuse_existing(out, overwrite)
+    refuse_existing(out, overwrite, inputs=[source])
     check_format(fmt)
     bad_rows.check_policy(on_bad_rows)
     if system_prompt and fmt != "conversational":

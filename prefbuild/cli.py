@@ -6,10 +6,14 @@ Every user-facing failure is a PrefbuildError, printed as one `Error: …` line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from prefbuild import __version__
@@ -138,11 +142,19 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from prefbuild.build import folder_statistics
     from prefbuild.stats import plot_histograms, render_summary
 
-    if args.plot and (Path(args.plot).suffix.lower() != ".png" or not Path(args.plot).parent.is_dir()):
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None and (plot.suffix.lower() != ".png" or not plot.parent.is_dir()):
         raise PrefbuildError(f"--plot '{args.plot}' must be a .png file in an existing folder.")
+    if plot is not None and (plot.is_dir() or plot.is_symlink()):
+        raise PrefbuildError(f"--plot '{args.plot}' is a folder or a link; give the path of a .png file to write.")
+    if plot is not None and not os.access(plot.parent, os.W_OK):
+        raise PrefbuildError(f"--plot '{args.plot}': no permission to write in '{plot.parent}'.")
     result = folder_statistics(args.folder, tokenizer=args.tokenizer)
-    if args.plot:
-        plot_histograms(result, args.plot)
+    if plot is not None:
+        try:
+            plot_histograms(result, str(plot))
+        except OSError as error:
+            raise PrefbuildError(f"Cannot write --plot '{args.plot}': {error.strerror or error}.") from None
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -175,15 +187,18 @@ def _add_tiny_model(subparsers: argparse._SubParsersAction) -> None:
         description="Write a tiny randomly initialised Llama-architecture causal LM and a byte-level BPE tokenizer "
         "trained locally, so recipes, tests and demos run without the Hub.",
     )
-    parser.add_argument("--out", required=True, help="folder to write the model and tokenizer to")
+    parser.add_argument(
+        "--out", required=True, help="folder to write the model and tokenizer to (refused if it exists)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed (default: 0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     parser.set_defaults(handler=_run_tiny_model)
 
 
 def _run_tiny_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from prefbuild.train.tiny_model import write_tiny_model
 
-    out = write_tiny_model(args.out, seed=args.seed)
+    out = write_tiny_model(args.out, seed=args.seed, overwrite=args.overwrite)
     print(f"Wrote a tiny Llama model and tokenizer to {out}")
     return 0
 
@@ -303,7 +318,10 @@ def _add_analyze(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from prefbuild.analysis.analyze import analyze, render_analysis
+    from prefbuild.paths import check_out
 
+    # analyze adds two files to --out (an existing folder is fine), so only the paths that would hurt are refused
+    check_out(args.out, overwrite=True, inputs=[args.data, args.model])
     analysis = analyze(
         args.model,
         args.data,
@@ -346,7 +364,10 @@ def _run_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from prefbuild.analysis.report import render_results
     from prefbuild.analysis.repro import FULL, QUICK, run_repro
+    from prefbuild.paths import check_out
 
+    # run_repro itself refuses a non-empty --out without --overwrite (and then empties it): refuse what would hurt
+    check_out(args.out, overwrite=True)
     config = replace(QUICK if args.quick else FULL, seed=args.seed)
     if args.threads is not None:
         config = replace(config, threads=args.threads)
@@ -399,20 +420,50 @@ VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _ad
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["train"]:
-            return _run_train(argv[1:])
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.verb is None:
-            parser.print_help()
-            return 0
-        return args.handler(args, argv)
+        with _interruptible():
+            if argv[:1] == ["train"]:
+                return _run_train(argv[1:])
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.verb is None:
+                parser.print_help()
+                return 0
+            return args.handler(args, argv)
     except PrefbuildError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Error: interrupted.", file=sys.stderr)
         return 130
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding like Ctrl-C so the same clean-up runs (temporary folders removed, old folder kept)."""
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the command with one line. Worker processes (forked by `datasets.map(num_proc=N)`
+    inherit these handlers) stop quietly instead: they ignore SIGINT, which the parent handles by terminating them,
+    and exit at once on SIGTERM, so no worker prints a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    parent = os.getpid()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if os.getpid() != parent:
+            if signum == signal.SIGTERM:
+                os._exit(128 + signum)
+            return
+        raise KeyboardInterrupt() if signum == signal.SIGINT else _Terminated()
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,8 @@ from typing import Any
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
-from prefbuild import __version__, cards, stats
+from prefbuild import __version__, cards, safe_yaml, stats
 from prefbuild.errors import PrefbuildError
 from prefbuild.formats import FORMATS, MESSAGE, check_format
 from prefbuild.output import read_output_folder, refuse_existing, write_output_folder
@@ -255,9 +254,13 @@ def load_config(path: str | Path) -> MixConfig:
     if not path.is_file():
         raise PrefbuildError(f"Mixture config '{path}' does not exist. Mixture recipes live under recipes/mix/.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise PrefbuildError(f"Mixture config '{path}' is not valid YAML: {str(error).splitlines()[0]}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PrefbuildError(
+            f"Mixture config '{path}' is not UTF-8 text (byte {error.object[error.start]:#04x} at position "
+            f"{error.start}); save it as UTF-8."
+        ) from None
+    raw = safe_yaml.load(text, where=f"Mixture config '{path}'")
     return parse_config(raw, where=f"Mixture config '{path}'")
 
 
@@ -298,8 +301,15 @@ def _read_local_rows(folder: Path) -> dict[str, list[dict[str, Any]]]:
                 rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             else:
                 rows = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise PrefbuildError(
+                f"Cannot read '{path}': not UTF-8 text (byte {error.object[error.start]:#04x} at byte offset "
+                f"{error.start}); save the file as UTF-8."
+            ) from None
         except (json.JSONDecodeError, pa.ArrowInvalid, OSError) as error:
             raise PrefbuildError(f"Cannot read '{path}': {error}") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise PrefbuildError(f"Cannot read '{path}': expected one JSON object per row.")
         splits.setdefault(split, []).extend(rows)
     return splits
 
@@ -560,7 +570,7 @@ def mix_datasets(
     name), edit_distance_char, edit_distance_word. stats.json holds per-source counts and edit distances.
     """
     out = Path(out)
-    refuse_existing(out, overwrite)
+    refuse_existing(out, overwrite, inputs=[config_path, *(entry.source for entry in config.sources)])
     fmt = fmt or config.format
     check_format(fmt)
     system_prompt = system_prompt if system_prompt is not None else config.system_prompt

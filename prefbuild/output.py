@@ -12,6 +12,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefbuild.errors import PrefbuildError
@@ -179,8 +181,16 @@ def read_output_folder(
         raise PrefbuildError(f"'{stats_path}' is not valid JSON: {error}.") from None
     if not isinstance(stats, dict) or not isinstance(stats.get("splits"), dict):
         raise PrefbuildError(f"'{stats_path}' is not a prefbuild stats file: it has no 'splits' mapping.")
+    for split, facts in stats["splits"].items():
+        if not _SPLIT_NAME.fullmatch(split):
+            raise PrefbuildError(f"'{stats_path}' lists a split named {split!r}; split names are letters, digits, _.")
+        rows = facts.get("input_rows") if isinstance(facts, dict) else None
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise PrefbuildError(
+                f"'{stats_path}': split '{split}' must be a mapping with an integer 'input_rows', got {facts!r:.60}."
+            )
     tables = {}
-    for split in stats.get("splits", {}):
+    for split in stats["splits"]:
         paths = sorted((folder / "data").glob(f"{split}-*.parquet"))
         if not paths:
             raise PrefbuildError(
@@ -190,4 +200,42 @@ def read_output_folder(
             tables[split] = pa.concat_tables(pq.read_table(path, columns=columns) for path in paths)
         except (pa.ArrowInvalid, OSError) as error:
             raise PrefbuildError(f"Cannot read the '{split}' shards of '{folder}': {error}") from None
+        if columns is None or set(columns) & set(PAIR_TEXT_COLUMNS):
+            check_pair_columns(tables[split], f"'{folder}' split '{split}'")
     return tables, stats
+
+
+PAIR_TEXT_COLUMNS = ("prompt", "chosen", "rejected")
+_SPLIT_NAME = re.compile(r"\w[\w.]*")
+
+
+def _is_text_or_messages(dtype: pa.DataType) -> bool:
+    """A string, or TRL's conversational list of {role, content} strings."""
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return True
+    if not (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)) or not pa.types.is_struct(dtype.value_type):
+        return False
+    fields = {
+        dtype.value_type.field(i).name: dtype.value_type.field(i).type for i in range(dtype.value_type.num_fields)
+    }
+    return all(name in fields and pa.types.is_string(fields[name]) for name in ("role", "content"))
+
+
+def check_pair_columns(table: pa.Table, where: str) -> None:
+    """prompt / chosen / rejected present, text (or message lists), and never null, in every row."""
+    for name in PAIR_TEXT_COLUMNS:
+        if name not in table.column_names:
+            if name == "prompt":
+                continue  # read with an explicit column selection that left it out
+            raise PrefbuildError(f"{where} has no '{name}' column; it is not a prefbuild pairs folder.")
+        column = table.column(name)
+        if not _is_text_or_messages(column.type):
+            raise PrefbuildError(f"{where}: column '{name}' holds {column.type}, not text; rebuild the folder.")
+        if column.null_count:
+            raise PrefbuildError(
+                f"{where}: column '{name}' is empty (null) in {column.null_count} row(s); rebuild the folder."
+            )
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            content = pc.list_flatten(column).combine_chunks() if column.num_chunks else None
+            if content is not None and (content.null_count or content.field("content").null_count):
+                raise PrefbuildError(f"{where}: column '{name}' has a message without content; rebuild the folder.")

@@ -10,8 +10,8 @@ with `check_out` before doing any work:
 - an existing folder only with --overwrite.
 
 `deferred_signals()` holds SIGINT / SIGTERM back while a few renames run, so that an interrupted command never
-leaves a half-swapped folder or a temporary sibling behind; `terminate_as_interrupt()` makes SIGTERM unwind like
-Ctrl-C, so the same clean-up runs.
+leaves a half-swapped folder or a temporary sibling behind (the command line turns SIGTERM into an exception, like
+Ctrl-C, so the same clean-up runs).
 """
 
 from __future__ import annotations
@@ -97,27 +97,6 @@ def check_out(
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PrefbuildError(f"Cannot create {flag} '{out}': no permission to write in '{parent}'.")
     return out
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that clean-up code runs; the command line exits with 143."""
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While active (main thread only), SIGTERM raises Interrupted instead of killing the process outright."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_interrupted(signum: int, frame: object) -> None:
-        raise Interrupted()
-
-    previous = signal.signal(signal.SIGTERM, raise_interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from prefbuild.output import atomic_folder
+from prefbuild.paths import check_out
+
 EOS_TOKEN = "<|end|>"
 PAD_TOKEN = "<|pad|>"
 BOS_TOKEN = "<|begin|>"
@@ -125,6 +128,7 @@ def write_tiny_model(
     num_layers: int = 2,
     num_heads: int = 4,
     intermediate_size: int = 128,
+    overwrite: bool = False,
 ) -> Path:
     """Write a tiny randomly initialised `LlamaForCausalLM` and its tokenizer to `out`; return the folder.
 
@@ -132,13 +136,17 @@ def write_tiny_model(
     `AutoTokenizer.from_pretrained(out)`. The same `seed` (and arguments) gives the same weights.
 
     Args:
-        out: folder to write (created; existing files with the same names are replaced).
+        out: folder to write: a new path or an empty folder; an existing model folder only with `overwrite`.
+            Refused outright: /, the home or current folder, a symbolic link, a file (prefbuild/paths.py). Written
+            into a temporary sibling and renamed into place, so a failure leaves the old folder as it was.
         seed: seeds the weight initialisation.
         texts: tokenizer training text; defaults to a few built-in lines shaped like the preference data.
         vocab_size / hidden_size / num_layers / num_heads / intermediate_size: see `train_tokenizer` and
             `tiny_llama_config`.
     """
     out = Path(out)
+    empty = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+    check_out(out, overwrite=overwrite or empty)
     tokenizer = train_tokenizer(DEFAULT_CORPUS if texts is None else texts, vocab_size=vocab_size)
     config = tiny_llama_config(
         len(tokenizer),
@@ -153,7 +161,7 @@ def write_tiny_model(
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with atomic_folder(out, overwrite=overwrite or empty) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out
