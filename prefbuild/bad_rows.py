@@ -187,11 +187,13 @@ def mark_bad_rows(dataset: datasets.Dataset, bad: dict[int, str]) -> datasets.Da
     Rows keep their positions: index-based row ids and `--limit` see the same rows as without bad ones.
     """
     table = dataset.data.table
-    mask = pa.array([index in bad for index in range(table.num_rows)], pa.bool_())
+    mask = pa.array([bad.get(index) == UNDECODABLE for index in range(table.num_rows)], pa.bool_())
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        columns.append(pc.if_else(mask, pa.scalar(None, column.type), column) if _has_strings(column.type) else column)
+        if _has_strings(column.type) and _undecodable(column):  # only these would fail to decode in a batch
+            column = pc.if_else(mask, pa.scalar(None, column.type), column)
+        columns.append(column)
     reasons = pa.array([bad.get(index, "") for index in range(table.num_rows)], pa.string())
     marked = pa.Table.from_arrays([*columns, reasons], names=[*table.column_names, BAD_ROW])
     marked = marked.replace_schema_metadata(table.schema.metadata)

@@ -419,8 +419,9 @@ VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _ad
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    signals: list[int] = []
     try:
-        with _interruptible():
+        with _interruptible(signals):
             if argv[:1] == ["train"]:
                 return _run_train(argv[1:])
             parser = build_parser()
@@ -435,6 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted.", file=sys.stderr)
         return 130
+    except Exception:
+        # datasets' multiprocess map replaces the KeyboardInterrupt with its own error while it unwinds
+        if not signals:
+            raise
+        print("Error: interrupted.", file=sys.stderr)
+        return 130
 
 
 class _Terminated(KeyboardInterrupt):
@@ -442,7 +449,7 @@ class _Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
+def _interruptible(received: list[int]) -> Iterator[None]:
     """Ctrl-C and SIGTERM stop the command with one line. Worker processes (forked by `datasets.map(num_proc=N)`
     inherit these handlers) stop quietly instead: they ignore SIGINT, which the parent handles by terminating them,
     and exit at once on SIGTERM, so no worker prints a traceback."""
@@ -456,6 +463,7 @@ def _interruptible() -> Iterator[None]:
             if signum == signal.SIGTERM:
                 os._exit(128 + signum)
             return
+        received.append(signum)
         raise KeyboardInterrupt() if signum == signal.SIGINT else _Terminated()
 
     previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}

@@ -177,7 +177,7 @@ def read_output_folder(
         raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no stats.json.")
     try:
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PrefbuildError(f"'{stats_path}' is not valid JSON: {error}.") from None
     if not isinstance(stats, dict) or not isinstance(stats.get("splits"), dict):
         raise PrefbuildError(f"'{stats_path}' is not a prefbuild stats file: it has no 'splits' mapping.")

@@ -36,9 +36,35 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
     except PrefbuildError:
         raise
     except Exception as error:  # datasets raises many types; the user needs one line naming the source
+        undecodable = _first_undecodable_line(path) if path.exists() else None
+        if undecodable is not None:
+            raise PrefbuildError(undecodable) from None
         raise PrefbuildError(f"Cannot load --source '{source}': {root_cause(error)}") from None
     finally:
         logger.setLevel(level)
+
+
+def _first_undecodable_line(path: Path) -> str | None:
+    """Why a local text file did not load, when the reason is bytes that are not UTF-8: file, line and byte.
+
+    `datasets` reads JSON with pyarrow, which does not check UTF-8 (prefbuild.bad_rows then finds such rows);
+    but when a file also mixes types in a column, or is CSV, it fails to parse the file as a whole, so no row
+    can be skipped around the bad bytes.
+    """
+    files = (
+        [path] if path.is_file() else [p for p in sorted(path.iterdir()) if p.suffix in (".jsonl", ".json", ".csv")]
+    )
+    for file in files:
+        with open(file, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    return (
+                        f"'{file}', line {number}: text that is not valid UTF-8 (byte {line[error.start]:#04x} at "
+                        f"position {error.start}), and the file cannot be parsed around it. Fix or remove the line."
+                    )
+    return None
 
 
 def root_cause(error: BaseException) -> str:
