@@ -211,3 +211,57 @@ def test_cli_push_reads_hf_endpoint_and_hf_token(built, stand_in):
     assert done.stdout.splitlines()[-1] == f"Pushed: {stand_in}/datasets/org/arc/commit/abc123"
     assert TOKEN not in done.stdout + done.stderr
     assert StandInHub.requests[-1][1].startswith("/api/datasets/org/arc/commit/main")
+
+
+def test_a_server_that_never_answers_fails_within_the_bound(built, monkeypatch):
+    """A stand-in that accepts connections and never replies: the push ends with one line naming the host."""
+    import socket
+    import time
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts; nobody reads or writes
+    endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(PrefbuildError) as error:
+            push_folder(built, "org/arc", token=TOKEN, endpoint=endpoint, timeout=(1.0, 1.0))
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 30  # 1 s per request, and huggingface_hub retries a bounded number of times
+    assert str(error.value).startswith(f"The Hub at {endpoint} did not answer in time")
+    assert TOKEN not in str(error.value)
+
+
+class NoUrlHub(StandInHub):
+    """Answers 200 to repo creation, without the `url` field the client reads."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        return self._reply(200, {"unexpected": True})
+
+
+def test_a_200_answer_without_the_expected_field(built, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoUrlHub)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(PrefbuildError) as error:
+            push_folder(built, "org/arc", token=TOKEN, endpoint=endpoint)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(error.value).startswith(f"The Hub at {endpoint} sent an answer prefbuild cannot read (KeyError: 'url')")
+
+
+def test_push_plan_leaves_out_links_and_strays(built, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    (copy / "notes.txt").write_text("not part of the set")
+    (copy / "token").symlink_to(tmp_path / "nowhere")
+    assert plan_push(copy, "org/arc").files == plan_push(built, "org/arc").files

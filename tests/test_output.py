@@ -74,3 +74,67 @@ def test_conversational_format(tmp_path):
     assert row["prompt"][0] == {"role": "system", "content": "Be brief."}
     assert row["prompt"][1]["role"] == "user" and row["prompt"][1]["content"].startswith("Question: ")
     assert row["chosen"] == [{"role": "assistant", "content": " Planetary days will become shorter."}]
+
+
+def _siblings(folder):
+    return sorted(path.name for path in folder.parent.iterdir() if path.name.startswith("."))
+
+
+def test_output_folder_gets_the_users_mode_not_mkdtemps(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_output_folder(tmp_path / "out", {"train": pa.table({"prompt": ["p"]})}, {"splits": {}}, lambda f, s: "")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+
+
+def test_overwrite_leaves_no_backup_and_a_failed_one_puts_the_old_folder_back(tmp_path):
+    out = tmp_path / "out"
+    table = {"train": pa.table({"prompt": ["p"]})}
+    write_output_folder(out, table, {"splits": {"v": 1}}, lambda f, s: "first")
+    write_output_folder(out, table, {"splits": {"v": 2}}, lambda f, s: "second", overwrite=True)
+    assert (out / "README.md").read_text() == "second" and _siblings(out) == []
+
+    def broken_card(folder, shards):
+        raise PrefbuildError("card failed")
+
+    with pytest.raises(PrefbuildError, match="card failed"):
+        write_output_folder(out, table, {"splits": {"v": 3}}, broken_card, overwrite=True)
+    assert (out / "README.md").read_text() == "second" and _siblings(out) == []
+
+
+def test_a_failed_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "out"
+    table = {"train": pa.table({"prompt": ["p"]})}
+    write_output_folder(out, table, {"splits": {}}, lambda f, s: "old")
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if ".tmp-" in str(src):
+            raise OSError(28, "No space left on device")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr("prefbuild.output.os.rename", rename)
+    with pytest.raises(PrefbuildError, match="Cannot write --out .* No space left on device"):
+        write_output_folder(out, table, {"splits": {}}, lambda f, s: "new", overwrite=True)
+    assert (out / "README.md").read_text() == "old" and _siblings(out) == []
+
+
+def test_two_writers_to_one_out_cannot_both_succeed(tmp_path):
+    """The second writer finds the folder the first one put in place meanwhile and leaves it alone."""
+    out = tmp_path / "out"
+    table = {"train": pa.table({"prompt": ["p"]})}
+
+    def card_while_another_writer_finishes(folder, shards):
+        write_output_folder(out, table, {"splits": {}}, lambda f, s: "first writer")
+        return "second writer"
+
+    with pytest.raises(PrefbuildError, match="appeared while this command ran"):
+        write_output_folder(out, table, {"splits": {}}, card_while_another_writer_finishes)
+    assert (out / "README.md").read_text() == "first writer" and _siblings(out) == []
