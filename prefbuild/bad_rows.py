@@ -235,11 +235,13 @@ def engine_limit(error: BaseException) -> bool:
 
 
 class RowClock:
-    """Bounds each row's build to `seconds`: `with clock.row(): build(row)` raises RowTimeLimit past the bound.
+    """Bounds each row's build to `seconds`: while `running()`, a row that sets `started = time.monotonic()`
+    (or runs inside `row()`) and is still going `seconds` later gets RowTimeLimit raised inside it.
 
     One interval timer (SIGALRM every 0.5 s) serves a whole batch; its handler raises only when the current row
     started more than `seconds` ago, so a row costs one `time.monotonic()`. Off the main thread, or where there
-    is no SIGALRM (Windows), rows are not timed.
+    is no SIGALRM (Windows), rows are not timed. A row blocked inside one long C call (a regex) is stopped when
+    that call returns.
     """
 
     def __init__(self, seconds: float = ROW_SECONDS) -> None:

@@ -91,20 +91,33 @@ def _build_batch(
             if bad_rows.oversized_field(row, checked) is not None:
                 skip(str(index), bad_rows.TOO_LONG)
                 continue
-            try:
-                with clock.row():
-                    row_id = builder.row_id(row, index)
-                    outcome = builder.build_row(row, row_id, seed, options)
-            except bad_rows.RowTimeLimit:
-                skip(str(index), bad_rows.TIME_LIMIT)
+            result = _run_row(builder, row, index, seed, options, clock)
+            if isinstance(result, str):
+                skip(str(index), result)
                 continue
-            except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
-                if bad_rows.engine_limit(error):
-                    skip(str(index), bad_rows.ENGINE_LIMITS)
-                    continue
-                raise RuntimeError(f"builder '{builder.name}' failed on row {index}: {error!r}") from error
+            row_id, outcome = result
             _emit_outcome(builder, outcome, row_id, emit, skip)
     return out
+
+
+def _run_row(
+    builder: Builder, row: dict, index: int, seed: int, options: dict[str, Any], clock: bad_rows.RowClock
+) -> tuple[str, RowOutcome] | str:
+    """(row id, outcome), or the skip reason when the row ran past the clock or into Python's own limits."""
+    try:
+        try:
+            clock.started = time.monotonic()  # the row clock's alarm raises RowTimeLimit past its bound
+            row_id = builder.row_id(row, index)
+            outcome = builder.build_row(row, row_id, seed, options)
+            clock.started = None
+            return row_id, outcome
+        except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
+            clock.started = None
+            if bad_rows.engine_limit(error):
+                return bad_rows.ENGINE_LIMITS
+            raise RuntimeError(f"builder '{builder.name}' failed on row {index}: {error!r}") from error
+    except bad_rows.RowTimeLimit:  # outside the inner block too: the alarm may land in its except clause
+        return bad_rows.TIME_LIMIT
 
 
 def _emit_outcome(builder: Builder, outcome: RowOutcome, row_id: str, emit: Callable, skip: Callable) -> None:
