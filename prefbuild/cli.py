@@ -394,9 +394,12 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from prefbuild.demo import run_demo
+    from prefbuild.paths import check_out
 
     if args.max_steps < 1:
         raise PrefbuildError(f"--max-steps must be >= 1, got {args.max_steps}.")
+    # run_demo empties a non-empty --out only with --overwrite: refuse first what must never be emptied
+    check_out(args.out, overwrite=True)
     run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps)
     return 0
 

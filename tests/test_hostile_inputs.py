@@ -456,3 +456,18 @@ def test_tiny_model_never_replaces_a_model_without_overwrite(run_cli, tmp_path):
     code, stdout, err = run_cli("tiny-model", "--out", out, "--seed", "1", "--overwrite")
     check_outcome(code, stdout, err, tmp_path)
     assert code == 0 and _tree(out) != weights
+
+
+@pytest.mark.parametrize("verb", ["demo", "repro", "analyze"])
+def test_verbs_that_empty_or_fill_a_folder_refuse_the_home_folder(run_cli, tmp_path, monkeypatch, verb):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "keep.txt").write_text("mine")
+    argv = {
+        "demo": ["demo", "--no-train", "--overwrite"],
+        "repro": ["repro", "--quick", "--overwrite"],
+        "analyze": ["analyze", "--model", tmp_path / "m", "--data", tmp_path / "d"],
+    }[verb]
+    code, out, err = run_cli(*argv, "--out", "~")
+    check_outcome(code, out, err, tmp_path)
+    assert code == 1 and "your home folder; refusing to write there" in err
+    assert (tmp_path / "keep.txt").read_text() == "mine"
