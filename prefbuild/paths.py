@@ -34,11 +34,11 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def protected_folders() -> list[Path]:
-    """Folders no command may replace or write into as a whole: /, the home folder, the current folder."""
-    folders = [Path("/").resolve(), _resolved(Path.cwd())]
+def protected_folders() -> dict[Path, str]:
+    """Folders no command may replace or write into as a whole (/, the current folder, the home folder)."""
+    folders = {Path("/").resolve(): "the root folder", _resolved(Path.cwd()): "the current folder"}
     with contextlib.suppress(RuntimeError):  # no home folder (e.g. no HOME and no passwd entry)
-        folders.append(_resolved(Path.home()))
+        folders.setdefault(_resolved(Path.home()), "your home folder")
     return folders
 
 
@@ -50,9 +50,7 @@ def check_out(
     inputs: the paths the command reads (source files or folders); Hub ids that are not local paths are ignored.
     overwrite: an existing folder is accepted (it will be replaced).
     """
-    out = Path(out).expanduser()
-    if str(out).strip() == "":
-        raise PrefbuildError(f"{flag} is empty; give a folder to write.")
+    out = Path(out).expanduser()  # "" is "."
     if out.is_symlink():
         target = os.readlink(out)
         state = "" if out.exists() else ", which does not exist"
@@ -60,15 +58,8 @@ def check_out(
             f"{flag} '{out}' is a symbolic link (to '{target}'{state}). Give a real folder path, not a link."
         )
     resolved = _resolved(out)
-    for folder in protected_folders():
+    for folder, what in protected_folders().items():
         if _is_within(folder, resolved):
-            what = (
-                "the root folder"
-                if folder == Path("/")
-                else "the current folder"
-                if folder == _resolved(Path.cwd())
-                else "your home folder"
-            )
             holds = "is" if folder == resolved else "contains"
             raise PrefbuildError(f"{flag} '{out}' {holds} {what}; refusing to write there. Give a new folder.")
     for source in inputs:

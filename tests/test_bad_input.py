@@ -77,3 +77,32 @@ def test_mix_counts_null_cells_instead_of_failing(tmp_path):
     )
     stats = mix_datasets(config, out=tmp_path / "out", plot=False).stats
     assert stats["splits"]["train"]["pairs"] == 1
+
+
+def test_wrong_type_names_the_file_row_and_field(run_cli, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"query": "q", "response": "1 + 1 = 2"}\n{"query": 5, "response": "2 + 2 = 4"}\n')
+    code, _, err = run_cli("build", "metamath", "--source", source, "--out", tmp_path / "o", "--eval-size", "0")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"Error: '{source}', row 2, field 'query': expected text, got int 5. Fix the row, or pass --on-bad-rows "
+        "skip to count such rows as skipped (wrong_field_type) and build the rest."
+    )
+
+
+def test_out_that_is_the_source_file(run_cli, tmp_path):
+    source = tmp_path / "train.jsonl"
+    source.write_text((FIXTURES / "arc" / "train.jsonl").read_text())
+    code, _, err = run_cli("build", "arc", "--source", source, "--out", source, "--overwrite")
+    assert (code, err) == (1, f"Error: --out '{source}' is the input '{source}' itself; write to a new folder.\n")
+
+
+def test_dry_run_inside_the_set(run_cli, tmp_path):
+    code, _, err = run_cli("build", "arc", "--source", FIXTURES / "arc", "--out", tmp_path / "arc", "--no-plot")
+    assert code == 0
+    dry = tmp_path / "arc" / "upload"
+    code, _, err = run_cli("push", tmp_path / "arc", "--repo-id", "org/arc", "--dry-run", dry)
+    assert (code, err) == (
+        1,
+        f"Error: --dry-run '{dry}' lies inside the input '{tmp_path / 'arc'}'; write to a folder outside it.\n",
+    )

@@ -471,3 +471,22 @@ def test_verbs_that_empty_or_fill_a_folder_refuse_the_home_folder(run_cli, tmp_p
     check_outcome(code, out, err, tmp_path)
     assert code == 1 and "your home folder; refusing to write there" in err
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("verb", ["build", "push", "tiny-model"])
+def test_a_folder_without_write_permission(run_cli, tmp_path, built_arc, monkeypatch, verb):
+    """As the root user writes anywhere, the permission answer is stood in for; the check is the same."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        "prefbuild.paths.os.access", lambda path, mode: False if Path(path) == locked else real_access(path, mode)
+    )
+    argv = {
+        "build": ["build", "arc", "--source", FIXTURES / "arc", "--out", locked / "o"],
+        "push": ["push", built_arc, "--repo-id", "org/arc", "--dry-run", locked / "o"],
+        "tiny-model": ["tiny-model", "--out", locked / "o"],
+    }[verb]
+    code, out, err = run_cli(*argv)
+    check_outcome(code, out, err, tmp_path)
+    assert code == 1 and f"no permission to write in '{locked}'" in err and list(locked.iterdir()) == []
