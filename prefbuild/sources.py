@@ -80,7 +80,25 @@ def _load_files(data_files: dict[str, list[str]], suffix: str) -> datasets.Datas
     if loader is None:
         names = ", ".join(sorted(LOADERS))
         raise PrefbuildError(f"Cannot read --source file type '{suffix}'. Supported: {names}.")
+    if loader == "json":
+        for files in data_files.values():
+            for file in files:
+                _check_json_start(Path(file))
     return datasets.load_dataset(loader, data_files=data_files)
+
+
+def _check_json_start(path: Path) -> None:
+    """Refuse an empty JSON file, or one that does not start with an object or a list: pyarrow's JSON reader
+    crashes the whole process (a segmentation fault, no error) on one whose first value is `null`."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096).lstrip()
+    if not start:
+        raise PrefbuildError(f"'{path}' is empty: it holds no rows.")
+    if start[:1] not in (b"{", b"["):
+        first = start.split(maxsplit=1)[0][:20].decode("utf-8", errors="replace")
+        raise PrefbuildError(
+            f"'{path}' must hold JSON objects (one per line, or a list of them); it starts with {first!r}."
+        )
 
 
 def _load_folder(path: Path) -> datasets.DatasetDict:

@@ -148,6 +148,25 @@ def test_numbers_beyond_pythons_limits_skip_one_row(run_cli, tmp_path, builder):
     assert split["input_rows"] == len(good) + 1
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"null\n", 1),  # pyarrow's JSON reader segfaults on this; prefbuild refuses it first
+        (b"\n  5\n", 1),
+        (b"", 1),
+        (b"\x00\x01\x02garbage", 1),
+        (b'{"query": "q", "response": "1 + 1 = 2"}\nnull\n', 0),  # a later null line is an all-null row: skipped
+        (b'[{"query": "q", "response": "1 + 1 = 2"}]', 0),
+    ],
+)
+def test_files_that_are_not_json_rows(run_cli, tmp_path, content, expected):
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(content)
+    code, out, err = run_cli("build", "metamath", "--source", source, "--out", tmp_path / "o", "--eval-size", "0")
+    check_outcome(code, out, err, tmp_path)
+    assert code == expected
+
+
 def test_on_bad_rows_takes_error_or_skip(run_cli, tmp_path):
     code, _, err = run_cli("build", "arc", "--source", FIXTURES / "arc", "--out", tmp_path / "o", "--on-bad-rows", "x")
     assert code == 2 and "invalid choice: 'x'" in err
