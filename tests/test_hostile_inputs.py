@@ -509,3 +509,34 @@ def test_a_folder_without_write_permission(run_cli, tmp_path, built_arc, monkeyp
     code, out, err = run_cli(*argv)
     check_outcome(code, out, err, tmp_path)
     assert code == 1 and f"no permission to write in '{locked}'" in err and list(locked.iterdir()) == []
+
+
+# ---- the bounded YAML loader -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (ALIAS_BOMB.split("\n---")[0].removeprefix("---\n"), "expands to more than 100,000 values"),
+        ("a: &a [x, *a]", "expands to more than 100,000 values"),  # a recursive alias
+        ("x: " + "[" * 200 + "]" * 200, "nests deeper than 64 levels"),
+        ("a: [1\n", "is not valid YAML"),
+    ],
+)
+def test_safe_yaml_refuses_bombs_and_depth(text, message):
+    from prefbuild.errors import PrefbuildError
+    from prefbuild.safe_yaml import load
+
+    with pytest.raises(PrefbuildError, match=message):
+        load(text, where="test.yaml")
+
+
+def test_safe_yaml_reads_what_safe_load_reads():
+    import yaml
+
+    from prefbuild.safe_yaml import load
+
+    for path in sorted(Path(__file__).parent.parent.glob("recipes/**/*.yaml")):
+        assert load(path.read_text(), where=str(path)) == yaml.safe_load(path.read_text())
+    shared = "base: &b {x: 1, y: [1, 2]}\nuse: *b\nagain: *b\n"
+    assert load(shared, where="t") == yaml.safe_load(shared)
