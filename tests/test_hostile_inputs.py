@@ -94,7 +94,19 @@ def test_bad_rows_are_an_error_or_a_counted_skip(run_cli, tmp_path, builder, cas
     split = json.loads((tmp_path / "lenient" / "stats.json").read_text())["splits"]["train"]
     assert split["input_rows"] == len(rows)
     assert split["skipped"][reason] == 1
+    assert_accounting(tmp_path / "lenient", "train")
     assert source.read_bytes() == before
+
+
+def assert_accounting(folder: Path, split: str) -> None:
+    """input_rows = rows that made pairs (distinct source ids in the shards) + skipped rows."""
+    import pyarrow.parquet as pq
+
+    recorded = json.loads((folder / "stats.json").read_text())["splits"][split]
+    paired = set()
+    for shard in (folder / "data").glob(f"{split}-*.parquet"):
+        paired |= set(pq.read_table(shard, columns=["source_id"]).column("source_id").to_pylist())
+    assert recorded["input_rows"] == len(paired) + sum(recorded["skipped"].values())
 
 
 @pytest.mark.parametrize("builder", ["arc", "hellaswag"])
