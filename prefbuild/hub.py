@@ -4,7 +4,8 @@ The folder is checked before anything touches the network: it must hold stats.js
 and a README.md whose YAML (read with alias and depth bounds) survives a DatasetCardData round trip. Exactly the
 files a prefbuild folder consists of are sent (README.md, stats.json, edit_distance.png, the listed shards), never
 a symbolic link and never anything else lying in the folder. `--dry-run OUT` stops there and writes exactly those
-files into OUT, atomically. Every HTTP request has connect and read timeouts (HUB_TIMEOUT).
+files into OUT, atomically. Every HTTP request has connect and read timeouts (HUB_CONNECT_SECONDS,
+HUB_READ_SECONDS).
 
 The token comes from huggingface_hub's usual places (`HF_TOKEN`, then the cached `hf auth login`); it is passed
 to the client and never printed, logged or written anywhere by prefbuild.
@@ -168,8 +169,12 @@ def write_dry_run(plan: PushPlan, out: str | Path) -> Path:
 @contextlib.contextmanager
 def _bounded_http(connect: float, read: float) -> Iterator[None]:
     """huggingface_hub's shared client, with connect / read / write timeouts while the block runs."""
-    import httpx2
     from huggingface_hub.utils import _http
+
+    try:
+        import httpx2  # huggingface_hub 2.x
+    except ImportError:  # huggingface_hub 1.x uses httpx, whose Timeout is the same
+        import httpx as httpx2
 
     previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
 
