@@ -253,7 +253,7 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
     percent = FuncFormatter(lambda value, _: f"{100 * value:g}%")
     for ax, level in zip(axes[:, 0], levels):
         log = mostly_low(stats, level)
-        handles = []
+        handles, highest, tallest = [], 0.0, 0.0
         for index, (name, split) in enumerate(stats["splits"].items()):
             summary = split["edit_distance"].get(level, {})
             if "histogram" not in summary or not summary.get("count"):
@@ -265,8 +265,13 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
             colour = f"C{index}"
             if log:  # the first bin, [0, 0.1 %), has no width on a log axis: say how many pairs it holds
                 below, edges, share = int(counts[0]), edges[1:], share[1:]
-            ax.stairs(share, edges, fill=True, color=colour, alpha=0.18)
-            ax.stairs(share, edges, color=colour, linewidth=2.0)
+            # The first split's outline is the widest, so a later split's outline on top of it leaves it visible
+            width = 2.8 if index == 0 else 1.6
+            ax.stairs(share, edges, fill=True, color=colour, alpha=0.15)
+            ax.stairs(share, edges, color=colour, linewidth=width)
+            if share.any():
+                highest = max(highest, edges[1:][share > 0].max())
+                tallest = max(tallest, share.max())
             floor = edges[0] if log else 0.0
             for key, style in (("mean", "--"), ("median", ":")):
                 ax.axvline(max(summary[key], floor), color=colour, linestyle=style, linewidth=1.6)
@@ -276,20 +281,22 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
             )
             if log and below:
                 label += f", {below:,} below 0.1%"
-            handles.append(Line2D([], [], color=colour, linewidth=2.0, label=label))
+            handles.append(Line2D([], [], color=colour, linewidth=width, label=label))
         handles += [
             Line2D([], [], color="0.3", linestyle="--", linewidth=1.6, label="mean"),
             Line2D([], [], color="0.3", linestyle=":", linewidth=1.6, label="median"),
         ]
         if log:
             ax.set_xscale("log")
-            ax.set_xlim(LOG_HISTOGRAM_EDGES[1], 1.0)
+            # up to the decade holding the highest non-empty bin: 10 % for MetaMath's characters, not 100 %
+            ax.set_xlim(LOG_HISTOGRAM_EDGES[1], min(1.0, 10 ** np.ceil(np.log10(max(highest, 0.01)) - 1e-9)))
             scale = "log scale: at least half the pairs differ by less than 5%"
         else:
-            ax.set_xlim(0.0, 1.0)
+            ax.set_xlim(0.0, 1.01)  # a little past 100 %: the last bin's edge and lines at 1.0 stay visible
             scale = "bins of 5%"
         ax.xaxis.set_major_formatter(percent)
-        ax.set_ylim(0, None)
+        # Head room so that the legend sits above the bars, but no tick above 100 % of the pairs
+        ax.set_ylim(0, min(1.6 * tallest, 105.0) or 1.0)
         ax.set_title(f"{LEVEL_NAMES.get(level, level)} ({scale})", fontsize=11, loc="left")
         ax.set_ylabel("% of the split's pairs")
         ax.grid(axis="y", alpha=0.3)
