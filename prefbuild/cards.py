@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 from collections.abc import Sequence
 from functools import cache
@@ -164,12 +165,26 @@ def _text(value: Any) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + " […]"
 
 
+def code_fence(*texts: str) -> str:
+    """A backtick fence longer than any backtick run in `texts`, so that a completion holding a Markdown code block
+    (UltraFeedback, ORCA answers) cannot close the card's block early (CommonMark: the closing fence must be at
+    least as long as the opening one)."""
+    longest = max((len(run) for text in texts for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def example_pairs(tables: dict[str, pa.Table], count: int = EXAMPLE_PAIRS) -> list[dict[str, str]]:
-    """The first `count` pairs of the first non-empty split, as text, for the card's Examples section."""
+    """The first `count` pairs of the first non-empty split, as text, for the card's Examples section.
+
+    Each pair also carries `fence`: the backtick fence its three code blocks use (`code_fence`).
+    """
     for split, table in tables.items():
         if table.num_rows:
             rows = table.slice(0, count).select(["prompt", "chosen", "rejected"]).to_pylist()
-            return [{"split": split, **{key: _text(value) for key, value in row.items()}} for row in rows]
+            examples = [{"split": split, **{key: _text(value) for key, value in row.items()}} for row in rows]
+            return [
+                {**pair, "fence": code_fence(pair["prompt"], pair["chosen"], pair["rejected"])} for pair in examples
+            ]
     return []
 
 
@@ -304,7 +319,7 @@ def build_card_context(
     stats: stats.json as a dict.  summary: the plain-text table `prefbuild build` prints.
     command: the exact command that rebuilds the folder.  plot: whether edit_distance.png is in the folder.
     counts_table / reasons_table / edit_distance_table: Markdown tables ("" for reasons when none).
-    examples: [{"split", "prompt", "chosen", "rejected"}] as text.  local_source: the source was a local path
+    examples: [{"split", "prompt", "chosen", "rejected", "fence"}] as text.  local_source: the source was a local path
     (stats.source.local says "file" or "folder", stats.source.sha256 its content hash).
     smaug_citation: BibTeX of arXiv 2402.13228.  pairs: total pairs over all splits.
     """

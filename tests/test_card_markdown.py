@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from prefbuild import cards
 from prefbuild.build import build_dataset
 from prefbuild.builders import BUILDERS
+from prefbuild.mix import mix_datasets, parse_config
 from tests.conftest import FIXTURES, REPO
 
 MARKDOWN = MarkdownIt("commonmark").enable("table")  # the Hub renders GitHub-flavoured Markdown: CommonMark + tables
@@ -62,7 +63,8 @@ def check_markdown(card: str, sections: list[str]) -> tuple[list, list[list[list
             assert end - start >= 2 and set(closing) == {token.markup[0]} and len(closing) >= len(token.markup), (
                 f"the fence opened on line {start + 1} ({lines[start]!r}) does not close: {closing!r}"
             )
-            assert "```" not in token.content, f"a fence inside the fence opened on line {start + 1}"
+            inner = [line for line in token.content.splitlines() if line.lstrip().startswith(token.markup)]
+            assert not inner, f"the fence opened on line {start + 1} swallowed another fence: {inner}"
         if token.type == "inline":
             assert "```" not in token.content, f"a fence marker glued to text: {token.content[:80]!r}"
     headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2"]
@@ -111,6 +113,18 @@ def every_card(tmp_path_factory) -> dict[str, Path]:
         few_shot=2,
         plot=False,
     )
+    # token-level distances, with a tokenizer saved in a local folder (absolute path)
+    from prefbuild.train.tiny_model import DEFAULT_CORPUS, train_tokenizer
+
+    train_tokenizer(DEFAULT_CORPUS).save_pretrained(root / "tokenizer")
+    folders["metamath-tokens"] = root / "metamath-tokens"
+    build_dataset(
+        "metamath",
+        source=str(FIXTURES / "metamath"),
+        out=folders["metamath-tokens"],
+        options=OPTIONS["metamath"],
+        tokenizer=str(root / "tokenizer"),
+    )
     # the tiny mixture, in the layout recipes/mix/tiny.yaml expects, run through the CLI with absolute paths
     layout = root / "layout"
     shutil.copytree(FIXTURES, layout / "tests" / "fixtures")
@@ -127,7 +141,16 @@ def every_card(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-CARDS = [*sorted(BUILDERS), "arc-conversational", "mix", "demo-metamath", "demo-arc", "demo-hellaswag", "demo-mix"]
+CARDS = [
+    *sorted(BUILDERS),
+    "arc-conversational",
+    "metamath-tokens",
+    "mix",
+    "demo-metamath",
+    "demo-arc",
+    "demo-hellaswag",
+    "demo-mix",
+]
 
 
 @pytest.mark.parametrize("name", CARDS)
@@ -220,6 +243,8 @@ def test_local_sources_are_recorded_by_name_and_content_hash(every_card):
     assert stats["command"] == "prefbuild build arc --source arc --out arc"
     card = (every_card["arc"] / "README.md").read_text()
     assert f"| source | `arc`: a local folder (SHA-256 `{stats['source']['sha256'][:16]}…` of its content)" in card
+    tokens = json.loads((every_card["metamath-tokens"] / "stats.json").read_text())
+    assert tokens["tokenizer"] == "tokenizer" and "token" in tokens["splits"]["train"]["edit_distance"]
     single = json.loads((every_card["arc-conversational"] / "stats.json").read_text())["source"]
     assert (single["id"], single["local"]) == ("train.jsonl", "file")
     assert single["sha256"] == cards.content_hash(FIXTURES / "arc" / "train.jsonl")
@@ -287,3 +312,21 @@ def test_dataset_info_has_the_hubs_meaning(every_card, name, tmp_path):
     assert info["dataset_size"] == sum(prepared.values())
     assert info["download_size"] == sum(path.stat().st_size for path in (folder / "data").glob("*.parquet"))
     assert info["download_size"] != info["dataset_size"]
+
+
+def test_examples_holding_code_blocks_keep_the_card_intact(tmp_path):
+    """A completion with its own Markdown code block (UltraFeedback, ORCA answers) gets a longer fence."""
+    source = tmp_path / "code"
+    source.mkdir()
+    row = {
+        "prompt": "Print hello in Python.",
+        "chosen": "```python\nprint('hello')\n```\nThat prints it.",
+        "rejected": "````\nhello\n````",
+    }
+    (source / "train.jsonl").write_text(json.dumps(row) + "\n")
+    config = parse_config({"name": "code", "sources": [{"name": "code", "source": str(source), "schema": "pairs"}]})
+    mix_datasets(config, out=tmp_path / "mix", plot=False)
+    tokens, _ = check_markdown((tmp_path / "mix" / "README.md").read_text(), MIX_SECTIONS)
+    examples = [token for token in tokens if token.type == "fence" and token.info == "text"]
+    assert [token.content for token in examples] == [f"{row[key]}\n" for key in ("prompt", "chosen", "rejected")]
+    assert {token.markup for token in examples} == {"`````"}  # longer than the rejected text's four backticks
