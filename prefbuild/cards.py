@@ -208,19 +208,25 @@ def public_path(value: str) -> str:
     return value
 
 
+def _is_path_flag(flag: str) -> bool:
+    """A PATH_FLAGS flag, or an abbreviation argparse would expand to one (`--sou` for `--source`)."""
+    return len(flag) > 3 and flag.startswith("--") and any(name.startswith(flag) for name in PATH_FLAGS)
+
+
 def public_argv(argv: Sequence[str]) -> list[str]:
     """A command line with every local path made public (`public_path`): the value after a PATH_FLAGS flag
-    (`--out DIR` or `--out=DIR`), and any other argument that is an absolute path that exists here."""
+    (`--out DIR` or `--out=DIR`), and any other argument that is an absolute path that exists here (a system
+    prompt such as `/no_think` is not a path and stays)."""
     result, after_flag = [], False
     for arg in argv:
         flag, equals, value = arg.partition("=")
         if after_flag:
             arg = public_path(arg)
-        elif equals and flag in PATH_FLAGS:
+        elif equals and _is_path_flag(flag):
             arg = f"{flag}={public_path(value)}"
         elif (arg.startswith(("/", "~")) or os.path.isabs(arg)) and Path(arg).expanduser().exists():
             arg = public_path(arg)
-        after_flag = arg in PATH_FLAGS
+        after_flag = not after_flag and not equals and _is_path_flag(arg)
         result.append(arg)
     return result
 

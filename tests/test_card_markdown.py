@@ -276,6 +276,15 @@ def test_public_paths_and_commands():
         "prefbuild mix --config smaug.yaml --out data/mix"
     )
     assert cards.public_command("made by hand (no command)") == "made by hand (no command)"
+    # argparse abbreviations are paths too; a system prompt that looks like a path but is none stays
+    assert cards.public_argv(["--sour", "/x/arc", "--system-prompt", "/no_think", "--out", "--out"]) == [
+        "--sour",
+        "arc",
+        "--system-prompt",
+        "/no_think",
+        "--out",
+        "--out",
+    ]
 
 
 def test_demo_mixture_says_how_it_was_made(every_card):
