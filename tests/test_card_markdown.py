@@ -306,7 +306,7 @@ def test_demo_card_reads_correctly_as_html(every_card):
         assert leak not in html
 
 
-@pytest.mark.parametrize("name", ["arc", "mix"])
+@pytest.mark.parametrize("name", ["arc", "arc-conversational", "metamath-tokens", "mix"])
 def test_dataset_info_has_the_hubs_meaning(every_card, name, tmp_path):
     """num_bytes and dataset_size: in-memory Arrow bytes, as `datasets` computes them when it prepares the folder;
     download_size: the parquet files."""
