@@ -198,12 +198,11 @@ LEVEL_NAMES = {"char": "characters", "word": "words", "token": "tokens"}
 
 def _levels(stats: dict[str, Any]) -> list[str]:
     """Levels that have a histogram in some split, in the order char, word, token."""
-    found = {level for split in stats["splits"].values() for level, summary in split["edit_distance"].items()}
+    splits = stats["splits"].values()
     return [
         level
         for level in ("char", "word", "token")
-        if level in found
-        and any("histogram" in split["edit_distance"].get(level, {}) for split in stats["splits"].values())
+        if any("histogram" in split["edit_distance"].get(level, {}) for split in splits)
     ]
 
 
@@ -237,7 +236,8 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
 
     Every bin is drawn, [0.95, 1] included. Heights are each split's share of its pairs, so splits of different
     sizes compare. A level where at least half the pairs differ by less than 5 % (MetaMath, GSM8K) gets a log
-    distance axis from 0.1 % to 100 %, so its shape shows instead of one bar at 0. Each split's mean (dashed) and
+    distance axis from 0.1 % up to the decade holding its largest distances, so its shape shows instead of one bar
+    at 0. Each split's mean (dashed) and
     median (dotted) are marked in its colour. 8 inches wide at 130 dpi: about 1,040 px, crisp on the Hub's card
     page, which scales it to the text width.
     """

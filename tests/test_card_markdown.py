@@ -339,3 +339,18 @@ def test_examples_holding_code_blocks_keep_the_card_intact(tmp_path):
     examples = [token for token in tokens if token.type == "fence" and token.info == "text"]
     assert [token.content for token in examples] == [f"{row[key]}\n" for key in ("prompt", "chosen", "rejected")]
     assert {token.markup for token in examples} == {"`````"}  # longer than the rejected text's four backticks
+
+
+def test_a_build_without_pairs_has_a_card_that_renders(tmp_path):
+    """Every row skipped: the card says so, its Markdown holds, its counts add up, and the plot still draws."""
+    rows = [json.loads(line) for line in (FIXTURES / "arc" / "train.jsonl").read_text().splitlines()[:2]]
+    (tmp_path / "unlabeled.jsonl").write_text("".join(json.dumps({**row, "answerKey": ""}) + "\n" for row in rows))
+    build_dataset("arc", source=str(tmp_path / "unlabeled.jsonl"), out=tmp_path / "arc")
+    card = (tmp_path / "arc" / "README.md").read_text()
+    _, tables = check_markdown(card, BUILDER_SECTIONS)
+    assert "This build produced no pairs." in card
+    assert table_with(tables, ["split", "source rows"]) == [
+        {"split": "`train`", "source rows": "2", "rows paired": "0", "skipped rows": "2", "pairs": "0",
+         "dropped pairs": "0"}
+    ]  # fmt: skip
+    assert (tmp_path / "arc" / "edit_distance.png").read_bytes()[:4] == b"\x89PNG"
