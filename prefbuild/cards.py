@@ -244,13 +244,16 @@ def public_command(command: str | None) -> str | None:
 
 
 def content_hash(path: str | Path) -> str:
-    """SHA-256 of a local source: a file's bytes; for a folder, every file's relative path and bytes in path order.
+    """SHA-256 of a local source: a file's bytes; for a folder, each visible file's relative path and bytes, in
+    path order.
 
     It names a local source's content in stats.json and the card without publishing where it lay.
     """
     path = Path(path).expanduser()
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    # hidden entries (.git, .cache, a .venv) are not data and may be large: a folder's hash skips them
+    visible = (p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = [path] if path.is_file() else sorted(p for p in visible if p.is_file())
     for file in files:
         if file is not path:
             digest.update(file.relative_to(path).as_posix().encode() + b"\0")

@@ -6,6 +6,7 @@ The cards: each builder on tests/fixtures (standard, and ARC conversational with
 the fixtures in the layout recipes/mix/tiny.yaml expects, and the four folders `prefbuild demo` writes.
 """
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -354,3 +355,17 @@ def test_a_build_without_pairs_has_a_card_that_renders(tmp_path):
          "dropped pairs": "0"}
     ]  # fmt: skip
     assert (tmp_path / "arc" / "edit_distance.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_content_hash_names_the_data_not_its_place(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b" / "copy"
+    for folder in (first, second):
+        folder.mkdir(parents=True)
+        (folder / "train.jsonl").write_text('{"x": 1}\n')
+    assert cards.content_hash(first) == cards.content_hash(second)  # where it lies does not count
+    (second / ".cache").mkdir()
+    (second / ".cache" / "lock").write_text("")
+    assert cards.content_hash(first) == cards.content_hash(second)  # hidden entries are not data
+    (second / "validation.jsonl").write_text('{"x": 2}\n')
+    assert cards.content_hash(first) != cards.content_hash(second)
+    assert cards.content_hash(first / "train.jsonl") == hashlib.sha256(b'{"x": 1}\n').hexdigest()
