@@ -244,8 +244,8 @@ def public_command(command: str | None) -> str | None:
 
 
 def content_hash(path: str | Path) -> str:
-    """SHA-256 of a local source: a file's bytes; for a folder, each visible file's relative path and bytes, in
-    path order.
+    """SHA-256 of a local source: a file's bytes (what `sha256sum FILE` prints); for a folder, each visible file's
+    relative path and bytes, in path order.
 
     It names a local source's content in stats.json and the card without publishing where it lay.
     """
@@ -260,7 +260,8 @@ def content_hash(path: str | Path) -> str:
         with file.open("rb") as handle:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
-        digest.update(b"\0")
+        if file is not path:
+            digest.update(b"\0")
     return digest.hexdigest()
 
 
