@@ -258,13 +258,16 @@ def build_dataset(
     options: dict[str, Any] | None = None,
     command: str | None = None,
     plot: bool = True,
+    source_name: str | None = None,
     on_bad_rows: str = "error",
 ) -> BuildReport:
     """Build a preference dataset with builder `name` and write the Hub-ready folder `out`.
 
     on_bad_rows: "error" stops at the first row with undecodable text or a wrong type (one line naming the
     file, the row and the field); "skip" counts such rows under a skip reason (prefbuild/bad_rows.py).
-    The returned report's `stats` is what `out/stats.json` holds.
+    The returned report's `stats` is what `out/stats.json` holds. Nothing pushed names an absolute local path: a
+    local source is recorded as given when relative, else by its name (or `source_name`), with its content hash;
+    paths in `command` and `tokenizer` are recorded the same way.
     """
     builder = get_builder(name)
     out = Path(out)
@@ -348,15 +351,15 @@ def build_dataset(
     build_stats = {
         "prefbuild_version": __version__,
         "builder": {"name": builder.name, "version": builder.version},
-        "source": {"id": source, "config": source_config},
+        "source": cards.source_facts(source, source_config, source_name),
         "seed": seed,
         "few_shot": few_shot,
         "format": fmt,
         "system_prompt": system_prompt,
-        "tokenizer": tokenizer,
+        "tokenizer": cards.public_path(tokenizer) if tokenizer else tokenizer,
         "limit": limit,
         "options": options,
-        "command": command,
+        "command": cards.public_command(command),
         "splits": split_stats,
     }
     started = time.perf_counter()
@@ -386,7 +389,7 @@ def card_metadata(builder: Builder, build_stats: dict[str, Any]) -> DatasetCardD
     """
     pairs = sum(split["pairs"] for split in build_stats["splits"].values())
     source = build_stats["source"]["id"]
-    if Path(source).expanduser().exists():
+    if cards.is_local_source(build_stats["source"]):
         source = builder.default_source
     return DatasetCardData(
         license=builder.license,

@@ -8,7 +8,11 @@ all builder cards share (statistics, edit distances, examples, rebuild command) 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import shlex
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -111,19 +115,25 @@ def _percent(value: float | None) -> str:
 
 
 def counts_table(splits: dict[str, dict[str, Any]]) -> str:
-    """Per split: source rows, pairs, skipped rows, dropped pairs."""
-    rows = [["split", "source rows", "pairs", "skipped rows", "dropped pairs"]]
+    """Per split: source rows = rows paired + skipped rows, then the pairs those rows made and the pairs dropped.
+
+    `rows paired` is source rows minus skipped rows: the build engine refuses a row that gives neither pairs nor a
+    skip reason, or both, so the two add up by construction and the table shows the reader that they do.
+    """
+    rows = [["split", "source rows", "rows paired", "skipped rows", "pairs", "dropped pairs"]]
     for name, split in splits.items():
+        skipped = sum(split.get("skipped", {}).values())
         rows.append(
             [
                 f"`{name}`",
                 f"{split['input_rows']:,}",
+                f"{split['input_rows'] - skipped:,}",
+                f"{skipped:,}",
                 f"{split['pairs']:,}",
-                f"{sum(split.get('skipped', {}).values()):,}",
                 f"{sum(split.get('dropped_pairs', {}).values()):,}",
             ]
         )
-    return markdown_table(rows, numeric=4)
+    return markdown_table(rows, numeric=5)
 
 
 def reasons_table(splits: dict[str, dict[str, Any]]) -> str:
@@ -155,29 +165,147 @@ def _text(value: Any) -> str:
     return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + " […]"
 
 
+def code_fence(*texts: str) -> str:
+    """A backtick fence longer than any backtick run in `texts`, so that a completion holding a Markdown code block
+    (UltraFeedback, ORCA answers) cannot close the card's block early (CommonMark: the closing fence must be at
+    least as long as the opening one)."""
+    longest = max((len(run) for text in texts for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def example_pairs(tables: dict[str, pa.Table], count: int = EXAMPLE_PAIRS) -> list[dict[str, str]]:
-    """The first `count` pairs of the first non-empty split, as text, for the card's Examples section."""
+    """The first `count` pairs of the first non-empty split, as text, for the card's Examples section.
+
+    Each pair also carries `fence`: the backtick fence its three code blocks use (`code_fence`).
+    """
     for split, table in tables.items():
         if table.num_rows:
             rows = table.slice(0, count).select(["prompt", "chosen", "rejected"]).to_pylist()
-            return [{"split": split, **{key: _text(value) for key, value in row.items()}} for row in rows]
+            examples = [{"split": split, **{key: _text(value) for key, value in row.items()}} for row in rows]
+            return [
+                {**pair, "fence": code_fence(pair["prompt"], pair["chosen"], pair["rejected"])} for pair in examples
+            ]
     return []
 
 
+# ---- what may be published: no absolute local paths ----------------------------------------------------------
+
+# Flags whose value is a local path in the commands prefbuild records (build, mix) and prints.
+PATH_FLAGS = ("--source", "--out", "--tokenizer", "--config", "--dry-run", "--model", "--data")
+HASH_CHUNK = 1 << 20
+
+
+def public_path(value: str) -> str:
+    """A path as stats.json and the card may record it: as the user gave it when relative, else its name.
+
+    An absolute path, a `~` path or one that climbs out of the working directory (`..`) would publish the
+    uploader's file layout and would not run anywhere else; its last component is what a reader can act on.
+    Hub ids (`allenai/ai2_arc`) are relative paths to this function and come back unchanged.
+    """
+    path = Path(value)
+    if value.startswith("~") or path.is_absolute() or ".." in path.parts:
+        return path.name or value
+    return value
+
+
+def _is_path_flag(flag: str) -> bool:
+    """A PATH_FLAGS flag, or an abbreviation argparse would expand to one (`--sou` for `--source`)."""
+    return len(flag) > 3 and flag.startswith("--") and any(name.startswith(flag) for name in PATH_FLAGS)
+
+
+def public_argv(argv: Sequence[str]) -> list[str]:
+    """A command line with every local path made public (`public_path`): the value after a PATH_FLAGS flag
+    (`--out DIR` or `--out=DIR`), and any other argument that is an absolute path that exists here (a system
+    prompt such as `/no_think` is not a path and stays)."""
+    result, after_flag = [], False
+    for arg in argv:
+        flag, equals, value = arg.partition("=")
+        if after_flag:
+            arg = public_path(arg)
+        elif equals and _is_path_flag(flag):
+            arg = f"{flag}={public_path(value)}"
+        elif (arg.startswith(("/", "~")) or os.path.isabs(arg)) and Path(arg).expanduser().exists():
+            arg = public_path(arg)
+        after_flag = not after_flag and not equals and _is_path_flag(arg)
+        result.append(arg)
+    return result
+
+
+def public_command(command: str | None) -> str | None:
+    """`public_argv` on a recorded command string; a string that is not a shell command line is kept as is."""
+    if not command:
+        return command
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return command
+    public = public_argv(argv)
+    return command if public == argv else shlex.join(public)
+
+
+def content_hash(path: str | Path) -> str:
+    """SHA-256 of a local source: a file's bytes (what `sha256sum FILE` prints); for a folder, each visible file's
+    relative path and bytes, in path order.
+
+    It names a local source's content in stats.json and the card without publishing where it lay.
+    """
+    path = Path(path).expanduser()
+    digest = hashlib.sha256()
+    # hidden entries (.git, .cache, a .venv) are not data and may be large: a folder's hash skips them
+    visible = (p for p in path.rglob("*") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+    files = [path] if path.is_file() else sorted(p for p in visible if p.is_file())
+    for file in files:
+        if file is not path:
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+        if file is not path:
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def source_facts(source: str, config: str | None, name: str | None = None) -> dict[str, Any]:
+    """stats.json's `source`: a Hub id as is; a local file or folder as a public name plus its content hash.
+
+    id: the Hub id, or the local path as given when relative, else its name (or `name` when given).
+    config: the Hub config.  local: "file", "folder" or None (a Hub id).  sha256: the local content's hash.
+    """
+    path = Path(source).expanduser()
+    if not path.exists():
+        return {"id": source, "config": config, "local": None, "sha256": None}
+    return {
+        "id": name or public_path(source),
+        "config": config,
+        "local": "file" if path.is_file() else "folder",
+        "sha256": content_hash(path),
+    }
+
+
+def is_local_source(source: dict[str, Any]) -> bool:
+    """Whether stats.json's `source` was a local path (folders built before `local` was recorded: the path)."""
+    if "local" in source:
+        return bool(source["local"])
+    return Path(source["id"]).expanduser().exists()
+
+
 def rebuild_command(build_stats: dict[str, Any], default_source: str | None = None) -> str:
-    """The recorded command line, or one reconstructed from stats.json when the build ran from Python."""
+    """The recorded command line, or one reconstructed from stats.json when the build ran from Python.
+
+    Paths are public (`public_path`): a reader can run it where the source lies under the recorded name.
+    """
     if build_stats.get("command"):
-        return build_stats["command"]
+        return public_command(build_stats["command"])
     argv = ["prefbuild", "build", build_stats["builder"]["name"]]
     source = build_stats["source"]
     if source["id"] != default_source:
-        argv += ["--source", source["id"]]
+        argv += ["--source", public_path(source["id"])]
     if source.get("config"):
         argv += ["--source-config", source["config"]]
     argv += ["--seed", str(build_stats["seed"])]
     for flag, key in (("--limit", "limit"), ("--few-shot", "few_shot"), ("--tokenizer", "tokenizer")):
         if build_stats.get(key):
-            argv += [flag, str(build_stats[key])]
+            argv += [flag, public_path(str(build_stats[key])) if key == "tokenizer" else str(build_stats[key])]
     if build_stats.get("format", "standard") != "standard":
         argv += ["--format", build_stats["format"]]
     if build_stats.get("system_prompt"):
@@ -201,7 +329,8 @@ def build_card_context(
     stats: stats.json as a dict.  summary: the plain-text table `prefbuild build` prints.
     command: the exact command that rebuilds the folder.  plot: whether edit_distance.png is in the folder.
     counts_table / reasons_table / edit_distance_table: Markdown tables ("" for reasons when none).
-    examples: [{"split", "prompt", "chosen", "rejected"}] as text.  local_source: the source was a local path.
+    examples: [{"split", "prompt", "chosen", "rejected", "fence"}] as text.  local_source: the source was a local path
+    (stats.source.local says "file" or "folder", stats.source.sha256 its content hash).
     smaug_citation: BibTeX of arXiv 2402.13228.  pairs: total pairs over all splits.
     """
     splits = build_stats["splits"]
@@ -215,26 +344,40 @@ def build_card_context(
         "reasons_table": reasons_table(splits),
         "edit_distance_table": edit_distance_table(splits),
         "examples": example_pairs(tables),
-        "local_source": Path(build_stats["source"]["id"]).expanduser().exists(),
+        "local_source": is_local_source(build_stats["source"]),
         "smaug_citation": SMAUG_CITATION,
         "pairs": sum(split["pairs"] for split in splits.values()),
     }
 
 
+def arrow_bytes(path: str | Path) -> int:
+    """In-memory Arrow bytes of a parquet shard, as `datasets` counts them when it prepares the split: it reads
+    one row group per batch and adds up each batch's `nbytes`. Read one row group at a time (10,000 rows)."""
+    import pyarrow.parquet as pq
+
+    shard = pq.ParquetFile(path)
+    return sum(shard.read_row_group(index).nbytes for index in range(shard.num_row_groups))
+
+
 def dataset_info_metadata(
     folder: Path, shards: dict[str, list[str]], features: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """The Hub's `dataset_info` block: features, and per split the example count and shard bytes.
+    """The Hub's `dataset_info` block, with each size field in the Hub's (and `datasets`') meaning:
+
+    - per split `num_bytes`: the split's in-memory Arrow bytes (`arrow_bytes`), `num_examples` its rows;
+    - `dataset_size`: the sum of the splits' Arrow bytes (what the set takes in memory or in the Arrow cache);
+    - `download_size`: the parquet files' bytes (what a reader downloads).
 
     Besides informing the Hub viewer, it makes `datasets.load_dataset(DIR)`'s cache key depend on the content:
     without it, that key is only the folder's name and the card's `configs`, so two folders named `arc` collide.
     """
     import pyarrow.parquet as pq
 
-    splits, total = [], 0
+    splits, arrow_total, parquet_total = [], 0, 0
     for split, names in shards.items():
-        num_bytes = sum((folder / name).stat().st_size for name in names)
+        num_bytes = sum(arrow_bytes(folder / name) for name in names)
         num_examples = sum(pq.ParquetFile(folder / name).metadata.num_rows for name in names)
         splits.append({"name": split, "num_bytes": num_bytes, "num_examples": num_examples})
-        total += num_bytes
-    return {"features": features, "splits": splits, "download_size": total, "dataset_size": total}
+        arrow_total += num_bytes
+        parquet_total += sum((folder / name).stat().st_size for name in names)
+    return {"features": features, "splits": splits, "download_size": parquet_total, "dataset_size": arrow_total}

@@ -21,8 +21,13 @@ from prefbuild.errors import PrefbuildError
 
 
 def _recorded_command(argv: Sequence[str]) -> str:
-    """The command that rebuilds an output folder, as stats.json and the card record it (without --overwrite)."""
-    return shlex.join(["prefbuild", *[arg for arg in argv if arg != "--overwrite"]])
+    """The command that rebuilds an output folder, as stats.json and the card record it (without --overwrite).
+
+    Local paths are made public (`cards.public_argv`): relative ones as typed, absolute ones by their name.
+    """
+    from prefbuild.cards import public_argv
+
+    return shlex.join(["prefbuild", *public_argv([arg for arg in argv if arg != "--overwrite"])])
 
 
 def _builder_option_flags(parser: argparse.ArgumentParser) -> None:

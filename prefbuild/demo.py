@@ -23,6 +23,8 @@ DEMO_SETS = ("metamath", "arc", "hellaswag")
 DEMO_OPTIONS = {"metamath": {"eval_size": 5}}  # MetaMathQA has one split: hold 5 of the 24 sample rows out
 DEMO_REPO_ORG = "your-name"  # only printed in the dry-run push; nothing is sent
 TRAIN_SET = "metamath"  # small edit distances: the case DPOP was made for
+# The mixture is made in code, so the command that rebuilds it (into demo/mix) is the demo itself
+DEMO_COMMAND = "prefbuild demo --no-train --out demo"
 
 # DPOP on the tiny model, as in recipes/tiny/dpop.yaml (β = 0.3, λ = 50), cut to a few steps.
 TRAIN_SETTINGS = {
@@ -57,6 +59,11 @@ class DemoReport:
     mix: Path | None = None
     model: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def sample_name(name: str) -> str:
+    """How cards name a sample source: its path in a prefbuild checkout (and in the installed package)."""
+    return f"prefbuild/samples/{name}"
 
 
 def sample_source(name: str) -> Path:
@@ -115,7 +122,11 @@ def run_demo(
         flags = [item for key, value in options.items() for item in ("--" + key.replace("_", "-"), str(value))]
         command = shlex.join(["prefbuild", "build", name, "--source", str(source), "--out", str(folder), *flags])
         echo(f"\n== {number}. Build {name} from the package's sample rows\n$ {command}")
-        built = build_dataset(name, source=str(source), out=folder, options=options, command=command)
+        # What the card and stats.json record: the samples' path in a prefbuild checkout, no local paths
+        recorded = shlex.join(["prefbuild", "build", name, "--source", sample_name(name), "--out", name, *flags])
+        built = build_dataset(
+            name, source=str(source), out=folder, options=options, command=recorded, source_name=sample_name(name)
+        )
         echo(render_summary(built.stats))
         report.sets[name] = folder
         report.seconds[f"build {name}"] = time.perf_counter() - started
@@ -145,7 +156,7 @@ def run_demo(
     config = MixConfig(
         name="demo", sources=[MixEntry(name, str(folder), weight=0.5) for name, folder in report.sets.items()]
     )
-    mixed = mix_datasets(config, out=out / "mix", command="prefbuild demo (mixture step)")
+    mixed = mix_datasets(config, out=out / "mix", command=DEMO_COMMAND)
     for source in mixed.stats["sources"]:
         taken = ", ".join(
             f"{split} {facts['selected']}/{facts['usable_pairs']}" for split, facts in source["splits"].items()

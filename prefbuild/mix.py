@@ -28,6 +28,7 @@ from typing import Any
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from prefbuild import __version__, cards, safe_yaml, stats
 from prefbuild.errors import PrefbuildError
@@ -38,6 +39,7 @@ from prefbuild.seeding import row_seed
 MIX_SPLITS = ("train", "eval")
 PAIRS_SCHEMA = "pairs"  # any dataset with prompt / chosen / rejected columns
 PREFBUILD_SCHEMA = "prefbuild"  # a folder written by `prefbuild build` (detected by its stats.json)
+NOT_SELECTED = "not_selected"  # a usable row the entry's weight left out of the mixture
 Normalised = dict[str, str | None]  # system, prompt, chosen, rejected
 
 
@@ -427,9 +429,13 @@ def _load_prefbuild(entry: MixEntry, label: str, fmt: str, system_prompt: str | 
 
         if builder in BUILDERS:
             license_id = BUILDERS[builder].license
-            if Path(hub_id or "").expanduser().exists():
+            if hub_id and cards.is_local_source(recorded["source"]):
                 hub_id = BUILDERS[builder].default_source
-    details = {"builder": recorded.get("builder"), "seed": recorded.get("seed"), "command": recorded.get("command")}
+    details = {
+        "builder": recorded.get("builder"),
+        "seed": recorded.get("seed"),
+        "command": cards.public_command(recorded.get("command")),
+    }
     skipped = {split: {} for split in rows}
     return LoadedSource(entry, PREFBUILD_SCHEMA, rows, available, skipped, license_id, hub_id, details)
 
@@ -541,7 +547,7 @@ class MixReport:
 def _source_facts(loaded: LoadedSource) -> dict[str, Any]:
     facts = {
         "name": loaded.entry.name,
-        "source": loaded.entry.source,
+        "source": cards.public_path(loaded.entry.source),
         "schema": loaded.schema,
         "hub_id": loaded.hub_id,
         "license": loaded.license,
@@ -613,11 +619,13 @@ def mix_datasets(
             picked = picked.append_column("edit_distance_char", pa.array(char, pa.float64()))
             picked = picked.append_column("edit_distance_word", pa.array(word, pa.float64()))
             parts[split].append(picked)
+            # source_rows = selected + not_selected + sum(skipped): usable rows the weight left out are counted
             split_facts[split] = {
                 "source_rows": source.available[split],
                 "usable_pairs": usable,
                 "skipped": source.skipped.get(split, {}),
                 "selected": picked.num_rows,
+                "not_selected": usable - picked.num_rows,
                 "edit_distance": {
                     "char": stats.summarise(char),
                     "word": stats.summarise(word),
@@ -637,10 +645,15 @@ def mix_datasets(
         char = table.column("edit_distance_char").to_numpy()
         word = table.column("edit_distance_word").to_numpy()
         tables[split] = table
+        # input_rows = pairs + sum(skipped), as for a build: every source row read is either in the mixture,
+        # left out by its entry's weight (`<name>:not_selected`) or unusable (`<name>:<normaliser's reason>`)
         skipped = {}
         for facts in sources_stats:
-            for reason, count in facts["splits"].get(split, {}).get("skipped", {}).items():
+            split_facts = facts["splits"].get(split, {})
+            for reason, count in split_facts.get("skipped", {}).items():
                 skipped[f"{facts['name']}:{reason}"] = count
+            if split_facts.get("not_selected"):
+                skipped[f"{facts['name']}:{NOT_SELECTED}"] = split_facts["not_selected"]
         split_stats[split] = {
             "input_rows": sum(facts["splits"].get(split, {}).get("source_rows", 0) for facts in sources_stats),
             "pairs": table.num_rows,
@@ -654,11 +667,11 @@ def mix_datasets(
 
     mix_stats = {
         "prefbuild_version": __version__,
-        "mix": {"name": config.name, "config": config_path, "seed": seed},
+        "mix": {"name": config.name, "config": cards.public_path(config_path) if config_path else None, "seed": seed},
         "seed": seed,
         "format": fmt,
         "system_prompt": system_prompt,
-        "command": command,
+        "command": cards.public_command(command),
         "sources": sources_stats,
         "splits": split_stats,
     }
@@ -707,6 +720,70 @@ def _taken(splits: dict[str, Any], split: str) -> str:
     if split not in splits:
         return "–"
     return f"{splits[split]['selected']:,} of {splits[split]['usable_pairs']:,}"
+
+
+def mix_counts_table(splits: dict[str, dict[str, Any]]) -> str:
+    """Per split: source rows = pairs + rows the weights left out + rows no normaliser could use."""
+    rows = [["split", "source rows", "pairs", "not selected (weight)", "unusable rows"]]
+    for name, split in splits.items():
+        left_out = sum(count for key, count in split["skipped"].items() if key.endswith(f":{NOT_SELECTED}"))
+        rows.append(
+            [
+                f"`{name}`",
+                f"{split['input_rows']:,}",
+                f"{split['pairs']:,}",
+                f"{left_out:,}",
+                f"{sum(split['skipped'].values()) - left_out:,}",
+            ]
+        )
+    return cards.markdown_table(rows, numeric=4)
+
+
+def config_yaml(config: MixConfig, mix_stats: dict[str, Any]) -> str:
+    """The mixture config as YAML a reader can save and run, with sources as recorded (public paths)."""
+    raw: dict[str, Any] = {"name": config.name}
+    if config.pretty_name:
+        raw["pretty_name"] = config.pretty_name
+    raw.update({"seed": mix_stats["seed"], "format": mix_stats["format"]})
+    if mix_stats["system_prompt"]:
+        raw["system_prompt"] = mix_stats["system_prompt"]
+    raw["sources"] = []
+    for entry, facts in zip(config.sources, mix_stats["sources"]):
+        item = {"name": entry.name, "source": facts["source"]}
+        if entry.schema is not None:
+            item["schema"] = entry.schema
+        item["weight"] = entry.weight
+        if entry.eval_weight is not None:
+            item["eval_weight"] = entry.eval_weight
+        raw["sources"].append(item)
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=1000).rstrip("\n")
+
+
+def rebuild_instructions(mix_stats: dict[str, Any]) -> tuple[str, str]:
+    """The command that rebuilds the mixture and one sentence saying how it was made.
+
+    `prefbuild mix --config` records its own command line. The demo mixes in code, so its command is the demo
+    itself. A mixture made from Python has no recorded command: it gets the `prefbuild mix` line that rebuilds
+    it from the config the card shows, saved as `mix.yaml`.
+    """
+    command = mix_stats["command"]
+    config = mix_stats["mix"]["config"]
+    if command and command.startswith("prefbuild demo"):
+        return command, (
+            "`prefbuild demo` made this mixture in code (no config file), from the sets it builds out of the sample "
+            "rows shipped in prefbuild. This command rebuilds those sets and, as `mix/` in its output folder, this "
+            "mixture byte for byte; the config below is the one it uses:"
+        )
+    if command:
+        where = f" (`{config}`)" if config else ""
+        return command, (
+            "With the same source folders (rebuilt with the commands in their own cards) and the same config"
+            f"{where}, shown below:"
+        )
+    return "prefbuild mix --config mix.yaml --out OUT", (
+        "This mixture was made from Python (`prefbuild.mix.mix_datasets`), not from the command line. Save the "
+        "config below as `mix.yaml` and, with the same source folders, run:"
+    )
 
 
 def mix_card_context(
@@ -758,14 +835,18 @@ def mix_card_context(
         for split, value in facts["splits"].items():
             for reason, count in value["skipped"].items():
                 reasons.append([f"`{facts['name']}`", f"`{split}`", f"`{reason}`", f"{count:,}"])
+            if value.get("not_selected"):
+                reasons.append([f"`{facts['name']}`", f"`{split}`", f"`{NOT_SELECTED}`", f"{value['not_selected']:,}"])
+    command, rebuild_note = rebuild_instructions(mix_stats)
     return {
         "config": config,
         "stats": mix_stats,
-        "command": mix_stats["command"]
-        or f"prefbuild mix --config {mix_stats['mix']['config'] or 'CONFIG'} --out OUT",
+        "command": command,
+        "rebuild_note": rebuild_note,
+        "config_yaml": config_yaml(config, mix_stats),
         "plot": plot,
         "composition_table": composition,
-        "counts_table": cards.counts_table(mix_stats["splits"]),
+        "counts_table": mix_counts_table(mix_stats["splits"]),
         "reasons_table": cards.markdown_table(reasons, numeric=1) if len(reasons) > 1 else "",
         "edit_distance_table": cards.edit_distance_table(mix_stats["splits"]),
         "source_edit_distance_table": cards.markdown_table(distance_rows, numeric=4),

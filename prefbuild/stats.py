@@ -22,6 +22,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein, Postfix, Prefix
 
 HISTOGRAM_BINS = 20  # bins of width 0.05 over [0, 1]
+# Log-spaced bins for low-edit sets (MetaMath: nearly every pair below 5 %): [0, 0.1 %), then 10 bins a decade
+# from 0.1 % to 100 %.
+LOG_HISTOGRAM_EDGES = (0.0, *np.round(np.logspace(-3, 0, 31), 6).tolist())
+LOW_EDIT = 0.05  # a level is drawn on a log axis when at least half its pairs are below this distance
 
 
 def normalised_levenshtein(chosen: Sequence[str], rejected: Sequence[str]) -> np.ndarray:
@@ -100,7 +104,11 @@ def token_statistics(chosen: Sequence[str], rejected: Sequence[str], tokenizer: 
 
 
 def summarise(values: np.ndarray, *, unit_interval: bool = True) -> dict[str, Any]:
-    """Mean, median, p10, p90, min, max and a histogram; all plain floats/ints so they serialise to JSON."""
+    """Mean, median, p10, p90, min, max and two histograms; all plain floats/ints so they serialise to JSON.
+
+    `histogram`: 20 bins of 5 % over [0, 1].  `histogram_log`: [0, 0.1 %) then 30 log-spaced bins up to 100 %,
+    which show the shape of low-edit sets whose pairs all fall in the first 5 % bin.
+    """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return {"count": 0, "mean": None, "median": None, "p10": None, "p90": None, "min": None, "max": None}
@@ -117,6 +125,8 @@ def summarise(values: np.ndarray, *, unit_interval: bool = True) -> dict[str, An
     if unit_interval:
         counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(0.0, 1.0))
         summary["histogram"] = {"edges": [round(float(e), 4) for e in edges], "counts": counts.tolist()}
+        counts, _ = np.histogram(values, bins=np.array(LOG_HISTOGRAM_EDGES))
+        summary["histogram_log"] = {"edges": list(LOG_HISTOGRAM_EDGES), "counts": counts.tolist()}
     return summary
 
 
@@ -143,13 +153,19 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def render_summary(stats: dict[str, Any]) -> str:
-    """The table printed after a build and by `prefbuild stats`: counts, skips and edit distances per split."""
-    header = ["split", "input rows", "pairs", "skipped", "char mean", "char median", "word mean", "p10", "p90"]
-    has_tokens = any("token" in split["edit_distance"] for split in stats["splits"].values())
+def summary_header(has_tokens: bool = False) -> list[str]:
+    """Column names of `render_summary`'s table; each distance column names its level and its statistic."""
+    header = ["split", "input rows", "pairs", "skipped", "char mean", "char median", "char p10", "char p90"]
+    header.append("word mean")
     if has_tokens:
         header.append("token mean")
-    rows = [header]
+    return header
+
+
+def render_summary(stats: dict[str, Any]) -> str:
+    """The table printed after a build and by `prefbuild stats`: counts, skips and edit distances per split."""
+    has_tokens = any("token" in split["edit_distance"] for split in stats["splits"].values())
+    rows = [summary_header(has_tokens)]
     for name, split in stats["splits"].items():
         char = split["edit_distance"]["char"]
         row = [
@@ -159,9 +175,9 @@ def render_summary(stats: dict[str, Any]) -> str:
             f"{sum(split['skipped'].values()):,}",
             _percent(char["mean"]),
             _percent(char["median"]),
-            _percent(split["edit_distance"]["word"]["mean"]),
             _percent(char["p10"]),
             _percent(char["p90"]),
+            _percent(split["edit_distance"]["word"]["mean"]),
         ]
         if has_tokens:
             row.append(_percent(split["edit_distance"].get("token", {}).get("mean")))
@@ -177,28 +193,115 @@ def render_summary(stats: dict[str, Any]) -> str:
     return "\n".join(text)
 
 
+LEVEL_NAMES = {"char": "characters", "word": "words", "token": "tokens"}
+
+
+def _levels(stats: dict[str, Any]) -> list[str]:
+    """Levels that have a histogram in some split, in the order char, word, token."""
+    splits = stats["splits"].values()
+    return [
+        level
+        for level in ("char", "word", "token")
+        if any("histogram" in split["edit_distance"].get(level, {}) for split in splits)
+    ]
+
+
+def mostly_low(stats: dict[str, Any], level: str) -> bool:
+    """Whether at least half of a level's pairs (all splits together) lie below LOW_EDIT, where the 20 linear bins
+    put them in the first bar and a log axis is needed to see their shape."""
+    low = total = 0
+    for split in stats["splits"].values():
+        summary = split["edit_distance"].get(level, {})
+        if "histogram" not in summary:
+            continue
+        if "histogram_log" not in summary:
+            return False  # folders written before the log histogram existed: linear axis only
+        edges, counts = summary["histogram"]["edges"], summary["histogram"]["counts"]
+        low += sum(count for count, upper in zip(counts, edges[1:]) if upper <= LOW_EDIT + 1e-9)
+        total += sum(counts)
+    return total > 0 and low >= total / 2
+
+
 def plot_histograms(stats: dict[str, Any], path: str, title: str = "") -> None:
-    """A PNG with one char-level edit-distance histogram per split (word level dashed)."""
+    """Write `histogram_figure` as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = histogram_figure(stats, title)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
+    """The card's figure: one panel per level (char, word, token when computed), one coloured outline per split.
+
+    Every bin is drawn, [0.95, 1] included. Heights are each split's share of its pairs, so splits of different
+    sizes compare. A level where at least half the pairs differ by less than 5 % (MetaMath, GSM8K) gets a log
+    distance axis from 0.1 % up to the decade holding its largest distances, so its shape shows instead of one bar
+    at 0. Each split's mean (dashed) and
+    median (dotted) are marked in its colour. 8 inches wide at 130 dpi: about 1,040 px, crisp on the Hub's card
+    page, which scales it to the text width.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for name, split in stats["splits"].items():
-        for level, style in (("char", "-"), ("word", "--")):
+    levels = _levels(stats) or ["char"]
+    fig, axes = plt.subplots(len(levels), 1, figsize=(8, 0.7 + 2.9 * len(levels)), dpi=130, squeeze=False)
+    percent = FuncFormatter(lambda value, _: f"{100 * value:g}%")
+    for ax, level in zip(axes[:, 0], levels):
+        log = mostly_low(stats, level)
+        handles, highest, tallest = [], 0.0, 0.0
+        for index, (name, split) in enumerate(stats["splits"].items()):
             summary = split["edit_distance"].get(level, {})
-            if "histogram" not in summary:
+            if "histogram" not in summary or not summary.get("count"):
                 continue
-            edges = np.array(summary["histogram"]["edges"])
-            counts = np.array(summary["histogram"]["counts"], dtype=float)
-            share = counts / max(counts.sum(), 1)
-            ax.step(edges[:-1], share, where="post", linestyle=style, label=f"{name} ({level})")
-    ax.set_xlabel("normalised Levenshtein distance (chosen vs rejected)")
-    ax.set_ylabel("share of pairs")
-    ax.set_xlim(0, 1)
-    ax.set_title(title or "Edit distance between chosen and rejected")
-    ax.legend()
+            histogram = summary["histogram_log" if log else "histogram"]
+            edges = np.array(histogram["edges"], dtype=float)
+            counts = np.array(histogram["counts"], dtype=float)
+            share = 100 * counts / counts.sum()
+            colour = f"C{index}"
+            if log:  # the first bin, [0, 0.1 %), has no width on a log axis: say how many pairs it holds
+                below, edges, share = int(counts[0]), edges[1:], share[1:]
+            # The first split's outline is the widest, so a later split's outline on top of it leaves it visible
+            width = 2.8 if index == 0 else 1.6
+            ax.stairs(share, edges, fill=True, color=colour, alpha=0.15)
+            ax.stairs(share, edges, color=colour, linewidth=width)
+            if share.any():
+                highest = max(highest, edges[1:][share > 0].max())
+                tallest = max(tallest, share.max())
+            floor = edges[0] if log else 0.0
+            for key, style in (("mean", "--"), ("median", ":")):
+                ax.axvline(max(summary[key], floor), color=colour, linestyle=style, linewidth=1.6)
+            label = (
+                f"{name}: {summary['count']:,} pairs, mean {100 * summary['mean']:.1f}%, "
+                f"median {100 * summary['median']:.1f}%"
+            )
+            if log and below:
+                label += f", {below:,} below 0.1%"
+            handles.append(Line2D([], [], color=colour, linewidth=width, label=label))
+        handles += [
+            Line2D([], [], color="0.3", linestyle="--", linewidth=1.6, label="mean"),
+            Line2D([], [], color="0.3", linestyle=":", linewidth=1.6, label="median"),
+        ]
+        if log:
+            ax.set_xscale("log")
+            # up to the decade holding the highest non-empty bin: 10 % for MetaMath's characters, not 100 %
+            ax.set_xlim(LOG_HISTOGRAM_EDGES[1], min(1.0, 10 ** np.ceil(np.log10(max(highest, 0.01)) - 1e-9)))
+            scale = "log scale: at least half the pairs differ by less than 5%"
+        else:
+            ax.set_xlim(0.0, 1.01)  # a little past 100 %: the last bin's edge and lines at 1.0 stay visible
+            scale = "bins of 5%"
+        ax.xaxis.set_major_formatter(percent)
+        # Head room so that the legend sits above the bars, but no tick above 100 % of the pairs
+        ax.set_ylim(0, min(1.6 * tallest, 105.0) or 1.0)
+        ax.set_title(f"{LEVEL_NAMES.get(level, level)} ({scale})", fontsize=11, loc="left")
+        ax.set_ylabel("% of the split's pairs")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(handles=handles, fontsize=8.5, loc="best", framealpha=0.9)
+    axes[-1, 0].set_xlabel("normalised Levenshtein distance between chosen and rejected (0 = same, 100% = disjoint)")
+    fig.suptitle(title or "Edit distance between chosen and rejected", fontsize=13)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

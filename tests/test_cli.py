@@ -24,7 +24,7 @@ def test_build_then_stats(run_cli, tmp_path):
     assert stats["splits"]["train"]["pairs"] == 14 and stats["splits"]["eval"]["pairs"] == 8
     assert (tmp_path / "hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     recorded = json.loads((tmp_path / "arc" / "stats.json").read_text())
-    assert recorded["command"] == f"prefbuild build arc --source {FIXTURES / 'arc'} --out {tmp_path / 'arc'} --no-plot"
+    assert recorded["command"] == "prefbuild build arc --source arc --out arc --no-plot"  # no local paths
     assert stats["splits"]["train"]["edit_distance"]["char"]["mean"] == pytest.approx(
         recorded["splits"]["train"]["edit_distance"]["char"]["mean"]
     )

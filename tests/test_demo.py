@@ -7,6 +7,7 @@ import pytest
 from prefbuild.builders import BUILDERS
 from prefbuild.demo import DEMO_SETS, SAMPLES
 from prefbuild.sources import load_source
+from tests.conftest import REPO
 
 
 def _tree(folder):
@@ -37,6 +38,8 @@ def test_demo_without_training(tmp_path, run_cli):
     assert "CommitOperationAdd data/train-00000-of-00001.parquet" in out
     assert (tmp_path / "demo" / "mix" / "stats.json").is_file()
     assert not (tmp_path / "demo" / "dpop-tiny").exists()
+    mix = json.loads((tmp_path / "demo" / "mix" / "stats.json").read_text())
+    assert mix["command"] == "prefbuild demo --no-train --out demo"  # a command, not "prefbuild demo (mixture step)"
 
     code, _, err = run_cli("demo", "--out", tmp_path / "demo", "--no-train")
     assert (code, err) == (
@@ -52,3 +55,18 @@ def test_demo_end_to_end(tmp_path, run_cli):
     assert "== Train 3 DPOP steps on the tiny model" in out
     assert (tmp_path / "demo" / "dpop-tiny" / "model.safetensors").is_file()
     assert out.splitlines()[-1].startswith("Next: ")
+
+
+def test_the_rebuild_command_in_a_demo_card_rebuilds_it_byte_for_byte(tmp_path, monkeypatch, run_cli):
+    """The ARC card from the demo says `prefbuild build arc --source prefbuild/samples/arc --out arc`; run from a
+    checkout, that command writes the same files, card, stats.json and histogram included."""
+    from prefbuild.demo import run_demo
+
+    run_demo(tmp_path / "demo", train=False, echo=lambda line: None)
+    recorded = json.loads((tmp_path / "demo" / "arc" / "stats.json").read_text())["command"]
+    assert recorded == "prefbuild build arc --source prefbuild/samples/arc --out arc"
+    monkeypatch.chdir(REPO)
+    argv = recorded.split()[1:-1] + [str(tmp_path / "arc")]  # the same command, writing outside the checkout
+    code, _, err = run_cli(*argv)
+    assert code == 0, err
+    assert _tree(tmp_path / "arc") == _tree(tmp_path / "demo" / "arc")
