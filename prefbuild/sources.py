@@ -32,7 +32,10 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
             return _load_folder(path)
         if path.suffix in LOADERS or source.startswith((".", "/", "~")):
             raise PrefbuildError(f"Cannot read --source '{source}': no such file or folder.")
-        return datasets.load_dataset(source, config)
+        from prefbuild.hub_access import hub_access
+
+        with hub_access("dataset", source, "Pass --source a local file or folder in the same schema"):
+            return datasets.load_dataset(source, config)
     except PrefbuildError:
         raise
     except Exception as error:  # datasets raises many types; the user needs one line naming the source

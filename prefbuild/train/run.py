@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from datasets import Dataset, DatasetDict, IterableDatasetDict, load_dataset
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from prefbuild.errors import PrefbuildError
+from prefbuild.hub_access import hub_access, is_local
 from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
 from prefbuild.train.history import save_training_history
@@ -112,11 +114,15 @@ def load_pairs(script_args):
             # A prefbuild folder: load its shards by path, never a stale cache entry of another folder's name
             dataset = load_output_folder(path)
         else:
-            dataset = load_dataset(
-                str(path) if path.exists() else name,
-                name=script_args.dataset_config,
-                streaming=script_args.dataset_streaming,
-            )
+            hint = "Set `dataset_name` to a folder written by `prefbuild build` (e.g. --dataset_name runs/arc)"
+            with hub_access("dataset", name, hint) if not path.exists() else nullcontext():
+                dataset = load_dataset(
+                    str(path) if path.exists() else name,
+                    name=script_args.dataset_config,
+                    streaming=script_args.dataset_streaming,
+                )
+    except PrefbuildError:
+        raise
     except Exception as error:  # noqa: BLE001 - datasets raises many types (offline, missing files, bad schema)
         if path.exists():
             raise PrefbuildError(f"Could not load folder '{name}': {error}") from error
@@ -282,15 +288,19 @@ def main(argv: list[str] | None = None) -> int:
     model_init_kwargs.update(training_args.model_init_kwargs or {})
     training_args.model_init_kwargs = model_init_kwargs
 
+    model_name = model_args.model_name_or_path
+    hint = "Set `model_name_or_path` to a local folder (e.g. one from `prefbuild tiny-model --out runs/tiny-model`)"
     try:
-        trainer = DPOPTrainer(
-            model=model_args.model_name_or_path,
-            args=training_args,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            quantization_config=get_quantization_config(model_args),
-            peft_config=get_peft_config(model_args),
-        )
+        # The trainer loads the model, its tokenizer and the reference from the Hub id: all under one bound
+        with hub_access("model", model_name, hint) if not is_local(model_name) else nullcontext():
+            trainer = DPOPTrainer(
+                model=model_name,
+                args=training_args,
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                quantization_config=get_quantization_config(model_args),
+                peft_config=get_peft_config(model_args),
+            )
     except (ValueError, TypeError, OSError) as error:  # unsupported options, unloadable model
         raise PrefbuildError(f"Could not set up training: {error}") from error
     _check_truncation(trainer, "train", train_dataset, script_args)
