@@ -34,8 +34,14 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
             raise PrefbuildError(f"Cannot read --source '{source}': no such file or folder.")
         from prefbuild.hub_access import hub_access
 
-        with hub_access("dataset", source, "Pass --source a local file or folder in the same schema"):
-            return datasets.load_dataset(source, config)
+        try:
+            with hub_access("dataset", source, "Pass --source a local file or folder in the same schema"):
+                return datasets.load_dataset(source, config)
+        except datasets.exceptions.DatasetNotFoundError as error:  # its cause only says "is not cached in None"
+            raise PrefbuildError(
+                f"Cannot load --source '{source}': {str(error).splitlines()[0]} Check the id, run `hf auth login` "
+                "for a gated or private set, or pass --source a local file or folder."
+            ) from None
     except PrefbuildError:
         raise
     except Exception as error:  # datasets raises many types; the user needs one line naming the source

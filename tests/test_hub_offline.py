@@ -247,4 +247,5 @@ def test_cli_a_hub_that_answers_keeps_its_own_message(tmp_path, not_found_endpoi
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: Cannot load --source 'prefbuild-tests/no-such-dataset': ")
-    assert "unreachable" not in lines[0]
+    assert "doesn't exist on the Hub or cannot be accessed. Check the id, run `hf auth login`" in lines[0]
+    assert "unreachable" not in lines[0] and "not cached in None" not in lines[0]
