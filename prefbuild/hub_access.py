@@ -53,8 +53,9 @@ def offline_variable() -> str | None:
 
 
 def is_local(name: str | os.PathLike) -> bool:
-    """Whether `name` is an existing file or folder (loaded from disk, never from the Hub)."""
-    return os.path.exists(os.path.expanduser(str(name)))
+    """Whether `name` is meant as a path (it exists, or reads like one), not a Hub id `name` / `owner/name`."""
+    text = str(name)
+    return os.path.exists(os.path.expanduser(text)) or text.startswith((".", "/", "~")) or text.count("/") > 1
 
 
 @lru_cache(maxsize=8)

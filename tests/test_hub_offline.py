@@ -249,3 +249,15 @@ def test_cli_a_hub_that_answers_keeps_its_own_message(tmp_path, not_found_endpoi
     assert len(lines) == 1 and lines[0].startswith("Error: Cannot load --source 'prefbuild-tests/no-such-dataset': ")
     assert "doesn't exist on the Hub or cannot be accessed. Check the id, run `hf auth login`" in lines[0]
     assert "unreachable" not in lines[0] and "not cached in None" not in lines[0]
+
+
+def test_paths_are_never_probed(monkeypatch, tmp_path):
+    from prefbuild.build import _load_tokenizer
+
+    assert not hub_access.is_local("gpt2") and not hub_access.is_local("owner/name")
+    assert hub_access.is_local("./tok") and hub_access.is_local("/abs") and hub_access.is_local("runs/x/tok")
+    assert hub_access.is_local(tmp_path)
+    use_endpoint(monkeypatch, "http://127.0.0.1:9")
+    monkeypatch.setattr(hub_access, "probe", lambda *args: pytest.fail("probed the Hub for a local path"))
+    with pytest.raises(PrefbuildError, match="^Cannot load --tokenizer './no-such-folder': "):
+        _load_tokenizer("./no-such-folder")
