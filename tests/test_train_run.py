@@ -237,6 +237,8 @@ def test_bad_row_in_eval_split_is_named(tmp_path, tiny_model):
     folder = write_pairs(tmp_path / "pairs", [GOOD] * 4, [GOOD, {**GOOD, "rejected": None}])
     with pytest.raises(PrefbuildError, match="Split 'eval' of '.*', row 1: `rejected` is null"):
         main(quick_run(tiny_model, folder, tmp_path / "out"))
+    # Only the splits the run uses are checked: without evaluation the eval split is never read
+    assert main(quick_run(tiny_model, folder, tmp_path / "out", "--eval_strategy", "no", "--max_steps", "1")) == 0
 
 
 def test_empty_train_split_is_refused():
