@@ -77,12 +77,15 @@ def test_run_writes_history_and_a_resumed_run_continues_the_same_curve(tmp_path,
 
 
 def test_final_evaluation_runs_when_the_last_step_was_not_evaluated(tmp_path, tiny_model, pair_folder):
+    # transformers evaluates the last step itself for `eval_strategy: steps`; an `eval_delay` past the end skips
+    # every evaluation, so eval_results.json must come from one more evaluation at the end
     out = tmp_path / "out"
-    assert main(run_args(tiny_model, pair_folder, out, "--max_steps", "3", "--save_strategy", "no")) == 0
+    overrides = ("--max_steps", "2", "--eval_delay", "5", "--save_strategy", "no")
+    assert main(run_args(tiny_model, pair_folder, out, *overrides)) == 0
     history = log_history(out)
-    assert [entry["step"] for entry in history if "eval_loss" in entry] == [2, 3]
-    last_eval = [entry for entry in history if "eval_loss" in entry][-1]
-    assert json.loads((out / "eval_results.json").read_text())["eval_loss"] == last_eval["eval_loss"]
+    evaluations = [entry for entry in history if "eval_loss" in entry]
+    assert [entry["step"] for entry in evaluations] == [2]
+    assert json.loads((out / "eval_results.json").read_text())["eval_loss"] == evaluations[0]["eval_loss"]
 
 
 def test_no_eval_split_writes_no_eval_results(tmp_path, tiny_model, pair_folder):

@@ -59,7 +59,7 @@ def save_training_history(trainer, train_result, *, train_samples: int | None = 
 
 
 def final_eval_metrics(trainer) -> dict[str, Any]:
-    """The eval metrics at the last step: reused from the log history when the run evaluated there, else computed."""
+    """The eval metrics at the last step: reused when the run evaluated there (transformers does for `steps`), else run."""
     step = trainer.state.global_step
     for entry in reversed(trainer.state.log_history):
         if "eval_loss" in entry and entry.get("step") == step:
