@@ -1,6 +1,7 @@
 """What `prefbuild train` keeps after the run: trainer_state.json, *_results.json, training_curves.png, and resume."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,32 @@ def test_run_writes_history_and_a_resumed_run_continues_the_same_curve(tmp_path,
     assert [e["step"] for e in resumed_history if "eval_loss" in e] == [2, 4]
     assert curve(resumed_history, "loss")[:2] == curve(history, "loss")[:2]  # the checkpoint's own history
     assert (resumed / CURVES_FILE).read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{tmp}/nope", "`resume_from_checkpoint` '{tmp}/nope' is not a checkpoint folder"),
+        ("true", "`resume_from_checkpoint` is true but `output_dir` '{tmp}/out' holds no checkpoint-N folder"),
+    ],
+)
+def test_resume_from_a_missing_checkpoint_is_one_error(tmp_path, tiny_model, pair_folder, value, message):
+    from prefbuild.errors import PrefbuildError
+
+    overrides = ("--resume_from_checkpoint", value.format(tmp=tmp_path))
+    with pytest.raises(PrefbuildError, match=re.escape(message.format(tmp=tmp_path))):
+        main(run_args(tiny_model, pair_folder, tmp_path / "out", *overrides))
+
+
+def test_resume_true_picks_the_last_checkpoint(tmp_path):
+    from prefbuild.train.run import resolve_checkpoint
+
+    for step in (2, 10, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert resolve_checkpoint("true", str(tmp_path)) == str(tmp_path / "checkpoint-10")
+    assert resolve_checkpoint(str(tmp_path / "checkpoint-2"), str(tmp_path)) == str(tmp_path / "checkpoint-2")
+    assert resolve_checkpoint(None, str(tmp_path)) is None
 
 
 def test_final_evaluation_runs_when_the_last_step_was_not_evaluated(tmp_path, tiny_model, pair_folder):

@@ -251,6 +251,32 @@ def _check_truncation(trainer, role: str, original, script_args) -> None:
         )
 
 
+def resolve_checkpoint(value: str | None, output_dir: str) -> str | None:
+    """The checkpoint folder `--resume_from_checkpoint` names: a path, or `true` for the last one in `output_dir`.
+
+    Checked before the model loads: a wrong path used to end in transformers' `ValueError: Can't find a valid
+    checkpoint` traceback after loading and tokenising everything, and `true` was taken as a folder name.
+    """
+    if value is None:
+        return None
+    if str(value).lower() in ("true", "yes", "1"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last is None:
+            raise PrefbuildError(
+                f"`resume_from_checkpoint` is {value} but `output_dir` '{output_dir}' holds no checkpoint-N folder. "
+                "Point it at a checkpoint folder, or train with `save_strategy: steps` to write some."
+            )
+        return last
+    if not (Path(value) / "trainer_state.json").is_file():
+        raise PrefbuildError(
+            f"`resume_from_checkpoint` '{value}' is not a checkpoint folder (a checkpoint-N folder with "
+            "trainer_state.json, written when `save_strategy` is not 'no'), nor `true` for the last one."
+        )
+    return value
+
+
 def _check_model(name: str | None) -> None:
     if not name:
         raise PrefbuildError(
@@ -269,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     script_args, training_args, model_args = parse_recipe(sys.argv[1:] if argv is None else argv)
 
     _check_model(model_args.model_name_or_path)
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
     dataset = load_pairs(script_args)
     train_dataset = _check_split(
         dataset, script_args.dataset_train_split, "dataset_train_split", script_args.dataset_name
@@ -307,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     if eval_dataset is not None:
         _check_truncation(trainer, "eval", eval_dataset, script_args)
 
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(training_args.output_dir)
     save_training_history(
         trainer, train_result, train_samples=len(train_dataset) if isinstance(train_dataset, Dataset) else None
