@@ -261,3 +261,30 @@ def test_paths_are_never_probed(monkeypatch, tmp_path):
     monkeypatch.setattr(hub_access, "probe", lambda *args: pytest.fail("probed the Hub for a local path"))
     with pytest.raises(PrefbuildError, match="^Cannot load --tokenizer './no-such-folder': "):
         _load_tokenizer("./no-such-folder")
+
+
+def test_a_hub_that_stops_answering_mid_load_is_one_line(monkeypatch, closed_port_endpoint):
+    # The probe passed, then a download timed out: transformers wraps the transport error in an OSError
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    use_endpoint(monkeypatch, closed_port_endpoint)
+    monkeypatch.setattr(hub_access, "probe", lambda url: None)
+    with pytest.raises(PrefbuildError) as caught:
+        with hub_access.hub_access("model", "x/y", "Use a folder"):
+            try:
+                raise httpx2.ReadTimeout("timed out")
+            except httpx2.ReadTimeout as error:
+                raise OSError("We couldn't connect to the Hub") from error
+    host = closed_port_endpoint.removeprefix("http://")
+    assert str(caught.value) == (
+        f"Cannot load model 'x/y': the Hugging Face Hub at {host} stopped answering (no answer within 5 s). Use a folder."
+    )
+    # An HTTP answer (here a 404) is not an outage: the error passes through for the caller's own message
+    with pytest.raises(OSError, match="not found"):
+        with hub_access.hub_access("model", "x/y", "Use a folder"):
+            try:
+                request = httpx2.Request("GET", f"{closed_port_endpoint}/api/models/x/y")
+                raise HfHubHTTPError("404 Client Error", response=httpx2.Response(404, request=request))
+            except HfHubHTTPError as error:
+                raise OSError("x/y not found") from error
