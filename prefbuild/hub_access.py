@@ -134,7 +134,8 @@ def hub_access(kind: str, name: str, hint: str) -> Iterator[None]:
     switch = offline_variable()
     if switch is not None:
         try:
-            yield
+            with _forced_offline():  # one switch is enough: HF_DATASETS_OFFLINE alone leaves transformers online
+                yield
         except OSError as error:  # transformers: OSError; datasets: ConnectionError / FileNotFoundError subclasses
             raise PrefbuildError(
                 f"Cannot load {kind} '{name}': {switch} is set and it is not in the local Hugging Face cache. "

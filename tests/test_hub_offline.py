@@ -288,3 +288,14 @@ def test_a_hub_that_stops_answering_mid_load_is_one_line(monkeypatch, closed_por
                 raise HfHubHTTPError("404 Client Error", response=httpx2.Response(404, request=request))
             except HfHubHTTPError as error:
                 raise OSError("x/y not found") from error
+
+
+def test_any_offline_switch_keeps_every_library_offline(monkeypatch, closed_port_endpoint):
+    # HF_DATASETS_OFFLINE alone would leave transformers online (and retrying): the model load stays offline too
+    from prefbuild.analysis.analyze import load_model
+
+    use_endpoint(monkeypatch, closed_port_endpoint)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(hub_access, "probe", lambda *args: pytest.fail("probed the Hub in offline mode"))
+    with pytest.raises(PrefbuildError, match="HF_DATASETS_OFFLINE is set and it is not in the local Hugging Face"):
+        call_within(GUARD_S, load_model, "prefbuild-tests/no-such-model", "cpu")
