@@ -299,3 +299,29 @@ def test_any_offline_switch_keeps_every_library_offline(monkeypatch, closed_port
     monkeypatch.setattr(hub_access, "probe", lambda *args: pytest.fail("probed the Hub in offline mode"))
     with pytest.raises(PrefbuildError, match="HF_DATASETS_OFFLINE is set and it is not in the local Hugging Face"):
         call_within(GUARD_S, load_model, "prefbuild-tests/no-such-model", "cpu")
+
+
+@pytest.mark.parametrize("verb", [pytest.param("train", marks=pytest.mark.slow), "analyze"])  # train: ~15-30 s
+def test_cli_model_id_with_unreachable_endpoint(tmp_path, verb, silent_endpoint, closed_port_endpoint):
+    # The torch verbs through the real HF_ENDPOINT variable: train against the silent server, analyze a closed port
+    pairs = write_pair_folder(tmp_path / "pairs")
+    model = "prefbuild-tests/no-such-model"
+    if verb == "train":
+        endpoint, why = silent_endpoint, "(no answer within 5 s)"
+        args = ["train", "--config", str(ROOT / "recipes" / "tiny" / "dpop.yaml"), "--model_name_or_path", model,
+                "--dataset_name", str(pairs), "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    else:
+        endpoint, why = closed_port_endpoint, "(connection refused)"
+        args = ["analyze", "--model", model, "--data", str(pairs), "--out", str(tmp_path / "out")]
+    result = cli(args, {"HF_ENDPOINT": endpoint})
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    host = endpoint.removeprefix("http://")
+    assert errors == [
+        f"Error: Cannot load model '{model}': the Hugging Face Hub at {host} is unreachable {why} and it is not in "
+        f"the local cache. {'Set `model_name_or_path` to' if verb == 'train' else 'Pass --model'} a local folder "
+        + ("(e.g. one from `prefbuild tiny-model --out runs/tiny-model`)." if verb == "train" else
+           "(one written by `save_pretrained`, `prefbuild train` or `prefbuild tiny-model`).")
+    ]  # fmt: skip
+    assert "Traceback" not in result.stderr and "Retry" not in result.stderr
+    assert not (tmp_path / "out").exists()
