@@ -195,10 +195,18 @@ def _prefix_few_shot(table: pa.Table, pool: tuple[list[str], list[str]], shots: 
 def _load_tokenizer(name: str | None) -> Any:
     if name is None:
         return None
+    from contextlib import nullcontext
+
     from transformers import AutoTokenizer
 
+    from prefbuild.hub_access import hub_access, is_local
+
+    hint = "Pass --tokenizer a local folder (one written by `save_pretrained` or `prefbuild tiny-model`)"
     try:
-        return AutoTokenizer.from_pretrained(name)
+        with hub_access("tokenizer", name, hint) if not is_local(name) else nullcontext():
+            return AutoTokenizer.from_pretrained(name)
+    except PrefbuildError:
+        raise
     except Exception as error:
         raise PrefbuildError(f"Cannot load --tokenizer '{name}': {str(error).splitlines()[0]}") from None
 

@@ -32,7 +32,16 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
             return _load_folder(path)
         if path.suffix in LOADERS or source.startswith((".", "/", "~")):
             raise PrefbuildError(f"Cannot read --source '{source}': no such file or folder.")
-        return datasets.load_dataset(source, config)
+        from prefbuild.hub_access import hub_access
+
+        try:
+            with hub_access("dataset", source, "Pass --source a local file or folder in the same schema"):
+                return datasets.load_dataset(source, config)
+        except datasets.exceptions.DatasetNotFoundError as error:  # its cause only says "is not cached in None"
+            raise PrefbuildError(
+                f"Cannot load --source '{source}': {str(error).splitlines()[0]} Check the id, run `hf auth login` "
+                "for a gated or private set, or pass --source a local file or folder."
+            ) from None
     except PrefbuildError:
         raise
     except Exception as error:  # datasets raises many types; the user needs one line naming the source

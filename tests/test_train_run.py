@@ -144,3 +144,113 @@ def test_tiny_recipe_as_written_trains_in_seconds(tmp_path, tiny_model, pair_fol
     (tmp_path / "runs" / "arc").symlink_to(pair_folder)
     assert main(["--config", str(TINY_RECIPE), "--disable_tqdm", "true"]) == 0
     assert (tmp_path / "runs" / "tiny-dpop" / "model.safetensors").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["--beta", "inf"], "`beta` must be > 0 and finite, got inf"),
+        (["--beta", "nan"], "`beta` must be > 0 and finite, got nan"),
+        (["--beta", "0"], "`beta` must be > 0 and finite, got 0.0"),
+        (["--dpop_lambda", "inf"], "`dpop_lambda` must be finite, got inf"),
+        (["--dpop_lambda", "nan"], "`dpop_lambda` must be >= 0, got nan"),
+        (["--per_device_train_batch_size", "0"], "`per_device_train_batch_size` must be an integer >= 1, got 0"),
+        (["--per_device_eval_batch_size", "0"], "`per_device_eval_batch_size` must be an integer >= 1, got 0"),
+        (["--gradient_accumulation_steps", "0"], "`gradient_accumulation_steps` must be an integer >= 1, got 0"),
+        (["--max_length", "1"], "`max_length` must be >= 2 \\(or null for no truncation\\), got 1"),
+        (["--max_length", "0"], "`max_length` must be >= 2"),
+        # TRL 1.16's DPOConfig has no separate prompt budget: the key is unknown, not silently ignored
+        (["--max_prompt_length", "10"], "not used by the HfArgumentParser: \\['--max_prompt_length', '10'\\]"),
+    ],
+)  # fmt: skip
+def test_nonsense_values_are_refused_at_start_up(tmp_path, tiny_model, pair_folder, overrides, message):
+    with pytest.raises(PrefbuildError, match=message):
+        main(quick_run(tiny_model, pair_folder, tmp_path / "out", *overrides))
+    assert not (tmp_path / "out").exists()  # refused before anything was loaded or written
+
+
+def test_cli_prints_one_error_line(tmp_path, tiny_model, pair_folder, capsys):
+    from prefbuild.cli import main as cli_main
+
+    assert cli_main(["train", *quick_run(tiny_model, pair_folder, tmp_path / "out", "--beta", "inf")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["Error: `beta` must be > 0 and finite, got inf. The paper uses 0.3 (ablation: 0.1, 0.3, 1.0)."]
+
+
+def test_max_length_that_every_prompt_fills_is_refused_before_training(tmp_path, tiny_model, pair_folder, capsys):
+    # The fixture prompts are 10-60 tokens: max_length 10 leaves no pair a completion token, 20 keeps some
+    with pytest.raises(PrefbuildError, match="`max_length` is 10, but the prompt of every pair in the train split "
+                       "'train' of .* fills it \\(8 pairs\\), leaving no completion token. Raise `max_length`"):  # fmt: skip
+        main(quick_run(tiny_model, pair_folder, tmp_path / "out", "--max_length", "10"))
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+    assert main(quick_run(tiny_model, pair_folder, tmp_path / "out", "--max_length", "20", "--max_steps", "1")) == 0
+    assert "Dropped 6 of 8 train pairs (split 'train' of " in capsys.readouterr().out
+
+
+GOOD = {"prompt": "Q: 1+1?", "chosen": "2", "rejected": "3"}
+
+
+def write_pairs(folder: Path, train_rows: list[dict], eval_rows: list[dict] | None = None) -> Path:
+    """A prefbuild-shaped folder of parquet shards holding exactly these rows."""
+    from datasets import Dataset
+
+    (folder / "data").mkdir(parents=True)
+    for split, rows in (("train", train_rows), ("eval", eval_rows or [GOOD, GOOD])):
+        Dataset.from_list(rows).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
+    return folder
+
+
+def chat(content):
+    return [{"role": "assistant", "content": content}]
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ({**GOOD, "chosen": None}, "Split 'train' of '.*', row 2: `chosen` is null. Every pair needs a non-empty "
+                                   "text chosen; fix or drop that row"),
+        ({**GOOD, "chosen": ""}, "row 2: `chosen` is an empty string"),
+        ({**GOOD, "rejected": ""}, "row 2: `rejected` is an empty string"),
+        ({**GOOD, "prompt": None}, "row 2: `prompt` is null"),
+        ({"prompt": [{"role": "user", "content": "1+1?"}], "chosen": [], "rejected": chat("3")},
+         "row 2: `chosen` is an empty conversation"),
+        ({"prompt": [{"role": "user", "content": "1+1?"}], "chosen": chat(None), "rejected": chat("3")},
+         "row 2: `chosen` is a conversation with a null message content"),
+    ],
+)  # fmt: skip
+def test_null_or_empty_text_names_split_row_and_column(tmp_path, tiny_model, bad_row, message):
+    # Two good rows, then the bad one (conversational rows need conversational neighbours)
+    good = GOOD if not any(isinstance(value, list) for value in bad_row.values()) else {
+        "prompt": [{"role": "user", "content": "1+1?"}], "chosen": chat("2"), "rejected": chat("3")}  # fmt: skip
+    folder = write_pairs(tmp_path / "pairs", [good, good, bad_row], [good, good])
+    with pytest.raises(PrefbuildError, match=message):
+        main(quick_run(tiny_model, folder, tmp_path / "out"))
+
+
+def test_non_text_column_is_refused(tmp_path, tiny_model):
+    folder = write_pairs(tmp_path / "pairs", [{**GOOD, "chosen": 2}, {**GOOD, "chosen": 4}])
+    with pytest.raises(PrefbuildError, match="Split 'train' of '.*': column `chosen` holds int64, not text"):
+        main(quick_run(tiny_model, folder, tmp_path / "out"))
+
+
+def test_bad_row_in_eval_split_is_named(tmp_path, tiny_model):
+    folder = write_pairs(tmp_path / "pairs", [GOOD] * 4, [GOOD, {**GOOD, "rejected": None}])
+    with pytest.raises(PrefbuildError, match="Split 'eval' of '.*', row 1: `rejected` is null"):
+        main(quick_run(tiny_model, folder, tmp_path / "out"))
+    # Only the splits the run uses are checked: without evaluation the eval split is never read
+    assert main(quick_run(tiny_model, folder, tmp_path / "out", "--eval_strategy", "no", "--max_steps", "1")) == 0
+
+
+def test_empty_train_split_is_refused():
+    # An empty parquet shard does not load at all (datasets' own error); a Hub split can be empty, so check directly
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from prefbuild.train.run import _check_truncation
+
+    empty = Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []})
+    trainer = SimpleNamespace(train_dataset=empty, eval_dataset=None, args=SimpleNamespace(max_length=64))
+    script_args = SimpleNamespace(dataset_train_split="train", dataset_test_split="eval", dataset_name="me/pairs")
+    with pytest.raises(PrefbuildError, match="^The train split 'train' of 'me/pairs' has no rows; there is nothing"):
+        _check_truncation(trainer, "train", empty, script_args)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from prefbuild.analysis.logprobs import pair_logprobs, summarise_logprobs
 from prefbuild.analysis.plots import plot_token_curve
 from prefbuild.errors import PrefbuildError
+from prefbuild.hub_access import hub_access, is_local
 
 
 def load_pairs_split(data: str | Path, split: str = "eval", limit: int | None = None):
@@ -29,7 +31,10 @@ def load_pairs_split(data: str | Path, split: str = "eval", limit: int | None = 
         raise PrefbuildError(f"--data '{data}' is a file; expected a folder written by `prefbuild build`.")
     else:
         try:
-            dataset = datasets.load_dataset(str(data))
+            with hub_access("dataset", str(data), "Pass --data a folder written by `prefbuild build`"):
+                dataset = datasets.load_dataset(str(data))
+        except PrefbuildError:
+            raise
         except Exception as error:  # noqa: BLE001 - offline, missing repo, bad schema all surface here
             raise PrefbuildError(f"Could not load dataset '{data}': {error}") from error
     if split not in dataset:
@@ -51,10 +56,14 @@ def load_model(model: str | Path, device: str | None = None, dtype: str = "auto"
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    hint = (
+        "Pass --model a local folder (one written by `save_pretrained`, `prefbuild train` or `prefbuild tiny-model`)"
+    )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model))
-        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-        lm = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype).to(device)
+        with hub_access("model", str(model), hint) if not is_local(model) else nullcontext():
+            tokenizer = AutoTokenizer.from_pretrained(str(model))
+            torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+            lm = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype).to(device)
     except (OSError, ValueError) as error:
         raise PrefbuildError(f"Could not load model '{model}': {error}") from error
     return lm, tokenizer

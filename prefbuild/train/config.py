@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 
 from trl import DPOConfig
@@ -81,8 +82,16 @@ def check_supported_options(args: DPOConfig) -> None:
             f"`dpop_lambda` must be >= 0, got {dpop_lambda}. λ weights the penalty on the chosen log-ratio; use 0 "
             "for plain DPO."
         )
-    if args.beta <= 0:
-        raise ValueError(f"`beta` must be > 0, got {args.beta}. The paper uses 0.3 (ablation: 0.1, 0.3, 1.0).")
+    if math.isinf(dpop_lambda):
+        raise ValueError(
+            f"`dpop_lambda` must be finite, got {dpop_lambda}: an infinite penalty weight makes the loss inf or NaN. "
+            "The paper uses 50 (ablation: 5, 50, 500)."
+        )
+    if not (args.beta > 0 and math.isfinite(args.beta)):  # β = inf or NaN trains on NaN rewards and exits 0
+        raise ValueError(
+            f"`beta` must be > 0 and finite, got {args.beta}. The paper uses 0.3 (ablation: 0.1, 0.3, 1.0)."
+        )
+    check_sizes(args)
     unsupported = {
         # option: (is it set?, why it is refused)
         "loss_weights": (
@@ -103,3 +112,21 @@ def check_supported_options(args: DPOConfig) -> None:
     for name, (is_set, fix) in unsupported.items():
         if is_set:
             raise ValueError(f"`{name}` is not supported by DPOPTrainer, got {getattr(args, name)!r}: {fix}.")
+
+
+def check_sizes(args: DPOConfig) -> None:
+    """Raise `ValueError` for batch and length settings that crash or train on nothing deep inside the Trainer.
+
+    Batch sizes of 0 reach torch's sampler (`ValueError: batch_size should be a positive integer`), 0 accumulation
+    steps a `ZeroDivisionError`, and a `max_length` below 2 leaves no completion token to score (the first token of
+    a sequence has no log-prob), so TRL drops every example and the sampler fails on an empty dataset.
+    """
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        value = getattr(args, name)
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}. Use 1 or more.")
+    if args.max_length is not None and args.max_length < 2:
+        raise ValueError(
+            f"`max_length` must be >= 2 (or null for no truncation), got {args.max_length}: prompt and completion "
+            "share it, so it leaves no completion token. The paper's recipes use 1024 or more."
+        )

@@ -159,6 +159,7 @@ class DPOPTrainer(DPOTrainer):
             "rewards/margins": chosen_rewards - rejected_rewards,
             "logps/chosen": chosen.detach(),
             "logps/rejected": rejected.detach(),
+            "logps/ref_chosen": ref_chosen.detach(),  # the reference's log π_ref(y_w|x): the line DPOP keeps above
             "dpop/penalty": penalty,
             "dpop/chosen_below_ref": (penalty > 0).float(),
         }
