@@ -372,6 +372,53 @@ def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="Score models on benchmarks with lm-evaluation-harness and tabulate them side by side.",
+        description="Evaluate one or more models (Hub id, `prefbuild train` folder or PEFT adapter folder) with the "
+        "same lm-evaluation-harness settings and write OUT/results.json, OUT/results.md (a table) and "
+        "OUT/results.png (grouped bars). --suite leaderboard-v1 uses the Open LLM Leaderboard settings of the "
+        "paper's Table 1.",
+    )
+    parser.add_argument("--model", required=True, action="append", metavar="M", help="model to score (repeatable)")
+    parser.add_argument("--tasks", metavar="T1,T2", help="lm-eval task names, e.g. arc_challenge,gsm8k")
+    parser.add_argument("--suite", metavar="NAME", help="a task suite: leaderboard-v1")
+    parser.add_argument("--num-fewshot", type=int, metavar="N", help="few-shot examples (default: task/suite's)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N examples per task (for quick checks)")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="batch size (default: 8)")
+    parser.add_argument("--device", metavar="D", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--max-gen-toks", type=int, metavar="N", help="cap on generated tokens for generative tasks (default: task's)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="offline: one folder per task with local copies in the Hub schema"
+    )
+    parser.add_argument("--out", required=True, metavar="OUT", help="folder for results.json/.md/.png")
+    parser.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.evaluation import evaluate_models, parse_task_list, plan_evaluation, render_table, write_results
+
+    if args.limit is not None and args.limit < 1:
+        raise PrefbuildError(f"--limit must be >= 1, got {args.limit}.")
+    if args.batch_size < 1:
+        raise PrefbuildError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    tasks = None if args.tasks is None else parse_task_list(args.tasks)
+    plan = plan_evaluation(tasks=tasks, suite=args.suite, num_fewshot=args.num_fewshot, data_dir=args.data_dir)
+    if args.max_gen_toks is not None and args.max_gen_toks < 1:
+        raise PrefbuildError(f"--max-gen-toks must be >= 1, got {args.max_gen_toks}.")
+    gen_kwargs = None if args.max_gen_toks is None else {"max_gen_toks": args.max_gen_toks}
+    results = evaluate_models(
+        args.model, plan, limit=args.limit, batch_size=args.batch_size, device=args.device, gen_kwargs=gen_kwargs
+    )
+    write_results(results, args.out)
+    print(render_table(results))
+    print(f"Wrote {args.out}/results.json, {args.out}/results.md and {args.out}/results.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -386,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
+VERBS += [_add_eval]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
