@@ -134,13 +134,18 @@ def evaluate_models(
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     scores: dict[str, Any] = {}
-    bar = tqdm(models, desc="prefbuild eval", unit="model", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
+    bar = None  # started once the first model loads, so a model that does not load prints only its error
+    for name in models:
         lm = load_model(name, device=device, batch_size=batch_size)
+        if bar is None:
+            bar = tqdm(total=len(models), desc="prefbuild eval", unit="model", disable=not progress)
+        bar.set_postfix_str(name)
         tasks = evaluate_lm(lm, plan, limit=limit, gen_kwargs=gen_kwargs)
         scores[name] = {"tasks": tasks, "average": suite_average(plan, tasks)}
+        bar.update()
         del lm
+    if bar is not None:
+        bar.close()
     from prefbuild import __version__
 
     return {
