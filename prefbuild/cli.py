@@ -72,6 +72,7 @@ def _add_build(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational")
     parser.add_argument("--tokenizer", help="tokenizer (Hub id or folder) for token-level edit distances")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    _decontaminate_flags(parser)
     _builder_option_flags(parser)
     parser.set_defaults(handler=_run_build)
 
@@ -105,6 +106,7 @@ def _run_build(args: argparse.Namespace, argv: Sequence[str]) -> int:
         options=options,
         command=command,
         plot=not args.no_plot,
+        decontaminate=_decontamination_request(args),
     )
     total = sum(report.seconds.values())
     print(f"\nWrote {report.out} in {total:.1f} s")
@@ -242,6 +244,7 @@ def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational rows without one")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    _decontaminate_flags(parser)
     parser.set_defaults(handler=_run_mix)
 
 
@@ -260,6 +263,7 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         command=_recorded_command(argv),
         config_path=args.config,
         plot=not args.no_plot,
+        decontaminate=_decontamination_request(args),
     )
     print(f"Wrote {report.out}")
     for source in report.stats["sources"]:
@@ -419,6 +423,77 @@ def _run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _decontaminate_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("benchmark decontamination")
+    group.add_argument(
+        "--decontaminate",
+        metavar="B1,B2",
+        help="check pairs for 13-gram overlap with benchmarks: gsm8k, math, arc_challenge, hellaswag or a local file",
+    )
+    group.add_argument("--decontaminate-drop", action="store_true", help="remove the overlapping pairs")
+    group.add_argument(
+        "--decontaminate-data-dir", metavar="DIR", help="local benchmark copies (DIR/gsm8k/test.jsonl, ...)"
+    )
+
+
+def _decontamination_request(args: argparse.Namespace):
+    from prefbuild.decontaminate import DecontaminationRequest, parse_benchmarks
+
+    if args.decontaminate is None:
+        if args.decontaminate_drop or args.decontaminate_data_dir:
+            raise PrefbuildError("--decontaminate-drop and --decontaminate-data-dir need --decontaminate B1,B2.")
+        return None
+    benchmarks = parse_benchmarks(args.decontaminate)
+    if not benchmarks:
+        raise PrefbuildError("--decontaminate is empty; name benchmarks, e.g. --decontaminate gsm8k,math.")
+    return DecontaminationRequest(
+        tuple(benchmarks), data_dir=args.decontaminate_data_dir, drop=args.decontaminate_drop
+    )
+
+
+def _add_decontaminate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "decontaminate",
+        help="Check a built folder for n-gram overlap with benchmark test sets; optionally drop those pairs.",
+        description="Compare every pair's prompt, chosen and rejected text with the documents models are scored on "
+        "(GSM8K test, MATH test, ARC-Challenge test, HellaSwag validation, or local files) by word n-gram overlap on "
+        "normalised text (13-grams, as GPT-3 and lm-eval's decontamination). The per-split, per-benchmark counts "
+        "and examples go into stats.json and the card; --drop removes the overlapping pairs.",
+    )
+    parser.add_argument("folder", metavar="DIR", help="a folder written by `prefbuild build` or `prefbuild mix`")
+    parser.add_argument(
+        "--benchmarks",
+        required=True,
+        metavar="B1,B2",
+        help="gsm8k, math, arc_challenge, hellaswag, or paths of local .jsonl/.json/.parquet/.txt files",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="D", help="local benchmark copies in the Hub schema (D/gsm8k/test.jsonl, ...)"
+    )
+    parser.add_argument("--ngram", type=int, default=13, metavar="N", help="n-gram length in words (default: 13)")
+    parser.add_argument("--drop", action="store_true", help="remove overlapping pairs (counted as benchmark_overlap)")
+    parser.add_argument("--out", metavar="DIR2", help="write the result here (default: update DIR in place)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.set_defaults(handler=_run_decontaminate)
+
+
+def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.decontaminate import decontaminate_folder, parse_benchmarks, render_summary
+
+    stats = decontaminate_folder(
+        args.folder,
+        parse_benchmarks(args.benchmarks),
+        data_dir=args.data_dir,
+        ngram=args.ngram,
+        drop=args.drop,
+        out=args.out,
+        overwrite=args.overwrite,
+    )
+    print(render_summary(stats["decontamination"]))
+    print(f"Wrote the report to {args.out or args.folder}/stats.json and its README.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -433,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
-VERBS += [_add_eval]
+VERBS += [_add_eval, _add_decontaminate]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

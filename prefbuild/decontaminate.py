@@ -48,8 +48,9 @@ class Benchmark:
     hub_id: str
     configs: tuple[str | None, ...]
     split: str
-    fields: tuple[str, ...]  # "a.b" reaches into a nested field (ARC's choices.text)
+    fields: tuple[str, ...]  # each field is a document; "a.b" reaches into a nested field
     label: str
+    continuations: str | None = None  # multiple choice: also "first field + each of these" (what gets scored)
 
 
 # The test sets of the paper's benchmarks (HellaSwag is scored on validation: its test labels are hidden).
@@ -80,7 +81,7 @@ BENCHMARKS = {
         "ARC-Challenge test",
     ),
     "hellaswag": Benchmark(
-        "hellaswag", "Rowan/hellaswag", (None,), "validation", ("ctx", "endings"), "HellaSwag validation"
+        "hellaswag", "Rowan/hellaswag", (None,), "validation", ("ctx",), "HellaSwag validation", "endings"
     ),
 }
 
@@ -253,10 +254,20 @@ def load_benchmark_documents(name: str, data_dir: str | Path | None = None) -> t
     else:
         rows = _hub_rows(benchmark)
         where = f"{benchmark.hub_id} ({benchmark.split})"
-    documents = [text for row in rows for key in benchmark.fields for text in _nested(row, key.split("."))]
+    documents = [text for row in rows for text in benchmark_documents(benchmark, row)]
     if not documents:
         raise PrefbuildError(f"{benchmark.label} from {where} has none of the fields {', '.join(benchmark.fields)}.")
     return documents, benchmark.label, where
+
+
+def benchmark_documents(benchmark: Benchmark, row: dict[str, Any]) -> list[str]:
+    """A row's documents: each text field, and for multiple choice the context followed by each choice (the text
+    a model scores), so an n-gram that runs from a HellaSwag context into its ending is found."""
+    documents = [text for key in benchmark.fields for text in _nested(row, key.split("."))]
+    if benchmark.continuations and documents:
+        context = documents[0]
+        documents += [f"{context} {choice}" for choice in _nested(row, benchmark.continuations.split("."))]
+    return documents
 
 
 def _hub_rows(benchmark: Benchmark) -> list[dict[str, Any]]:
@@ -510,6 +521,23 @@ def decontaminate_tables(
     return tables, report
 
 
+@dataclass(frozen=True)
+class DecontaminationRequest:
+    """What `--decontaminate` on `prefbuild build` / `prefbuild mix` asks for; `apply` runs it on the tables."""
+
+    benchmarks: tuple[str, ...]
+    data_dir: str | None = None
+    ngram: int = DEFAULT_NGRAM
+    drop: bool = False
+
+    def apply(
+        self, tables: dict[str, pa.Table], split_stats: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+        return decontaminate_tables(
+            tables, split_stats, list(self.benchmarks), data_dir=self.data_dir, ngram=self.ngram, drop=self.drop
+        )
+
+
 # ---------------------------------------------------------------------------------------------- card and summary
 
 CARD_BEGIN = "<!-- prefbuild:contamination -->"
@@ -674,3 +702,29 @@ def _rerender_card(
     card = DatasetCard(old)
     card.data.dataset_info = cards.dataset_info_metadata(tmp, shards, features)
     return str(card)
+
+
+def benchmark_split_warning(dataset_name: str | None, split: str) -> str | None:
+    """The warning `prefbuild train` prints when its training split is a benchmark's scored split, or has pairs
+    that overlap one (from the folder's stats.json); None when neither holds or the dataset is not a folder."""
+    stats_path = Path(dataset_name or "").expanduser() / "stats.json"
+    if not dataset_name or not stats_path.is_file():
+        return None
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, OSError):
+        return None
+    label = (stats.get("benchmark_splits") or {}).get(split)
+    if label:
+        return (
+            f"Warning: training on split '{split}' of {dataset_name}, which is {label}. A model trained on it cannot "
+            "be scored on that benchmark; train on 'train' (`--dataset_train_split train`)."
+        )
+    facts = ((stats.get("decontamination") or {}).get("splits") or {}).get(split) or {}
+    if facts.get("overlapping_pairs") and not facts.get("dropped_pairs"):
+        return (
+            f"Warning: {facts['overlapping_pairs']:,} pairs of split '{split}' of {dataset_name} share 13-grams with "
+            "benchmark test sets (stats.json, `decontamination`). Remove them with `prefbuild decontaminate "
+            f"{dataset_name} --benchmarks ... --drop`."
+        )
+    return None

@@ -16,6 +16,7 @@ import yaml
 from datasets import DatasetDict, IterableDatasetDict, load_dataset
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
+from prefbuild.decontaminate import benchmark_split_warning
 from prefbuild.errors import PrefbuildError
 from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     train_dataset = _check_split(
         dataset, script_args.dataset_train_split, "dataset_train_split", script_args.dataset_name
     )
+    warning = benchmark_split_warning(script_args.dataset_name, script_args.dataset_train_split)
+    if warning:
+        print(warning, file=sys.stderr)
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = _check_split(
