@@ -494,6 +494,54 @@ def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_contamination(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "contamination",
+        help="Test whether a model has seen a benchmark (Shi et al.'s neighbour test, the paper's Table 3).",
+        description="A reference model continues the first --prefix-ratio of each sampled benchmark text "
+        "--neighbours times; a text scores the fraction of those neighbours on which the target model's loss is "
+        "lower than on the real text. The contamination value is the share of texts scoring below 0.1; above 0.85 "
+        "indicates likely contamination. Writes OUT/contamination.json.",
+    )
+    parser.add_argument("--model", required=True, metavar="M", help="model to test: Hub id or local folder")
+    parser.add_argument("--ref-model", required=True, metavar="R", help="reference model that writes neighbours")
+    parser.add_argument(
+        "--benchmark", required=True, metavar="B", help="gsm8k, arc_challenge, truthfulqa, or a local text file"
+    )
+    parser.add_argument("--examples", type=int, default=100, metavar="N", help="texts sampled (default: 100)")
+    parser.add_argument("--neighbours", type=int, default=100, metavar="K", help="neighbours per text (default: 100)")
+    parser.add_argument(
+        "--prefix-ratio", type=float, default=0.4, metavar="P", help="share of words kept as prefix (default: 0.4)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--data-dir", metavar="DIR", help="offline: DIR/<benchmark>/<split>.jsonl in the Hub schema")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="sequences per pass (default: 16)")
+    parser.add_argument("--device", metavar="D", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--out", required=True, metavar="OUT", help="folder for contamination.json")
+    parser.set_defaults(handler=_run_contamination)
+
+
+def _run_contamination(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.contamination import contamination_test, render_report, write_report
+
+    report = contamination_test(
+        args.model,
+        args.ref_model,
+        args.benchmark,
+        examples=args.examples,
+        neighbours=args.neighbours,
+        prefix_ratio=args.prefix_ratio,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    path = write_report(report, args.out)
+    print(render_report(report))
+    print(f"Wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -508,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
-VERBS += [_add_eval, _add_decontaminate]
+VERBS += [_add_eval, _add_decontaminate, _add_contamination]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
