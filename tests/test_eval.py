@@ -145,3 +145,40 @@ def test_plan_rejects_missing_fewshot_split(tmp_path):
     plan_evaluation(tasks=["gsm8k"], num_fewshot=0, data_dir=tmp_path)  # zero-shot needs no train split
     with pytest.raises(PrefbuildError, match="needs the split\\(s\\) train of openai/gsm8k"):
         plan_evaluation(tasks=["gsm8k"], num_fewshot=5, data_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_training_callback_logs_benchmark_scores_every_n_steps(tiny_models, tmp_path):
+    """Recipe fields benchmark_* evaluate at step 0, every N steps and at the end (the paper's Fig. 2)."""
+    from prefbuild.train.run import main
+    from tests.conftest_train import write_pair_folder
+
+    from .conftest import REPO
+
+    output_dir = tmp_path / "run"
+    code = main(
+        [
+            "--config", str(REPO / "recipes" / "tiny" / "dpop.yaml"),
+            "--model_name_or_path", tiny_models[0],
+            "--dataset_name", str(write_pair_folder(tmp_path / "pairs")),
+            "--output_dir", str(output_dir),
+            "--max_steps", "3", "--eval_strategy", "no", "--logging_steps", "1", "--disable_tqdm", "true",
+            "--benchmark_tasks", "arc_challenge", "--benchmark_every_steps", "2", "--benchmark_limit", "2",
+            "--benchmark_num_fewshot", "0", "--benchmark_data_dir", str(BENCHMARKS),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    history = [json.loads(line) for line in (output_dir / "benchmark_scores.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in history] == [0, 2, 3]
+    assert all(0.0 <= entry["arc_challenge"] <= 1.0 for entry in history)
+    assert (output_dir / "benchmark_scores.png").is_file()
+
+
+def test_training_callback_fields_are_validated_and_checked_before_training(tiny_models, tmp_path):
+    from prefbuild.train.run import main
+
+    from .conftest import REPO
+
+    base = ["--config", str(REPO / "recipes" / "tiny" / "dpop.yaml"), "--model_name_or_path", tiny_models[0]]
+    with pytest.raises(PrefbuildError, match="`benchmark_every_steps` must be >= 1, got 0."):
+        main([*base, "--benchmark_tasks", "gsm8k", "--benchmark_every_steps", "0"])

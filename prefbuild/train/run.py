@@ -20,16 +20,18 @@ from prefbuild.decontaminate import benchmark_split_warning
 from prefbuild.errors import PrefbuildError
 from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
+from prefbuild.train.eval_callback import BenchmarkEvalArguments, benchmark_callback
 from prefbuild.train.trainer import DPOPTrainer
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 @dataclass
-class TrainScriptArguments(ScriptArguments):
+class TrainScriptArguments(ScriptArguments, BenchmarkEvalArguments):
     """
     Dataset arguments for `prefbuild train`: TRL's [`~trl.ScriptArguments`] with the split names `prefbuild build`
-    writes.
+    writes, and the `benchmark_*` fields of [`~prefbuild.train.eval_callback.BenchmarkEvalArguments`] (lm-eval
+    scores every N steps, logged as `benchmark/<task>`).
 
     Args:
         dataset_name (`str`):
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, TypeError, OSError) as error:  # unsupported options, unloadable model
         raise PrefbuildError(f"Could not set up training: {error}") from error
+    benchmarks = benchmark_callback(script_args, trainer)
+    if benchmarks is not None:
+        trainer.add_callback(benchmarks)
 
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
