@@ -12,8 +12,8 @@ which is what the build hook adds (the build writes its folder anyway). It also 
 Benchmark documents: GSM8K test from ../shared/data/gsm8k/test.jsonl (1,319 problems) and, as stand-ins where no
 local copy exists, the MATH *train* file (7,500 problems, 1.5× MATH test's 5,000) for MATH test, and for
 ARC-Challenge test (1,172 questions) and HellaSwag validation (10,042 contexts, 4 endings each) documents of the
-same count and length cut from GSM8K train text — the vocabulary the corpus uses, so few windows are broken by
-unknown words (the slow case for the lookup).
+same count and length whose words are drawn from GSM8K train text by frequency: the vocabulary the corpus uses, so
+few windows are broken by unknown words (the slow case for the lookup), without copying its sentences.
 
     python benchmarks/decontaminate_speed.py [--work /tmp/prefbuild-decontaminate] [--repeats 3]
 """
@@ -65,7 +65,7 @@ def _gsm8k_sentences() -> list[str]:
 
 
 def write_benchmark_documents(work: Path) -> Path:
-    data = work / "benchmarks"
+    data = work / "benchmarks-v2"
     if (data / "hellaswag" / "validation.jsonl").is_file():
         return data
     for name in BENCHMARKS:
@@ -75,9 +75,8 @@ def write_benchmark_documents(work: Path) -> Path:
     words = _gsm8k_sentences()
     rng = random.Random(0)
 
-    def cut(length: int) -> str:
-        start = rng.randrange(len(words) - length)
-        return " ".join(words[start : start + length])
+    def cut(length: int) -> str:  # words drawn by their GSM8K frequency: the corpus's vocabulary, not its sentences
+        return " ".join(rng.choices(words, k=length))
 
     arc = [
         {

@@ -211,3 +211,16 @@ def test_not_a_folder_gives_one_error_line(run_cli, tmp_path):
 def test_build_index_rejects_an_empty_list():
     with pytest.raises(PrefbuildError, match="--benchmarks is empty"):
         build_index([])
+
+
+def test_arrow_normalisation_matches_the_python_one():
+    from prefbuild.decontaminate import _normalised_word_lists
+
+    texts = [
+        "Natalia sold 48/2 = <<48/2=24>>24 clips\u00a0in MAY;\tthen\u2009more <<<x>> é É",
+        "  LaTeX: $\\frac{1}{2}$ and \\boxed{5}.\u3000Done\n\n",
+        "",
+        "no-punctuation here",
+    ]
+    arrow = _normalised_word_lists(pa.array(texts, pa.large_string())).to_pylist()
+    assert [words or [] for words in arrow] == [normalise_text(text) for text in texts]
