@@ -374,42 +374,72 @@ def build_index(names: list[str], data_dir: str | Path | None = None, ngram: int
 # ---------------------------------------------------------------------------------------------- checking texts
 
 
-def text_masks(texts: pa.Array, index: BenchmarkIndex) -> np.ndarray:
-    """For each text, a uint32 bit mask of the benchmarks it shares an n-gram with (0: none)."""
+def word_ids(texts: pa.Array, index: BenchmarkIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's normalised words as ids in the benchmarks' vocabulary (-1: a word they never use), flat,
+    with offsets delimiting the texts."""
+    lists = _normalised_word_lists(texts)
+    offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
+    ids = _vocabulary_ids(pc.list_flatten(lists), index.vocabulary).astype(np.int32)
+    return ids, offsets - offsets[0]
+
+
+def masks_from_ids(ids: np.ndarray, offsets: np.ndarray, index: BenchmarkIndex) -> np.ndarray:
+    """For each text (delimited by offsets), a uint32 bit mask of the benchmarks it shares an n-gram with."""
     n = index.ngram
-    result = np.zeros(len(texts), dtype=np.uint32)
-    if len(texts) == 0 or index.hashes.size == 0:
+    count = offsets.size - 1
+    result = np.zeros(count, dtype=np.uint32)
+    if count == 0 or index.hashes.size == 0:
         return result
-    start = 0
-    lists_all = _normalised_word_lists(texts)
-    lengths = pc.fill_null(pc.list_value_length(lists_all), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    cumulative = np.cumsum(lengths)
     shift = np.uint64(64 - _BITMAP_BITS)
-    while start < len(texts):
+    start = 0
+    while start < count:
         # a chunk of whole texts holding about _CHUNK_WORDS words
-        base = cumulative[start - 1] if start else 0
-        stop = int(np.searchsorted(cumulative, base + _CHUNK_WORDS, side="right"))
-        stop = max(stop, start + 1)
-        lists = lists_all.slice(start, stop - start)
-        offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
-        offsets = offsets - offsets[0]
-        words = pc.list_flatten(lists)
-        if len(words) >= n:
-            ids = _vocabulary_ids(words, index.vocabulary)
-            hashes = _window_hashes(ids, n)
+        stop = max(int(np.searchsorted(offsets, offsets[start] + _CHUNK_WORDS, side="right")) - 1, start + 1)
+        chunk_offsets = offsets[start : stop + 1] - offsets[start]
+        chunk = ids[offsets[start] : offsets[stop]].astype(np.int64)
+        if chunk.size >= n:
+            hashes = _window_hashes(chunk, n)
             candidates = np.flatnonzero(index.bitmap[(hashes >> shift).astype(np.int64)])
             if candidates.size:
-                candidates = candidates[_valid_windows(ids, offsets, n, candidates)]
-                found = np.searchsorted(index.hashes, hashes[candidates])
-                found = np.minimum(found, index.hashes.size - 1)
+                candidates = candidates[_valid_windows(chunk, chunk_offsets, n, candidates)]
+                found = np.minimum(np.searchsorted(index.hashes, hashes[candidates]), index.hashes.size - 1)
                 hit = index.hashes[found] == hashes[candidates]
                 positions, masks = candidates[hit], index.masks[found[hit]]
-                text_of = start + np.searchsorted(offsets, positions, side="right") - 1
+                text_of = start + np.searchsorted(chunk_offsets, positions, side="right") - 1
                 for bit in range(len(index.names)):  # one pass per benchmark beats np.bitwise_or.at on many hits
                     flag = np.uint32(1 << bit)
                     result[np.unique(text_of[(masks & flag) != 0])] |= flag
         start = stop
     return result
+
+
+def text_masks(texts: pa.Array, index: BenchmarkIndex) -> np.ndarray:
+    """For each text, a uint32 bit mask of the benchmarks it shares an n-gram with (0: none)."""
+    if len(texts) == 0:
+        return np.zeros(0, dtype=np.uint32)
+    return masks_from_ids(*word_ids(texts, index), index)
+
+
+def _ragged_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """concatenate(arange(s, s + l) for s, l in zip(starts, lengths)), without a Python loop."""
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
+
+
+def junctions(
+    ids: np.ndarray, offsets: np.ndarray, left: np.ndarray, right: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each (left, right) text pair, the last n-1 words of left followed by the first n-1 of right: every
+    n-gram that runs from a prompt into its completion lies in there."""
+    keep = n - 1
+    left_start = np.maximum(offsets[left + 1] - keep, offsets[left])
+    left_length = offsets[left + 1] - left_start
+    right_length = np.minimum(offsets[right + 1] - offsets[right], keep)
+    starts = np.stack([left_start, offsets[right]], axis=1).ravel()
+    lengths = np.stack([left_length, right_length], axis=1).ravel()
+    joined = ids[_ragged_positions(starts, lengths)]
+    joined_offsets = np.concatenate([[0], np.cumsum(left_length + right_length)])
+    return joined, joined_offsets
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:
@@ -423,13 +453,22 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array:
 
 
 def pair_masks(table: pa.Table, index: BenchmarkIndex) -> dict[str, np.ndarray]:
-    """Per column (prompt, chosen, rejected): each pair's benchmark mask. Identical texts are checked once."""
+    """Each pair's benchmark mask per text: prompt, chosen, rejected, and where the prompt runs into each
+    completion ("prompt+chosen", "prompt+rejected"). Identical texts are normalised and checked once."""
     columns = {name: _as_text(table.column(name)) for name in ("prompt", "chosen", "rejected")}
     encoded = pc.dictionary_encode(pa.chunked_array(list(columns.values()))).combine_chunks()
-    unique_masks = text_masks(encoded.dictionary, index)
-    all_masks = unique_masks[encoded.indices.to_numpy(zero_copy_only=False)]
+    ids, offsets = word_ids(encoded.dictionary, index)
+    unique_masks = masks_from_ids(ids, offsets, index)
+    which = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     rows = table.num_rows
-    return {name: all_masks[i * rows : (i + 1) * rows] for i, name in enumerate(columns)}
+    result = {name: unique_masks[which[i * rows : (i + 1) * rows]] for i, name in enumerate(columns)}
+    prompts = which[:rows]
+    for completion, position in (("chosen", 1), ("rejected", 2)):
+        joined, joined_offsets = junctions(
+            ids, offsets, prompts, which[position * rows : (position + 1) * rows], index.ngram
+        )
+        result[f"prompt+{completion}"] = masks_from_ids(joined, joined_offsets, index)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- report and drop
@@ -445,16 +484,17 @@ def check_tables(tables: dict[str, pa.Table], index: BenchmarkIndex) -> tuple[di
     split_masks: dict[str, np.ndarray] = {}
     for split, table in tables.items():
         by_column = pair_masks(table, index)
-        mask = by_column["prompt"] | by_column["chosen"] | by_column["rejected"]
+        mask = np.bitwise_or.reduce(list(by_column.values())) if table.num_rows else np.zeros(0, np.uint32)
         split_masks[split] = mask
         by_benchmark = {}
         for bit, name in enumerate(index.names):
             flagged = np.flatnonzero(mask & np.uint32(1 << bit))
             examples = []
             for row in flagged[:EXAMPLES_PER_BENCHMARK].tolist():
-                for column in ("prompt", "chosen", "rejected"):
+                for column in by_column:
                     if by_column[column][row] & (1 << bit):
-                        text = _as_text(table.column(column).slice(row, 1))[0].as_py()
+                        parts = [_as_text(table.column(part).slice(row, 1))[0].as_py() for part in column.split("+")]
+                        text = "\n".join(parts)
                         match = index.exact_match(name, normalise_text(text))
                         examples.append(
                             {

@@ -224,3 +224,68 @@ def test_arrow_normalisation_matches_the_python_one():
     ]
     arrow = _normalised_word_lists(pa.array(texts, pa.large_string())).to_pylist()
     assert [words or [] for words in arrow] == [normalise_text(text) for text in texts]
+
+
+def test_mix_hook_finds_an_overlap_that_runs_from_prompt_into_completion(tmp_path):
+    """HellaSwag contexts are shorter than 13 words: the shared 13-gram starts in the prompt and ends in chosen."""
+    from prefbuild.build import build_dataset
+    from prefbuild.decontaminate import DecontaminationRequest
+    from prefbuild.mix import mix_datasets, parse_config
+
+    build_dataset("hellaswag", source=str(FIXTURES / "hellaswag"), out=tmp_path / "hellaswag", plot=False)
+    config = parse_config(
+        {"name": "m", "sources": [{"name": "h", "source": str(tmp_path / "hellaswag"), "weight": 1.0}]}
+    )
+    request = DecontaminationRequest(("hellaswag",), data_dir=str(BENCHMARKS), drop=True)
+    report = mix_datasets(config, out=tmp_path / "mix", plot=False, decontaminate=request)
+    facts = report.stats["decontamination"]["splits"]["eval"]["by_benchmark"]["hellaswag"]
+    assert facts["pairs"] >= 1 and facts["examples"][0]["field"] == "prompt+chosen"
+    assert facts["examples"][0]["ngram"].startswith("a man is sitting on a roof he ")  # context, then the ending
+    assert (
+        report.stats["splits"]["eval"]["pairs"]
+        == report.stats["decontamination"]["splits"]["eval"]["checked_pairs"]
+        - report.stats["decontamination"]["splits"]["eval"]["overlapping_pairs"]
+    )
+    assert "## Benchmark contamination" in (tmp_path / "mix" / "README.md").read_text()
+
+
+def test_conversational_folders_are_checked_on_message_text(tmp_path, run_cli):
+    out = tmp_path / "arc"
+    assert (
+        run_cli("build", "arc", "--source", FIXTURES / "arc", "--out", out, "--format", "conversational", "--no-plot")[
+            0
+        ]
+        == 0
+    )
+    local = tmp_path / "leak.txt"
+    local.write_text(_rows(FIXTURES / "arc" / "train.jsonl")[0]["question"] + "\n")
+    code, stdout, stderr = run_cli("decontaminate", out, "--benchmarks", local, "--ngram", "5")
+    assert code == 0, stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["decontamination"]["splits"]["train"]["by_benchmark"][str(local)]["pairs"] >= 2
+
+
+def test_pair_check_equals_a_plain_python_check_of_prompt_plus_completion():
+    from prefbuild.decontaminate import pair_masks
+
+    rng = random.Random(1)
+    vocabulary = [rng.choice(string.ascii_lowercase) * rng.randint(1, 2) for _ in range(12)]
+    documents = [" ".join(rng.choices(vocabulary, k=rng.randint(5, 30))) for _ in range(30)]
+    index = _index_from_documents(documents, ngram=4)
+
+    def text():
+        return " ".join(rng.choices(vocabulary + ["zz"], k=rng.randint(0, 8)))
+
+    rows = [{"prompt": text(), "chosen": text(), "rejected": text()} for _ in range(400)]
+    masks = pair_masks(pa.Table.from_pylist(rows), index)
+    flagged = masks["prompt"] | masks["chosen"] | masks["rejected"] | masks["prompt+chosen"] | masks["prompt+rejected"]
+    grams = {tuple(doc.split()[i : i + 4]) for doc in documents for i in range(len(doc.split()) - 3)}
+
+    def shares(words):
+        return any(tuple(words[i : i + 4]) in grams for i in range(len(words) - 3))
+
+    for row, mask in zip(rows, flagged):
+        expected = shares((row["prompt"] + " " + row["chosen"]).split()) or shares(
+            (row["prompt"] + " " + row["rejected"]).split()
+        )
+        assert bool(mask) == expected, row
