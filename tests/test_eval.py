@@ -182,3 +182,38 @@ def test_training_callback_fields_are_validated_and_checked_before_training(tiny
     base = ["--config", str(REPO / "recipes" / "tiny" / "dpop.yaml"), "--model_name_or_path", tiny_models[0]]
     with pytest.raises(PrefbuildError, match="`benchmark_every_steps` must be >= 1, got 0."):
         main([*base, "--benchmark_tasks", "gsm8k", "--benchmark_every_steps", "0"])
+
+
+def test_mmlu_offline_reads_one_subfolder_per_subject(tmp_path):
+    from prefbuild.evaluation.tasks import _harness_task_root
+
+    # the harness's one YAML per subject: mmlu/default/mmlu_<subject>.yaml
+    subjects = sorted(
+        path.stem[len("mmlu_") :] for path in (_harness_task_root() / "mmlu" / "default").glob("mmlu_*.yaml")
+    )
+    row = {"question": "2 + 2 =", "subject": "", "choices": ["3", "4", "5", "6"], "answer": 1}
+    for subject in subjects:
+        (tmp_path / "mmlu" / subject).mkdir(parents=True)
+        for split in ("dev", "test"):
+            (tmp_path / "mmlu" / subject / f"{split}.jsonl").write_text(json.dumps({**row, "subject": subject}) + "\n")
+    plan = plan_evaluation(tasks=["mmlu"], data_dir=tmp_path, num_fewshot=1)
+    group = plan.tasks[0].specs[0]
+    assert len(group["task"]) == 57 == len(subjects)
+    leaf = next(leaf for leaf in group["task"] if leaf["task"] == "mmlu_anatomy")
+    assert leaf["dataset_kwargs"]["data_files"]["test"] == [str(tmp_path / "mmlu" / "anatomy" / "test.jsonl")]
+    assert group["aggregate_metric_list"][0]["weight_by_size"] is True  # lm-eval's default outside the suite
+
+
+def test_peft_adapter_folder_is_evaluated_on_its_base(tiny_models, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prefbuild.evaluation import evaluate_models
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_models[0])
+    adapter = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    adapter.save_pretrained(tmp_path / "adapter")
+    AutoTokenizer.from_pretrained(tiny_models[0]).save_pretrained(tmp_path / "adapter")
+    plan = plan_evaluation(tasks=["arc_challenge"], num_fewshot=0, data_dir=BENCHMARKS)
+    results = evaluate_models([str(tmp_path / "adapter")], plan, limit=2, batch_size=2, device="cpu", progress=False)
+    assert results["models"][str(tmp_path / "adapter")]["tasks"]["arc_challenge"]["samples"] == 2
