@@ -63,6 +63,8 @@ def load_model(name: str, device: str | None = None, batch_size: int = 8):
 
 def _score(result: dict[str, Any], metric: str) -> tuple[float | None, float | None]:
     key = metric if "," in metric else f"{metric},none"
+    if key not in result and "," not in metric:  # a task with filters reports "metric,<filter>": take the first
+        key = next((name for name in result if name.startswith(f"{metric},") and "_stderr" not in name), key)
     name, _, filter_name = key.partition(",")
     value = result.get(key)
     stderr = result.get(f"{name}_stderr,{filter_name}")
