@@ -31,12 +31,13 @@ from prefbuild.errors import PrefbuildError, unknown_name_error
 
 DEFAULT_NGRAM = 13
 DROP_REASON = "benchmark_overlap"
+EMPTY_WORD = -2  # id of the "" word Arrow's split leaves for leading / trailing whitespace (unknown words are -1)
 EXAMPLES_PER_BENCHMARK = 3
 EXAMPLE_CHARS = 300
 _ANNOTATION = r"<<[^<>]*>>"
 _PUNCTUATION = "[" + re.escape(string.punctuation) + "]"
 _HASH_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, so every id lands on a distinct residue
-_BITMAP_BITS = 26  # 8 MiB of flags; ~2% of windows pass it for ~1.5M benchmark 13-grams
+_BITMAP_BITS = 26  # 64 MiB of flags: ~2% of windows pass it for 1.7M benchmark 13-grams (2^24 let 10% through: slower)
 _CHUNK_WORDS = 4_000_000  # words hashed at a time (bounds memory: ~6 arrays of 8 bytes per word)
 
 
@@ -127,8 +128,8 @@ def _normalised_word_lists(texts: pa.Array) -> pa.ListArray:
     if pc.any(non_ascii).as_py():
         spaced = pc.replace_substring_regex(pc.filter(texts, non_ascii), _UNICODE_SPACE, " ")
         texts = pc.replace_with_mask(texts, non_ascii, spaced)
-    texts = pc.ascii_trim_whitespace(texts)
-    texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, texts.type), texts)  # "" splits into [""], not []
+    # Leading or trailing whitespace gives an empty first or last word (str.split() drops it): "" is kept out of
+    # the vocabulary, so it breaks no window of real words, and `junctions` skips it.
     return pc.ascii_split_whitespace(texts)
 
 
@@ -338,6 +339,7 @@ def build_index(names: list[str], data_dir: str | Path | None = None, ngram: int
     documents = {name: docs for name, (docs, _, _) in loaded.items()}
     word_lists = {name: _normalised_word_lists(pa.array(docs, pa.large_string())) for name, docs in documents.items()}
     vocabulary = pc.unique(pa.chunked_array([pc.list_flatten(lists) for lists in word_lists.values()]))
+    vocabulary = pc.filter(vocabulary, pc.not_equal(vocabulary, ""))
     all_hashes, all_masks, counts = [], [], {}
     for bit, name in enumerate(names):
         lists = word_lists[name]
@@ -382,8 +384,16 @@ def word_ids(texts: pa.Array, index: BenchmarkIndex) -> tuple[np.ndarray, np.nda
     with offsets delimiting the texts."""
     lists = _normalised_word_lists(texts)
     offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
-    ids = _vocabulary_ids(pc.list_flatten(lists), index.vocabulary).astype(np.int32)
-    return ids, offsets - offsets[0]
+    offsets = offsets - offsets[0]
+    words = pc.list_flatten(lists)
+    ids = _vocabulary_ids(words, index.vocabulary).astype(np.int32)
+    # The empty word leading / trailing whitespace leaves can only be first or last: mark it -2 (not a word)
+    ends = np.unique(np.concatenate([offsets[:-1], offsets[1:] - 1]))
+    ends = ends[(ends >= 0) & (ends < ids.size)]
+    if ends.size:
+        empty = pc.equal(pc.binary_length(pc.take(words, pa.array(ends))), 0).to_numpy(zero_copy_only=False)
+        ids[ends[empty]] = EMPTY_WORD
+    return ids, offsets
 
 
 def masks_from_ids(ids: np.ndarray, offsets: np.ndarray, index: BenchmarkIndex) -> np.ndarray:
@@ -435,10 +445,17 @@ def junctions(
     """For each (left, right) text pair, the last n-1 words of left followed by the first n-1 of right: every
     n-gram that runs from a prompt into its completion lies in there."""
     keep = n - 1
-    left_start = np.maximum(offsets[left + 1] - keep, offsets[left])
-    left_length = offsets[left + 1] - left_start
-    right_length = np.minimum(offsets[right + 1] - offsets[right], keep)
-    starts = np.stack([left_start, offsets[right]], axis=1).ravel()
+    starts_, ends = offsets[:-1].copy(), offsets[1:].copy()
+    # the empty word that leading / trailing whitespace leaves would break every window across the join
+    nonempty = ends > starts_
+    ends[nonempty] -= ids[ends[nonempty] - 1] == EMPTY_WORD
+    nonempty = ends > starts_
+    starts_[nonempty] += ids[starts_[nonempty]] == EMPTY_WORD
+    left_end, right_start = ends[left], starts_[right]
+    left_start = np.maximum(left_end - keep, starts_[left])
+    left_length = left_end - left_start
+    right_length = np.minimum(ends[right] - right_start, keep)
+    starts = np.stack([left_start, right_start], axis=1).ravel()
     lengths = np.stack([left_length, right_length], axis=1).ravel()
     joined = ids[_ragged_positions(starts, lengths)]
     joined_offsets = np.concatenate([[0], np.cumsum(left_length + right_length)])
@@ -449,7 +466,7 @@ def _as_text(column: pa.ChunkedArray) -> pa.Array:
     """A prompt/chosen/rejected column as one string per pair (conversational messages joined by newlines)."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return column.cast(pa.large_string())
+        return column
     from prefbuild.stats import completion_text
 
     return pa.array([completion_text(value or []) for value in column.to_pylist()], pa.large_string())
@@ -459,6 +476,8 @@ def pair_masks(table: pa.Table, index: BenchmarkIndex) -> dict[str, np.ndarray]:
     """Each pair's benchmark mask per text: prompt, chosen, rejected, and where the prompt runs into each
     completion ("prompt+chosen", "prompt+rejected"). Identical texts are normalised and checked once."""
     columns = {name: _as_text(table.column(name)) for name in ("prompt", "chosen", "rejected")}
+    if len({column.type for column in columns.values()}) > 1:  # one chunked array needs one type
+        columns = {name: column.cast(pa.large_string()) for name, column in columns.items()}
     encoded = pc.dictionary_encode(pa.chunked_array(list(columns.values()))).combine_chunks()
     ids, offsets = word_ids(encoded.dictionary, index)
     unique_masks = masks_from_ids(ids, offsets, index)
