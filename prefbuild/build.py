@@ -307,7 +307,7 @@ def build_dataset(
         "command": command,
         "splits": split_stats,
     }
-    build_stats["benchmark_splits"] = benchmark_splits(builder.name, source_config)
+    build_stats["benchmark_splits"] = benchmark_splits(builder.name)
     if decontamination is not None:
         build_stats["decontamination"] = decontamination
     started = time.perf_counter()

@@ -86,17 +86,16 @@ BENCHMARKS = {
     ),
 }
 
-# Builders whose own eval split is the test (or scored) split of a benchmark: (builder, source config) → label.
+# Builders whose own `eval` split is the split a benchmark is scored on (arc's `eval` is ARC validation: not scored).
 BENCHMARK_EVAL_SPLITS = {
-    ("gsm8k", None): "GSM8K test (openai/gsm8k, split `test`)",
-    ("arc", "ARC-Challenge"): None,  # eval = ARC validation, not the scored test split
-    ("hellaswag", None): "HellaSwag validation (Rowan/hellaswag, split `validation`, what lm-eval scores)",
+    "gsm8k": "GSM8K test (openai/gsm8k, split `test`)",
+    "hellaswag": "HellaSwag validation (Rowan/hellaswag, split `validation`, what lm-eval scores)",
 }
 
 
-def benchmark_splits(builder: str, source_config: str | None) -> dict[str, str]:
+def benchmark_splits(builder: str) -> dict[str, str]:
     """Output splits of a build that *are* a benchmark's scored split: {"eval": "GSM8K test (...)"}, else {}."""
-    label = BENCHMARK_EVAL_SPLITS.get((builder, None if builder != "arc" else source_config))
+    label = BENCHMARK_EVAL_SPLITS.get(builder)
     return {"eval": label} if label else {}
 
 
