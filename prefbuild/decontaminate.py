@@ -567,6 +567,10 @@ def drop_overlapping(table: pa.Table, mask: np.ndarray, split_stats: dict[str, A
         dropped_pairs = split_stats.setdefault("dropped_pairs", {})
         dropped_pairs[DROP_REASON] = dropped_pairs.get(DROP_REASON, 0) + pairs_removed
     split_stats["pairs"] = kept.num_rows
+    if isinstance(split_stats.get("sources"), dict) and "source" in kept.column_names:  # a mixture's per-source counts
+        counts = pc.value_counts(kept.column("source")).to_pylist()
+        remaining = {item["values"]: item["counts"] for item in counts}
+        split_stats["sources"] = {name: remaining.get(name, 0) for name in split_stats["sources"]}
     _resummarise(kept, split_stats)
     return kept
 

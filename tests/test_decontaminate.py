@@ -247,6 +247,7 @@ def test_mix_hook_finds_an_overlap_that_runs_from_prompt_into_completion(tmp_pat
         == report.stats["decontamination"]["splits"]["eval"]["checked_pairs"]
         - report.stats["decontamination"]["splits"]["eval"]["overlapping_pairs"]
     )
+    assert report.stats["splits"]["eval"]["sources"] == {"h": report.stats["splits"]["eval"]["pairs"]}
     assert "## Benchmark contamination" in (tmp_path / "mix" / "README.md").read_text()
 
 
