@@ -24,6 +24,7 @@ from huggingface_hub import DatasetCardData
 
 from prefbuild import __version__, bad_rows, cards, stats
 from prefbuild.builders import Builder, RowOutcome, get_builder
+from prefbuild.decontaminate import DecontaminationRequest, benchmark_splits, insert_card_section
 from prefbuild.errors import PrefbuildError
 from prefbuild.formats import check_format, to_conversational
 from prefbuild.output import refuse_existing, write_output_folder
@@ -268,6 +269,7 @@ def build_dataset(
     plot: bool = True,
     source_name: str | None = None,
     on_bad_rows: str = "error",
+    decontaminate: DecontaminationRequest | None = None,
 ) -> BuildReport:
     """Build a preference dataset with builder `name` and write the Hub-ready folder `out`.
 
@@ -356,6 +358,12 @@ def build_dataset(
         tables[split] = pairs
     seconds["statistics"] = time.perf_counter() - started
 
+    decontamination = None
+    if decontaminate is not None:  # overlap with benchmark test sets; --decontaminate-drop removes those pairs
+        started = time.perf_counter()
+        tables, decontamination = decontaminate.apply(tables, split_stats)
+        seconds["decontaminate"] = time.perf_counter() - started
+
     build_stats = {
         "prefbuild_version": __version__,
         "builder": {"name": builder.name, "version": builder.version},
@@ -370,6 +378,9 @@ def build_dataset(
         "command": cards.public_command(command),
         "splits": split_stats,
     }
+    build_stats["benchmark_splits"] = benchmark_splits(builder.name)
+    if decontamination is not None:
+        build_stats["decontamination"] = decontamination
     started = time.perf_counter()
     metadata = card_metadata(builder, build_stats)
     context = cards.build_card_context(
@@ -381,7 +392,9 @@ def build_dataset(
     def render(folder: Path, shards: dict[str, list[str]]) -> str:
         metadata.configs = cards.configs_metadata(shards)
         metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
-        return cards.render_card(builder.card, metadata, {**context, "shards": shards})
+        return insert_card_section(
+            cards.render_card(builder.card, metadata, {**context, "shards": shards}), build_stats
+        )
 
     extra = {"edit_distance.png": lambda path: stats.plot_histograms(build_stats, str(path), builder.pretty_name)}
     write_output_folder(out, tables, build_stats, render, overwrite=overwrite, extra_files=extra if plot else None)

@@ -88,6 +88,7 @@ def _add_build(subparsers: argparse._SubParsersAction) -> None:
         help="a row with undecodable text or a wrong type (an int or list where text belongs): error stops with "
         "one line naming the file, row and field; skip counts it under a skip reason (default: error)",
     )
+    _decontaminate_flags(parser)
     _builder_option_flags(parser)
     parser.set_defaults(handler=_run_build)
 
@@ -122,6 +123,7 @@ def _run_build(args: argparse.Namespace, argv: Sequence[str]) -> int:
         command=command,
         plot=not args.no_plot,
         on_bad_rows=args.on_bad_rows,
+        decontaminate=_decontamination_request(args),
     )
     total = sum(report.seconds.values())
     print(f"\nWrote {report.out} in {total:.1f} s")
@@ -270,6 +272,7 @@ def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational rows without one")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    _decontaminate_flags(parser)
     parser.set_defaults(handler=_run_mix)
 
 
@@ -288,6 +291,7 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         command=_recorded_command(argv),
         config_path=args.config,
         plot=not args.no_plot,
+        decontaminate=_decontamination_request(args),
     )
     print(f"Wrote {report.out}")
     for source in report.stats["sources"]:
@@ -409,6 +413,172 @@ def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="Score models on benchmarks with lm-evaluation-harness and tabulate them side by side.",
+        description="Evaluate one or more models (Hub id, `prefbuild train` folder or PEFT adapter folder) with the "
+        "same lm-evaluation-harness settings and write OUT/results.json, OUT/results.md (a table) and "
+        "OUT/results.png (grouped bars). --suite leaderboard-v1 uses the Open LLM Leaderboard settings of the "
+        "paper's Table 1.",
+    )
+    parser.add_argument("--model", required=True, action="append", metavar="M", help="model to score (repeatable)")
+    parser.add_argument("--tasks", metavar="T1,T2", help="lm-eval task names, e.g. arc_challenge,gsm8k")
+    parser.add_argument("--suite", metavar="NAME", help="a task suite: leaderboard-v1")
+    parser.add_argument("--num-fewshot", type=int, metavar="N", help="few-shot examples (default: task/suite's)")
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N examples per task (for quick checks)")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="batch size (default: 8)")
+    parser.add_argument("--device", metavar="D", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--max-gen-toks", type=int, metavar="N", help="cap on generated tokens for generative tasks (default: task's)"
+    )
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="offline: one folder per task with local copies in the Hub schema"
+    )
+    parser.add_argument("--out", required=True, metavar="OUT", help="folder for results.json/.md/.png")
+    parser.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.evaluation import evaluate_models, parse_task_list, plan_evaluation, render_table, write_results
+
+    if args.limit is not None and args.limit < 1:
+        raise PrefbuildError(f"--limit must be >= 1, got {args.limit}.")
+    if args.batch_size < 1:
+        raise PrefbuildError(f"--batch-size must be >= 1, got {args.batch_size}.")
+    tasks = None if args.tasks is None else parse_task_list(args.tasks)
+    plan = plan_evaluation(tasks=tasks, suite=args.suite, num_fewshot=args.num_fewshot, data_dir=args.data_dir)
+    if args.max_gen_toks is not None and args.max_gen_toks < 1:
+        raise PrefbuildError(f"--max-gen-toks must be >= 1, got {args.max_gen_toks}.")
+    gen_kwargs = None if args.max_gen_toks is None else {"max_gen_toks": args.max_gen_toks}
+    results = evaluate_models(
+        args.model, plan, limit=args.limit, batch_size=args.batch_size, device=args.device, gen_kwargs=gen_kwargs
+    )
+    write_results(results, args.out)
+    print(render_table(results))
+    print(f"Wrote {args.out}/results.json, {args.out}/results.md and {args.out}/results.png")
+    return 0
+
+
+def _decontaminate_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("benchmark decontamination")
+    group.add_argument(
+        "--decontaminate",
+        metavar="B1,B2",
+        help="check pairs for 13-gram overlap with benchmarks: gsm8k, math, arc_challenge, hellaswag or a local file",
+    )
+    group.add_argument("--decontaminate-drop", action="store_true", help="remove the overlapping pairs")
+    group.add_argument(
+        "--decontaminate-data-dir", metavar="DIR", help="local benchmark copies (DIR/gsm8k/test.jsonl, ...)"
+    )
+
+
+def _decontamination_request(args: argparse.Namespace):
+    from prefbuild.decontaminate import DecontaminationRequest, parse_benchmarks
+
+    if args.decontaminate is None:
+        if args.decontaminate_drop or args.decontaminate_data_dir:
+            raise PrefbuildError("--decontaminate-drop and --decontaminate-data-dir need --decontaminate B1,B2.")
+        return None
+    benchmarks = parse_benchmarks(args.decontaminate)
+    if not benchmarks:
+        raise PrefbuildError("--decontaminate is empty; name benchmarks, e.g. --decontaminate gsm8k,math.")
+    return DecontaminationRequest(
+        tuple(benchmarks), data_dir=args.decontaminate_data_dir, drop=args.decontaminate_drop
+    )
+
+
+def _add_decontaminate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "decontaminate",
+        help="Check a built folder for n-gram overlap with benchmark test sets; optionally drop those pairs.",
+        description="Compare every pair's prompt, chosen and rejected text with the documents models are scored on "
+        "(GSM8K test, MATH test, ARC-Challenge test, HellaSwag validation, or local files) by word n-gram overlap on "
+        "normalised text (13-grams, as GPT-3 and lm-eval's decontamination). The per-split, per-benchmark counts "
+        "and examples go into stats.json and the card; --drop removes the overlapping pairs.",
+    )
+    parser.add_argument("folder", metavar="DIR", help="a folder written by `prefbuild build` or `prefbuild mix`")
+    parser.add_argument(
+        "--benchmarks",
+        required=True,
+        metavar="B1,B2",
+        help="gsm8k, math, arc_challenge, hellaswag, or paths of local .jsonl/.json/.parquet/.txt files",
+    )
+    parser.add_argument(
+        "--data-dir", metavar="D", help="local benchmark copies in the Hub schema (D/gsm8k/test.jsonl, ...)"
+    )
+    parser.add_argument("--ngram", type=int, default=13, metavar="N", help="n-gram length in words (default: 13)")
+    parser.add_argument("--drop", action="store_true", help="remove overlapping pairs (counted as benchmark_overlap)")
+    parser.add_argument("--out", metavar="DIR2", help="write the result here (default: update DIR in place)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.set_defaults(handler=_run_decontaminate)
+
+
+def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.decontaminate import decontaminate_folder, parse_benchmarks, render_summary
+
+    stats = decontaminate_folder(
+        args.folder,
+        parse_benchmarks(args.benchmarks),
+        data_dir=args.data_dir,
+        ngram=args.ngram,
+        drop=args.drop,
+        out=args.out,
+        overwrite=args.overwrite,
+    )
+    print(render_summary(stats["decontamination"]))
+    print(f"Wrote the report to {args.out or args.folder}/stats.json and its README.md")
+    return 0
+
+
+def _add_contamination(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "contamination",
+        help="Test whether a model has seen a benchmark (Shi et al.'s neighbour test, the paper's Table 3).",
+        description="A reference model continues the first --prefix-ratio of each sampled benchmark text "
+        "--neighbours times; a text scores the fraction of those neighbours on which the target model's loss is "
+        "lower than on the real text. The contamination value is the share of texts scoring below 0.1; above 0.85 "
+        "indicates likely contamination. Writes OUT/contamination.json.",
+    )
+    parser.add_argument("--model", required=True, metavar="M", help="model to test: Hub id or local folder")
+    parser.add_argument("--ref-model", required=True, metavar="R", help="reference model that writes neighbours")
+    parser.add_argument(
+        "--benchmark", required=True, metavar="B", help="gsm8k, arc_challenge, truthfulqa, or a local text file"
+    )
+    parser.add_argument("--examples", type=int, default=100, metavar="N", help="texts sampled (default: 100)")
+    parser.add_argument("--neighbours", type=int, default=100, metavar="K", help="neighbours per text (default: 100)")
+    parser.add_argument(
+        "--prefix-ratio", type=float, default=0.4, metavar="P", help="share of words kept as prefix (default: 0.4)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--data-dir", metavar="DIR", help="offline: DIR/<benchmark>/<split>.jsonl in the Hub schema")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="sequences per pass (default: 16)")
+    parser.add_argument("--device", metavar="D", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--out", required=True, metavar="OUT", help="folder for contamination.json")
+    parser.set_defaults(handler=_run_contamination)
+
+
+def _run_contamination(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.contamination import contamination_test, render_report, write_report
+
+    report = contamination_test(
+        args.model,
+        args.ref_model,
+        args.benchmark,
+        examples=args.examples,
+        neighbours=args.neighbours,
+        prefix_ratio=args.prefix_ratio,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    path = write_report(report, args.out)
+    print(render_report(report))
+    print(f"Wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prefbuild",
@@ -423,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
+VERBS += [_add_eval, _add_decontaminate, _add_contamination]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from prefbuild import __version__, cards, safe_yaml, stats
+from prefbuild.decontaminate import DecontaminationRequest, insert_card_section
 from prefbuild.errors import PrefbuildError
 from prefbuild.formats import FORMATS, MESSAGE, check_format
 from prefbuild.output import read_output_folder, refuse_existing, write_output_folder
@@ -569,6 +570,7 @@ def mix_datasets(
     command: str | None = None,
     config_path: str | None = None,
     plot: bool = True,
+    decontaminate: DecontaminationRequest | None = None,
 ) -> MixReport:
     """Sample every entry of `config` by weight, shuffle with the seed, and write a Hub-ready folder `out`.
 
@@ -664,6 +666,9 @@ def mix_datasets(
         }
     if not tables:
         raise PrefbuildError("The mixture has no rows: no entry has a train or eval split.")
+    decontamination = None
+    if decontaminate is not None:  # overlap with benchmark test sets; --decontaminate-drop removes those pairs
+        tables, decontamination = decontaminate.apply(tables, split_stats)
 
     mix_stats = {
         "prefbuild_version": __version__,
@@ -675,6 +680,8 @@ def mix_datasets(
         "sources": sources_stats,
         "splits": split_stats,
     }
+    if decontamination is not None:
+        mix_stats["decontamination"] = decontamination
     metadata = mix_card_metadata(config, mix_stats)
     features = datasets.Features.from_arrow_schema(next(iter(tables.values())).schema)._to_yaml_list()
     context = mix_card_context(config, mix_stats, tables, loaded, plot=plot)
@@ -682,7 +689,7 @@ def mix_datasets(
     def render(folder: Path, shards: dict[str, list[str]]) -> str:
         metadata.configs = cards.configs_metadata(shards)
         metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
-        return cards.render_card("mix", metadata, {**context, "shards": shards})
+        return insert_card_section(cards.render_card("mix", metadata, {**context, "shards": shards}), mix_stats)
 
     title = config.pretty_name or f"{config.name} preference mixture"
     extra = {"edit_distance.png": lambda path: stats.plot_histograms(mix_stats, str(path), title)}

@@ -19,10 +19,12 @@ import yaml
 from datasets import Dataset, DatasetDict, IterableDatasetDict, load_dataset
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
+from prefbuild.decontaminate import benchmark_split_warning
 from prefbuild.errors import PrefbuildError
 from prefbuild.hub_access import hub_access, is_local
 from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
+from prefbuild.train.eval_callback import BenchmarkEvalArguments, benchmark_callback
 from prefbuild.train.history import save_training_history
 from prefbuild.train.trainer import DPOPTrainer
 
@@ -30,10 +32,11 @@ PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 @dataclass
-class TrainScriptArguments(ScriptArguments):
+class TrainScriptArguments(ScriptArguments, BenchmarkEvalArguments):
     """
     Dataset arguments for `prefbuild train`: TRL's [`~trl.ScriptArguments`] with the split names `prefbuild build`
-    writes.
+    writes, and the `benchmark_*` fields of [`~prefbuild.train.eval_callback.BenchmarkEvalArguments`] (lm-eval
+    scores every N steps, logged as `benchmark/<task>`).
 
     Args:
         dataset_name (`str`):
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     train_dataset = _check_split(
         dataset, script_args.dataset_train_split, "dataset_train_split", script_args.dataset_name
     )
+    warning = benchmark_split_warning(script_args.dataset_name, script_args.dataset_train_split)
+    if warning:
+        print(warning, file=sys.stderr)
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = _check_split(
@@ -333,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     _check_truncation(trainer, "train", train_dataset, script_args)
     if eval_dataset is not None:
         _check_truncation(trainer, "eval", eval_dataset, script_args)
+    benchmarks = benchmark_callback(script_args, trainer)
+    if benchmarks is not None:
+        trainer.add_callback(benchmarks)
 
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(training_args.output_dir)
