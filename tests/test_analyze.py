@@ -157,6 +157,18 @@ def test_analyze_cli(run_cli, model_dir, data_dir, tmp_path):
     assert "after the edit" in out
     analysis = json.loads((tmp_path / "a" / "analysis.json").read_text())
     assert analysis["pairs"] == 2 and set(analysis["by_offset"]) == {"-2", "-1", "0", "1", "2"}
+    # a second run replaces its own two files, each in one rename, and leaves the user's other files alone
+    (tmp_path / "a" / "notes.txt").write_text("mine")
+    code, out, err = run_cli(
+        "analyze", "--model", model_dir, "--data", data_dir, "--limit", "3", "--window", "2", "--out", tmp_path / "a"
+    )
+    assert code == 0, err
+    assert sorted(path.name for path in (tmp_path / "a").iterdir()) == [
+        "analysis.json",
+        "notes.txt",
+        "token_logprobs.png",
+    ]
+    assert json.loads((tmp_path / "a" / "analysis.json").read_text())["pairs"] == 3
     code, out, err = run_cli(
         "analyze", "--model", model_dir, "--data", data_dir, "--split", "train", "--out", tmp_path
     )

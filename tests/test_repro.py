@@ -68,3 +68,30 @@ def test_repro_end_to_end_in_the_ci_configuration(tmp_path, run_cli):
     # a second run into the same folder is refused without --overwrite
     with pytest.raises(PrefbuildError, match="exists and is not empty"):
         run_repro(tmp_path / "repro", config, progress=False)
+
+
+def test_a_failed_overwrite_keeps_the_old_folder_and_leaves_no_sibling(tmp_path, monkeypatch):
+    from prefbuild.analysis import repro
+
+    out = tmp_path / "repro"
+    out.mkdir()
+    (out / "results.json").write_text('{"old": true}\n')
+
+    def fail_halfway(work, config, *, progress, log):
+        (work / "results.json").write_text('{"half": true}\n')
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(repro, "_run_repro_into", fail_halfway)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run_repro(out, CI, overwrite=True, progress=False)
+    assert (out / "results.json").read_text() == '{"old": true}\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["repro"]
+
+    def succeed(work, config, *, progress, log):
+        (work / "results.json").write_text('{"new": true}\n')
+        return {"new": True}
+
+    monkeypatch.setattr(repro, "_run_repro_into", succeed)
+    assert run_repro(out, CI, overwrite=True, progress=False) == {"new": True}
+    assert sorted(path.name for path in out.iterdir()) == ["results.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["repro"]

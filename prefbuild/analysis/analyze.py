@@ -7,6 +7,7 @@ on the first differing token and write `OUT/analysis.json` plus `OUT/token_logpr
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -107,8 +108,20 @@ def analyze(
     analysis["seconds"] = round(time.perf_counter() - started, 2)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "analysis.json").write_text(json.dumps(analysis, indent=2) + "\n")
-    plot_token_curve({label or Path(name).name or name: summary["by_offset"]}, out / "token_logprobs.png")
+    curve = {label or Path(name).name or name: summary["by_offset"]}
+    writers = {
+        "analysis.json": lambda path: path.write_text(json.dumps(analysis, indent=2) + "\n"),
+        "token_logprobs.png": lambda path: plot_token_curve(curve, path),
+    }
+    # Each file is written beside its final name and renamed over it: an interrupted or failed run leaves the old
+    # file or the new one, never half of one, and no partial file (other files in `out` are left alone).
+    for file_name, write in writers.items():
+        partial = out / f".partial-{os.getpid()}-{file_name}"  # same suffix: matplotlib picks the format by it
+        try:
+            write(partial)
+            os.replace(partial, out / file_name)
+        finally:
+            partial.unlink(missing_ok=True)
     return analysis
 
 

@@ -16,7 +16,6 @@ import copy
 import json
 import math
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from prefbuild.analysis.logprobs import pair_logprobs, summarise_logprobs, tokenize_pair
 from prefbuild.analysis.problems import Problem, extract_answer, make_problems
 from prefbuild.errors import PrefbuildError
+from prefbuild.output import atomic_folder
 
 # The paper's names → DPOPConfig.loss_type
 METHOD_LOSS_TYPES = {"dpo": "sigmoid", "dpop": "dpop", "ipo": "ipo", "slic": "hinge"}
@@ -451,14 +451,18 @@ def run_repro(
     `chosen_logp` is the mean over pairs of the summed completion log-prob (what the losses see);
     `after_edit_logp` the mean per-token log-prob of the chosen tokens after the first differing token (Fig. 4).
     """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise PrefbuildError(f"'{out}' exists and is not empty. Use --overwrite to replace it.")
+    # Minutes of training go into a temporary sibling that replaces `out` in one rename at the end: a failed or
+    # interrupted run leaves the old folder (or none), never half of a new one, and no temporary sibling.
+    with atomic_folder(out, overwrite=overwrite) as work:
+        return _run_repro_into(work, config, progress=progress, log=log)
+
+
+def _run_repro_into(out: Path, config: ReproConfig, *, progress: bool, log) -> dict[str, Any]:
     from prefbuild.analysis.report import write_report
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise PrefbuildError(f"'{out}' exists and is not empty. Use --overwrite to replace it.")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     if not torch.cuda.is_available() and config.threads:
         torch.set_num_threads(config.threads)
     seconds: dict[str, float] = {}
