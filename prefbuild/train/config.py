@@ -38,7 +38,8 @@ class DPOPConfig(DPOConfig):
             With `precompute_ref_log_probs=True`, a folder where the reference log-probs are stored, keyed by the
             reference model, the tokenized dataset, the tokenizer and chat template, and `max_length` /
             `truncation_mode`. A later run with the same key reads them instead of recomputing. `prefbuild train`
-            sets it to `<dataset folder>/ref_logps` when `dataset_name` is a local folder. `None`: no disk cache.
+            sets it to `<dataset folder>/.ref_logps` (hidden: `prefbuild push` skips it) when `dataset_name` is a
+            local folder. `None`: no disk cache.
     """
 
     loss_type: list[str] = field(
@@ -73,7 +74,7 @@ class DPOPConfig(DPOConfig):
         metadata={
             "help": "With precompute_ref_log_probs, a folder where reference log-probs are stored, keyed by the "
             "reference model, tokenized dataset, tokenizer and chat template, max_length and truncation_mode; a "
-            "later run with the same key reads them. `prefbuild train` sets it to <dataset folder>/ref_logps for a "
+            "later run with the same key reads them. `prefbuild train` sets it to <dataset folder>/.ref_logps for a "
             "local dataset folder. None: no disk cache.",
         },
     )
