@@ -1,6 +1,11 @@
 """Prefix sharing: the packed path gives the unshared path's log-probs, losses and gradients (float32, 1e-5)."""
 
 import copy
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +14,8 @@ from transformers import LlamaForCausalLM
 
 from prefbuild.train import LOSS_TYPES, DPOPConfig, DPOPTrainer
 from prefbuild.train import prefix_sharing as ps
-from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer
-from tests.conftest_train import CPU_TRAINING_ARGS, read_rows
+from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer, write_tiny_model
+from tests.conftest_train import CPU_TRAINING_ARGS, FIXTURES, offline_env, read_rows, write_pair_folder
 
 # Hand-made pairs, one per case the packing must get right (plus the fixture's low- and high-edit pairs)
 EXTRA_PAIRS = [
@@ -291,3 +296,51 @@ def test_prefix_sharing_trains(tmp_path, base_model, pairs, tokenizer):
     assert trainer.state.global_step == 2
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses and all(loss == loss for loss in losses)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The tiny recipe, end to end, and two processes
+
+
+RECIPE = Path(__file__).parents[1] / "recipes" / "tiny" / "dpop-prefix-sharing.yaml"
+
+
+def test_tiny_recipe_trains_with_prefix_sharing_offline_and_reuses_the_reference(tmp_path, capsys):
+    from prefbuild.train.run import main
+
+    model, pairs = write_tiny_model(tmp_path / "tiny-model"), write_pair_folder(tmp_path / "pairs")
+
+    def run(out):
+        argv = ["--config", str(RECIPE), "--model_name_or_path", str(model), "--dataset_name", str(pairs),
+                "--output_dir", str(tmp_path / out), "--max_steps", "2", "--eval_steps", "2", "--logging_steps", "1",
+                "--disable_tqdm", "true"]  # fmt: skip
+        assert main(argv) == 0
+        return capsys.readouterr().out
+
+    first = run("first")
+    assert "cache miss for the train split" in first and "cache miss for the eval split" in first
+    assert sorted(p.suffix for p in (pairs / ".ref_logps").iterdir()) == [".json", ".json", ".npz", ".npz"]
+    second = run("second")
+    assert "cache hit for the train split" in second and "cache hit for the eval split" in second
+    assert (tmp_path / "second" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_two_processes_with_prefix_sharing(tmp_path):
+    model = write_tiny_model(tmp_path / "tiny-model")
+    pairs = write_pair_folder(tmp_path / "pairs")
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(FIXTURES / "ddp_worker.py"), str(RECIPE), str(model), str(pairs), str(out)]  # fmt: skip
+    result = subprocess.run(command, env=offline_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    ranks = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    for record in ranks:
+        assert record["world_size"] == 2 and record["backend"] == "gloo"
+        assert record["global_step"] == 3 and record["param_change"] > 0
+        assert record["losses"] and all(math.isfinite(loss) for loss in record["losses"])
+        assert "prefix_sharing/token_ratio" in record["log_keys"]  # the packed path ran
+    assert ranks[0]["batches"] != ranks[1]["batches"]
+    assert ranks[0]["param_checksum"] == ranks[1]["param_checksum"]
