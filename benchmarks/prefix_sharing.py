@@ -21,7 +21,9 @@ Variants:
 
 Reported: `tokens_ratio` (tokens the model processes per step, padding included, unshared ÷ shared),
 `step_time_ratio` (median step time, unshared ÷ shared), `max_abs_loss_diff` / `max_rel_loss_diff` (shared vs
-unshared on every batch at identical weights, float32; `max_abs_loss_diff_float64` the same in float64), samples/s (and MFU on GPU) per variant, and the reference cache's first (miss: computed and stored) and
+unshared on every batch at identical weights, float32; `max_abs_loss_diff_float64` the same DPOP loss from a plain
+float64 forward, which isolates the packing from float32 rounding; `unshared_float32_noise_floor` how far the
+unshared path's own float32 loss moves when the same pairs are batched differently), samples/s (and MFU on GPU) per variant, and the reference cache's first (miss: computed and stored) and
 second (hit: read) precompute times. Targets on CPU: step_time_ratio >= 1.5, max_abs_loss_diff <= 1e-5.
 """
 
@@ -66,6 +68,27 @@ def build_pairs(work: Path) -> tuple[Path, list[str]]:
         write_jsonl(gsm8k_rows(GSM8K_DIR), source)
         subprocess.run(command, check=True, capture_output=True, cwd=HERE.parent)
     return out, command
+
+
+def pair_log_probs(model, batch, shared: bool):
+    """Summed chosen and rejected log-probs per pair from a plain forward (full logits), packed or not."""
+    import torch
+
+    from prefbuild.train import prefix_sharing as ps
+
+    with torch.no_grad():
+        if shared:
+            packed = ps.pack_pairs(batch["input_ids"], batch["attention_mask"], batch["completion_mask"], 0)
+            mask = ps.dense_attention_mask(packed, "sdpa", model.dtype)
+            logits = model(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids).logits
+            labels = packed.labels
+        else:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+        logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(2, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+        if shared:
+            return packed.sequence_log_probs(logps)
+        return (logps * (labels[:, 1:] != -100)).sum(dim=1).chunk(2)
 
 
 def build_trainer(variant, preset, policy, reference, tokenizer, dataset, seed, **overrides):
@@ -114,6 +137,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     options = parser.parse_args()
     preset = PRESETS[options.preset]
+    # Trainers print (the reference cache's hit / miss lines): keep stdout for the result alone
+    stdout = sys.stdout
+    sys.stdout = sys.stderr
 
     import torch
     from datasets import Dataset
@@ -121,6 +147,7 @@ def main() -> None:
 
     from prefbuild.output import load_output_folder
     from prefbuild.train import prefix_sharing as ps
+    from prefbuild.train.losses import dpop_loss
     from prefbuild.train.tiny_model import tiny_llama_config, train_tokenizer
 
     folder, build_command = build_pairs(options.work)
@@ -209,22 +236,36 @@ def main() -> None:
     finally:
         DPOPTrainer._precompute_ref_logps = precompute
 
-    # Exactness at identical weights (the timed runs drift apart by rounding once they take optimiser steps): the
-    # loss of every batch on both paths, in float32 and in float64
-    loss_diffs = {}
-    for name, cast in (("float32", lambda m: m), ("float64", lambda m: None if m is None else m.double())):
-        exact = {
-            v: build_trainer(
-                v, preset, cast(copy.deepcopy(policy)), cast(copy.deepcopy(reference)), tokenizer, train, options.seed
-            )  # fmt: skip
-            for v in ("unshared", "shared")
-        }
-        diffs = []
-        for batch in batches:
-            with torch.no_grad():
-                values = [float(exact[v].compute_loss(exact[v].model, batch)) for v in ("unshared", "shared")]
-            diffs.append((abs(values[0] - values[1]), abs(values[0] - values[1]) / abs(values[0]), values[0]))
-        loss_diffs[name] = diffs
+    # Exactness at identical weights (the timed runs drift apart by rounding once they take optimiser steps).
+    # float32: the trainers' own losses on every batch. float64: the same per-pair log-probs and DPOP loss from a
+    # plain float64 forward (TRL's fused LM head computes in float32 whatever the model's dtype), which isolates the
+    # packing from float32 rounding.
+    exact = {
+        v: build_trainer(v, preset, policy, reference, tokenizer, train, options.seed) for v in ("unshared", "shared")
+    }
+    float32_diffs = []
+    for batch in batches:
+        with torch.no_grad():
+            values = [float(exact[v].compute_loss(exact[v].model, batch)) for v in ("unshared", "shared")]
+        float32_diffs.append((abs(values[0] - values[1]), abs(values[0] - values[1]) / abs(values[0]), values[0]))
+    # The float32 noise floor of the unshared path itself: each batch's loss against the mean of its pairs' losses
+    # computed one pair at a time (no padding, so other kernel shapes), same weights
+    collate = exact["unshared"].data_collator
+    noise_floor = []
+    for index, batch in enumerate(batches):
+        pairs = [prepared[index * preset["pairs"] + j] for j in range(preset["pairs"])]
+        with torch.no_grad():
+            alone = [float(exact["unshared"].compute_loss(exact["unshared"].model, collate([pair]))) for pair in pairs]
+            together = float(exact["unshared"].compute_loss(exact["unshared"].model, batch))
+        noise_floor.append(abs(together - sum(alone) / len(alone)))
+    float64_diffs = []
+    policy64, reference64 = copy.deepcopy(policy).double(), copy.deepcopy(reference).double()
+    for batch in batches:
+        losses64 = []
+        for shared in (False, True):
+            logps = [*pair_log_probs(policy64, batch, shared), *pair_log_probs(reference64, batch, shared)]
+            losses64.append(float(dpop_loss(logps[0], logps[1], logps[2], logps[3], beta=0.3, lam=50.0).mean()))
+        float64_diffs.append(abs(losses64[0] - losses64[1]))
 
     median = {variant: statistics.median(values) for variant, values in times.items()}
     pairs_per_step = preset["pairs"]
@@ -233,10 +274,11 @@ def main() -> None:
         "tokens_ratio_without_padding": unshared_real / shared_real,
         "step_time_ratio": median["unshared"] / median["shared"],
         "step_time_ratio_vs_trl": median["trl-dpo"] / median["shared"],
-        "max_abs_loss_diff": max(d[0] for d in loss_diffs["float32"]),
-        "max_rel_loss_diff": max(d[1] for d in loss_diffs["float32"]),
-        "max_abs_loss_diff_float64": max(d[0] for d in loss_diffs["float64"]),
-        "loss_range": [min(d[2] for d in loss_diffs["float32"]), max(d[2] for d in loss_diffs["float32"])],
+        "max_abs_loss_diff": max(d[0] for d in float32_diffs),
+        "max_rel_loss_diff": max(d[1] for d in float32_diffs),
+        "max_abs_loss_diff_float64": max(float64_diffs),
+        "unshared_float32_noise_floor": max(noise_floor),
+        "loss_range": [min(d[2] for d in float32_diffs), max(d[2] for d in float32_diffs)],
         "max_abs_loss_diff_while_training": max(
             abs(a - b) for a, b in zip(losses["unshared"], losses["shared"], strict=True)
         ),
@@ -261,6 +303,7 @@ def main() -> None:
         useful_flops = 8 * n_params * unshared_tokens / n_batches
         result["mfu"] = {v: useful_flops / value / H100_BF16_DENSE_FLOPS for v, value in median.items()}
         result["tokens_per_s"] = {v: unshared_tokens / n_batches / value for v, value in median.items()}
+    sys.stdout = stdout
     if options.json:
         print(json.dumps(result))
         return

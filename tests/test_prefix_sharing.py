@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,22 @@ def test_packed_log_probs_equal_unshared_for_every_pair_shape(tokenizer, impleme
         torch.testing.assert_close(rejected[i], expected_rejected, rtol=1e-5, atol=1e-6, msg=list(ID_CASES)[i])
     # Shared tokens are packed once: fewer tokens than the two rows
     assert packed.packed_tokens < packed.unshared_tokens
+
+
+def test_flex_block_mask_is_the_dense_mask():
+    """The GPU path's FlexAttention block mask gives the attention of the CPU path's dense mask (run unfused here)."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    packed = ps.pack_pairs(*collate(list(ID_CASES.values())), pad_token_id=0)
+    dense = ps.dense_attention_mask(packed, "sdpa", torch.float32)
+    block_mask = ps.flex_block_mask(packed)
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(*packed.input_ids.shape[:1], 2, packed.input_ids.size(1), 8, generator=generator)
+               for _ in range(3))  # fmt: skip
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "flex_attention called without torch.compile"
+        torch.testing.assert_close(flex_attention(q, k, v, block_mask=block_mask), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_pack_layout_of_a_low_edit_pair():
