@@ -208,7 +208,8 @@ class DPOPTrainer(DPOTrainer):
         if self.precompute_ref_logps:
             ref_chosen_logps, ref_rejected_logps = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         elif packed is not None:
-            ref_model = self.ref_model if self.ref_model is not None else model
+            # As TRL does: the adapter-free PEFT base is run through the unwrapped model, outside DDP's forward
+            ref_model = self.ref_model if self.ref_model is not None else self.model
             ref_chosen_logps, ref_rejected_logps = self._packed_ref_log_probs(ref_model, inputs, autocast=False)
         else:
             ref_model = self.ref_model if self.ref_model is not None else model
