@@ -20,7 +20,8 @@ Variants:
     python benchmarks/prefix_sharing.py --preset gpu-0.5b --json   # GPU: ~0.5B Llama in bf16, max_length 1024
 
 Reported: `tokens_ratio` (tokens the model processes per step, padding included, unshared ÷ shared),
-`step_time_ratio` (median step time, unshared ÷ shared), `max_abs_loss_diff` / `max_rel_loss_diff` (shared vs
+`step_time_ratio` (median wall step time, unshared ÷ shared; `step_cpu_time_ratio` the same in CPU seconds of the
+process, steadier on a busy machine), `max_abs_loss_diff` / `max_rel_loss_diff` (shared vs
 unshared on every batch at identical weights, float32; `max_abs_loss_diff_float64` the same DPOP loss from a plain
 float64 forward, which isolates the packing from float32 rounding; `unshared_float32_noise_floor` how far the
 unshared path's own float32 loss moves when the same pairs are batched differently), samples/s (and MFU on GPU) per variant, and the reference cache's first (miss: computed and stored) and
@@ -199,12 +200,13 @@ def main() -> None:
         shared_prefix += int((packed.segment_ids == ps.SHARED).sum())
 
     times = {variant: [] for variant in VARIANTS}
+    cpu_times = {variant: [] for variant in VARIANTS}  # CPU seconds of this process: robust to a busy machine
     losses = {variant: [] for variant in VARIANTS}
     for index, batch in enumerate(batches):
         for variant, trainer in trainers.items():
             if cuda:
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             loss = trainer.training_step(trainer.model, batch)
             trainer.optimizer.step()
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -212,6 +214,7 @@ def main() -> None:
                 torch.cuda.synchronize()
             if index >= options.warmup:
                 times[variant].append(time.perf_counter() - start)
+                cpu_times[variant].append(time.process_time() - cpu_start)
                 losses[variant].append(float(loss))
 
     # Reference cache: first run computes and stores, second run reads (prefix sharing on for both)
@@ -274,6 +277,8 @@ def main() -> None:
         "tokens_ratio_without_padding": unshared_real / shared_real,
         "step_time_ratio": median["unshared"] / median["shared"],
         "step_time_ratio_vs_trl": median["trl-dpo"] / median["shared"],
+        "step_cpu_time_ratio": statistics.median(cpu_times["unshared"]) / statistics.median(cpu_times["shared"]),
+        "step_times_s": times,
         "max_abs_loss_diff": max(d[0] for d in float32_diffs),
         "max_rel_loss_diff": max(d[1] for d in float32_diffs),
         "max_abs_loss_diff_float64": max(float64_diffs),
