@@ -103,7 +103,9 @@ class DPOPTrainer(DPOTrainer):
         unwrapped = self.accelerator.unwrap_model(self.model)
         implementation = unwrapped.config._attn_implementation
         reason = None
-        if is_peft_model(unwrapped) and unwrapped.active_peft_config.is_prompt_learning:
+        if self._is_vision_dataset:
+            reason = "image inputs are not packed"
+        elif is_peft_model(unwrapped) and unwrapped.active_peft_config.is_prompt_learning:
             reason = "prompt-learning PEFT adds virtual tokens the packed mask does not cover"
         elif implementation == "sdpa" and ps.flex_attention_available() and self.args.device.type == "cuda":
             models = [unwrapped] + ([self.accelerator.unwrap_model(self.ref_model)] if self.ref_model else [])
