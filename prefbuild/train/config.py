@@ -28,6 +28,19 @@ class DPOPConfig(DPOConfig):
             λ of Eq. 3: the weight of the penalty `max(0, log π_ref(y_w|x) - log π_θ(y_w|x))` that stops the
             chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and
             ablates {5, 50, 500}. Only read when `loss_type` is `'dpop'`.
+        prefix_sharing (`bool`, *optional*, defaults to `False`):
+            Pack each pair as one sequence, `[prompt + shared completion prefix][chosen suffix][rejected suffix]`,
+            split at the first differing token, for the policy and the reference forward: the shared tokens are
+            computed once. Same losses, log-probs and gradients as the unshared path (float rounding aside); fewer
+            tokens per step the longer the prompt and the later the edit. Needs an attention implementation that
+            takes a custom mask (`sdpa`, `eager`, `flex_attention`); on CUDA with FlexAttention available an `sdpa`
+            model switches to `flex_attention`. Others fall back to the unshared path with a warning.
+        ref_logps_cache_dir (`str` or `None`, *optional*, defaults to `None`):
+            With `precompute_ref_log_probs=True`, a folder where the reference log-probs are stored, keyed by the
+            reference model, the tokenized dataset, the tokenizer and chat template, and `max_length` /
+            `truncation_mode`. A later run with the same key reads them instead of recomputing. `prefbuild train`
+            sets it to `<dataset folder>/.ref_logps` (hidden: `prefbuild push` skips it) when `dataset_name` is a
+            local folder. `None`: no disk cache.
     """
 
     loss_type: list[str] = field(
@@ -44,6 +57,26 @@ class DPOPConfig(DPOConfig):
             "help": "λ of Eq. 3: weight of the penalty max(0, log π_ref(y_w|x) - log π_θ(y_w|x)) that stops the "
             "chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and "
             "ablates {5, 50, 500}. Only read when loss_type is 'dpop'.",
+        },
+    )
+
+    prefix_sharing: bool = field(
+        default=False,
+        metadata={
+            "help": "Pack each pair as one sequence [prompt + shared completion prefix][chosen suffix][rejected "
+            "suffix], split at the first differing token, for the policy and the reference forward: shared tokens "
+            "are computed once. Same losses, log-probs and gradients as the unshared path. Needs an attention "
+            "implementation that takes a custom mask (sdpa, eager, flex_attention; on CUDA an sdpa model switches "
+            "to flex_attention when available); others fall back to the unshared path with a warning.",
+        },
+    )
+    ref_logps_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "With precompute_ref_log_probs, a folder where reference log-probs are stored, keyed by the "
+            "reference model, tokenized dataset, tokenizer and chat template, max_length and truncation_mode; a "
+            "later run with the same key reads them. `prefbuild train` sets it to <dataset folder>/.ref_logps for a "
+            "local dataset folder. None: no disk cache.",
         },
     )
 
@@ -112,6 +145,12 @@ def check_supported_options(args: DPOConfig) -> None:
     for name, (is_set, fix) in unsupported.items():
         if is_set:
             raise ValueError(f"`{name}` is not supported by DPOPTrainer, got {getattr(args, name)!r}: {fix}.")
+    cache_dir = getattr(args, "ref_logps_cache_dir", None)
+    if cache_dir is not None and not args.precompute_ref_log_probs:
+        raise ValueError(
+            f"`ref_logps_cache_dir` is {cache_dir!r} but `precompute_ref_log_probs` is False, so there is nothing to "
+            "cache. Set `precompute_ref_log_probs: true`, or unset `ref_logps_cache_dir`."
+        )
 
 
 def check_sizes(args: DPOConfig) -> None:

@@ -312,6 +312,15 @@ def main(argv: list[str] | None = None) -> int:
             dataset, script_args.dataset_test_split, "dataset_test_split", script_args.dataset_name
         )
 
+    dataset_folder = Path(script_args.dataset_name).expanduser()
+    if (
+        training_args.precompute_ref_log_probs
+        and training_args.ref_logps_cache_dir is None
+        and dataset_folder.is_dir()
+    ):
+        # Beside the dataset, hidden so `prefbuild push` leaves it out; keyed, so runs on other models never collide
+        training_args.ref_logps_cache_dir = str(dataset_folder / ".ref_logps")
+
     model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,
