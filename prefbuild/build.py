@@ -32,6 +32,8 @@ from prefbuild.sources import check_fields, load_source
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
 ROW_ID = "_row_id"
+GROUP = "_group"  # the source row's `builder.group_column` value, on pairs and status rows alike
+MISSING_GROUP = "(missing)"
 FEW_SHOT_SEPARATOR = "\n\n"
 
 
@@ -42,32 +44,60 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _pair_schema(builder: Builder) -> pa.Schema:
+def _pair_schema(builder: Builder, grouped: bool = False) -> pa.Schema:
     fields = [pa.field(name, pa.string()) for name in PAIR_COLUMNS]
     fields += [pa.field(name, dtype) for name, dtype in builder.metadata_schema.items()]
     fields += [pa.field(ROW_ID, pa.string()), pa.field(STATUS, pa.string())]
+    if grouped:
+        fields.append(pa.field(GROUP, pa.string()))
     return pa.schema(fields)
 
 
+def _group_column(builder: Builder, dataset: datasets.Dataset) -> str | None:
+    """The builder's group column when this split of the source has it, else None (no per-group statistics)."""
+    column = builder.group_column
+    return column if column and column in dataset.column_names else None
+
+
+def _group_value(value: Any) -> str:
+    return MISSING_GROUP if value is None or value == "" else str(value)
+
+
 def _build_batch(
-    batch: dict[str, list], indices: list[int], builder: Builder, seed: int, options: dict[str, Any]
+    batch: dict[str, list],
+    indices: list[int],
+    builder: Builder,
+    seed: int,
+    options: dict[str, Any],
+    group_column: str | None = None,
 ) -> dict[str, list]:
-    """Run the builder on a batch of rows; return pairs and status rows as columns."""
+    """Run the builder on a batch of rows; return pairs and status rows as columns.
+
+    With `group_column`, every pair and status row also carries its source row's value of that column, so skips
+    and drops can be counted per group (MetaMathQA `type`) as well as per split.
+    """
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
+    if group_column:
+        out[GROUP] = []
     empty = dict.fromkeys(builder.metadata_schema)
     source_columns = {key: list(batch[key]) for key in batch}  # read each column once, not once per row
     keys = list(source_columns)
+    group = ""
 
     def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
         for name in columns[:-2]:
             out[name].append(pair.get(name))
         out[ROW_ID].append(row_id)
         out[STATUS].append(status)
+        if group_column:
+            out[GROUP].append(group)
 
     for index, values in zip(indices, zip(*source_columns.values())):
         row = dict(zip(keys, values))
         row_id = builder.row_id(row, index)
+        if group_column:
+            group = _group_value(row.get(group_column))
         try:
             outcome = builder.build_row(row, row_id, seed, options)
         except Exception as error:  # a builder bug, not a bad row: bad rows come back as a skip reason
@@ -149,6 +179,38 @@ def _load_tokenizer(name: str | None) -> Any:
         return AutoTokenizer.from_pretrained(name)
     except Exception as error:
         raise PrefbuildError(f"Cannot load --tokenizer '{name}': {str(error).splitlines()[0]}") from None
+
+
+def group_statistics(table: pa.Table, input_groups: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per-group counts of one split: {group: {input_rows, pairs, skipped, dropped_pairs, tiers}}.
+
+    `table` is the split's mapped table (pairs and status rows, each with its `_group`); `input_groups` the
+    source rows' group values. As for the split: input_rows = rows paired + rows skipped, per group.
+    """
+    input_rows = Counter(_group_value(value) for value in input_groups)
+    groups = table.column(GROUP).to_pylist()
+    statuses = table.column(STATUS).to_pylist()
+    tiers = table.column("tier").to_pylist() if "tier" in table.column_names else [None] * table.num_rows
+    result: dict[str, dict[str, Any]] = {
+        group: {"input_rows": count, "pairs": 0, "skipped": Counter(), "dropped_pairs": Counter(), "tiers": Counter()}
+        for group, count in input_rows.items()
+    }
+    for group, status, tier in zip(groups, statuses, tiers):
+        counts = result[group]
+        if status == "":
+            counts["pairs"] += 1
+            if tier is not None:
+                counts["tiers"][tier] += 1
+        elif status.startswith("skip:"):
+            counts["skipped"][status[len("skip:") :]] += 1
+        else:
+            counts["dropped_pairs"][status[len("drop:") :]] += 1
+    for counts in result.values():
+        for key in ("skipped", "dropped_pairs", "tiers"):
+            counts[key] = dict(sorted(counts[key].items()))
+        if "tier" not in table.column_names:
+            del counts["tiers"]
+    return dict(sorted(result.items()))
 
 
 def split_statistics(
@@ -252,17 +314,20 @@ def build_dataset(
         _check_few_shot_pool(pool, few_shot)
 
     started = time.perf_counter()
-    schema = _pair_schema(builder)
-    features = datasets.Features.from_arrow_schema(schema)
-    mapped = {}
+    mapped, group_columns = {}, {}
     for split, dataset in splits.items():
+        group_columns[split] = _group_column(builder, dataset)
+        features = datasets.Features.from_arrow_schema(_pair_schema(builder, grouped=bool(group_columns[split])))
+        fn_kwargs = {"builder": builder, "seed": seed, "options": options}
+        if group_columns[split]:
+            fn_kwargs["group_column"] = group_columns[split]
         mapped[split] = dataset.map(
             _build_batch,
             batched=True,
             with_indices=True,
             remove_columns=dataset.column_names,
             features=features,
-            fn_kwargs={"builder": builder, "seed": seed, "options": options},
+            fn_kwargs=fn_kwargs,
             num_proc=num_proc if num_proc > 1 else None,
             load_from_cache_file=False,
             new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset._fingerprint),
@@ -279,6 +344,10 @@ def build_dataset(
         if few_shot:
             pairs = _prefix_few_shot(pairs, pool, few_shot, seed)
         pairs, split_stats[split] = split_statistics(pairs, statuses, len(splits[split]), token_model)
+        if group_columns[split]:
+            column = group_columns[split]
+            split_stats[split][f"by_{column}"] = group_statistics(table, splits[split][column])
+            pairs = pairs.drop_columns([GROUP])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
         if fmt == "conversational":
             pairs = to_conversational(pairs, system_prompt)
@@ -359,5 +428,8 @@ def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> dict[
         )
         for key in ("skipped", "dropped_pairs"):
             summary[key] = split_recorded.get(key, {})
+        for key, value in split_recorded.items():
+            if key.startswith("by_"):  # per-group counts cannot be recomputed from the shards: keep the recorded ones
+                summary[key] = value
         result["splits"][split] = summary
     return result

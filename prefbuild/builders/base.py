@@ -55,6 +55,9 @@ class Builder:
     prepare(splits, options, seed) -> splits: optional source-level step before building, e.g. MetaMath's
         seeded eval hold-out from its only split. Receives and returns {output_split: datasets.Dataset}.
     options: builder-specific option names -> defaults (e.g. {"eval_size": 1000}); the CLI exposes them.
+    group_column: a source column whose values split each split's statistics (`by_<column>` in stats.json:
+        input rows, pairs, skips and tiers per value), used only when the source has it. Defaults to `type`,
+        MetaMathQA's row type (GSM_AnsAug, MATH_SV, ...); sources without the column build exactly as before.
     """
 
     name: str
@@ -72,3 +75,4 @@ class Builder:
     format_example: Callable[[Row], str | None]
     prepare: Callable[[dict, dict[str, Any], int], dict] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    group_column: str | None = "type"
