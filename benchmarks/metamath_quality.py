@@ -6,7 +6,8 @@ judged by this script's own code, not by the builder's pair columns (only `tier`
 
 - the changed number: numbers are found with a regex of our own, the texts with numbers masked must be
   identical and exactly one number must differ in value ("more than one number" counts the rest);
-- answer lines untouched: `#### X`, `The answer is: X`, `The value of x is N` lines and every `\\boxed{…}`;
+- answer lines untouched: `#### X`, `The answer is: X` and `The value of x is N` lines; separately, every
+  `\\boxed{…}` (the issue counts its content as the final answer; a `final_result` fallback may change it);
 - changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in) equals the value on the
   `The answer is:` line, or lies inside a verbatim restatement of that answer;
 - in the question: its value is one of the numbers written in the query;
@@ -52,6 +53,7 @@ FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 OPERATOR_AFTER = re.compile(
     r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|\\(?:pi|sqrt|frac|dfrac|cdot|times|left))"
 )
+MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
 REFERENCE_TIERS = ("verified", "unverified", "any_number", "final_result")
@@ -137,6 +139,13 @@ def fraction_around(text: str, match: re.Match) -> tuple[int, int, Fraction] | N
     return None
 
 
+def in_math(text: str, position: int) -> bool:
+    """Inside `$…$` or `\\[…\\]` (counting unescaped dollars; `$$` counts twice, which keeps the parity)."""
+    before = text[:position]
+    dollars = len(re.findall(r"(?<!\\)\$", before))
+    return dollars % 2 == 1 or before.rfind("\\[") > before.rfind("\\]")
+
+
 def question_values(query: str) -> set[Fraction]:
     query = normalise(query)
     values = {value_of(match.group()) for match in NUMBER_TOKEN.finditer(query)}
@@ -154,8 +163,12 @@ def _plain(latex: str) -> str:
     return text.replace("×", "*").replace("÷", "/").replace(" x ", " * ")
 
 
-def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction) -> bool:
-    """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?"""
+def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: Fraction | None = None) -> bool:
+    """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?
+
+    With `unknown` (the value of x in SV/FOBAR rows, i.e. their answer), left sides linear in x count too:
+    `9x = 18` is confirmed when 9 times the answer is 18.
+    """
     left = text[max(0, equals_at - 120) : equals_at]
     for stop in ("\n", "=", ":", ";", "\\[", "$", "\\approx"):
         cut = left.rfind(stop)
@@ -165,13 +178,14 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction) -> bool:
         if not (left[start].isdigit() or left[start] in "(\\.") or (start and left[start - 1] not in " ($\\{"):
             continue
         candidate = _plain(left[start:].strip())
-        if not candidate or not re.search(r"[-+*/^]", candidate.lstrip("-")):
+        if not candidate or not re.search(r"[-+*/^]|\d\s*[xX]", candidate.lstrip("-")):
             continue
         try:
-            result = evaluate(Parser(tokenize(candidate)).parse(), lambda node: constant(node.value))
+            tree = Parser(tokenize(candidate, variables=unknown is not None)).parse()
+            result = evaluate(tree, lambda node: constant(node.value))
         except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
             continue
-        if result.b == value:
+        if result.at(unknown if unknown is not None else Fraction(0)) == value:
             return True
     return False
 
@@ -182,8 +196,8 @@ def judge(row: dict, pair: dict) -> dict:
     changed, same_shape = changed_numbers(chosen, rejected)
     verdict = {
         "one_number": same_shape and len(changed) == 1,
-        "answer_lines_changed": ANSWER_LINE.findall(chosen) != ANSWER_LINE.findall(rejected)
-        or boxed_contents(chosen) != boxed_contents(rejected),
+        "answer_lines_changed": ANSWER_LINE.findall(chosen) != ANSWER_LINE.findall(rejected),
+        "boxed_changed": boxed_contents(chosen) != boxed_contents(rejected),
         "final_answer": False,
         "question_number": False,
         "result": False,
@@ -197,7 +211,7 @@ def judge(row: dict, pair: dict) -> dict:
     value = signed(chosen, match)
     answer_text, answer = answer_value(chosen)
     frac = fraction_around(chosen, match)
-    values = {value} | ({frac[2]} if frac and frac[2] is not None else set())
+    values = {frac[2]} if frac and frac[2] is not None else {value}  # a fraction's number is the fraction
     start, end = (frac[0], frac[1]) if frac else (match.start(), match.end())
     in_restatement = False
     if answer_text and len(answer_text) > 0:
@@ -211,12 +225,13 @@ def judge(row: dict, pair: dict) -> dict:
     )
     verdict["question_number"] = bool(values & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
-    operand = OPERATOR_AFTER.match(chosen, end)
+    operand = OPERATOR_AFTER.match(chosen, end) or (in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, end))
     verdict["result"] = bool(right_of_equals) and not operand
     if verdict["result"]:
         equals_at = chosen.rfind("=", 0, start)
+        unknown = answer if "unknown variable" in row["query"] else None
         verdict["confirmed"] = equals_at != -1 and confirmed_by_evaluator(
-            chosen, equals_at, frac[2] if frac else value
+            chosen, equals_at, frac[2] if frac else value, unknown
         )
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     verdict["confirmed"] = verdict["confirmed"] and verdict["intermediate"]
@@ -279,6 +294,8 @@ def figures(rows: list[dict], outcomes: list, verdicts: list) -> dict:
         "question_number_outside_final_result": share(outside, "question_number"),
         "intermediate_outside_final_result": share(outside, "intermediate"),
         "answer_lines_changed": sum(verdict["answer_lines_changed"] for _, verdict in pairs),
+        "boxed_changed": sum(verdict["boxed_changed"] for _, verdict in pairs),
+        "boxed_changed_outside_final_result": sum(verdict["boxed_changed"] for _, verdict in outside),
         "more_than_one_number": sum(not verdict["one_number"] for _, verdict in pairs),
     }
 
@@ -302,7 +319,7 @@ def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
     print(f"\n## {name}")
     header = (
         f"{'type':<12} {'rows':>6} {'pairs':>6} {'cover':>7} {'interm':>7} {'conf':>6} {'ans*':>6} {'quest*':>6} "
-        f"{'ans':>6} {'lines':>5} {'>1num':>5}  tiers"
+        f"{'ans':>6} {'lines':>5} {'boxed':>5} {'>1num':>5}  tiers"
     )
     print(header)
     for label, data in [*types.items(), ("all", overall)]:
@@ -310,7 +327,7 @@ def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
             f"{label:<12} {data['rows']:>6,} {data['pairs']:>6,} {data['coverage']:>7.2%} {data['intermediate']:>7.2%} "
             f"{data['confirmed']:>6.1%} {data['final_answer_outside_final_result']:>6.2%} "
             f"{data['question_number_outside_final_result']:>6.2%} {data['final_answer']:>6.2%} "
-            f"{data['answer_lines_changed']:>5} {data['more_than_one_number']:>5}  {_tier_text(data['tiers'], data['pairs'])}"
+            f"{data['answer_lines_changed']:>5} {data['boxed_changed']:>5} {data['more_than_one_number']:>5}  {_tier_text(data['tiers'], data['pairs'])}"
         )
     if overall["skipped"]:
         print(f"skipped: {overall['skipped']}")
@@ -372,7 +389,7 @@ def main() -> None:
         "\ncolumns: interm = changed number is an intermediate result (right of `=`, not an operand, not the answer,"
         " not in the question; our classifier); conf = ... and our evaluator computes it; ans* / quest* = share of"
         " pairs outside final_result whose changed number is the final answer / in the question; ans = same over"
-        " all pairs; lines = pairs with a changed answer line or \\boxed{}; >1num = pairs not differing in exactly"
+        " all pairs; lines = pairs with a changed answer line; boxed = pairs with a changed \\boxed{}; >1num = pairs not differing in exactly"
         " one number"
     )
     checks = check_targets(results)

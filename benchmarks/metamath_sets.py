@@ -147,12 +147,12 @@ def solving_steps(form: Linear, answer: Fraction, name: str = "x", style: str = 
 # ---------------------------------------------------------------------------------------------------------------
 # A small arithmetic parser for GSM8K annotations and flat LaTeX expressions (whitelisted tokens only)
 
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|(\*\*|[-+*/()]))")
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|([-+*/()^])|([xX])(?![A-Za-z]))")
 
 
 @dataclass
 class Node:
-    """A parsed expression: a number literal (op == "num") or a binary/unary operation."""
+    """A parsed expression: a number literal (op == "num"), the unknown (op == "var") or an operation."""
 
     op: str
     value: Fraction | None = None
@@ -162,17 +162,28 @@ class Node:
     parens: bool = False
 
 
-def tokenize(text: str) -> list[tuple[str, str]]:
+def tokenize(text: str, variables: bool = False) -> list[tuple[str, str]]:
+    """Numbers, `+ - * / ^ ( )` and, with `variables`, the unknown x/X (`3x` reads as `3 * x`)."""
     tokens, position = [], 0
     text = text.strip()
     while position < len(text):
         match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
+        if match is None or match.end() == position or (match.group(3) and not variables):
             raise Unsupported(f"token at {text[position : position + 10]!r}")
-        tokens.append(("num", match.group(1)) if match.group(1) else ("op", match.group(2)))
+        if match.group(1):
+            token = ("num", match.group(1))
+        elif match.group(2):
+            token = ("op", match.group(2))
+        else:
+            token = ("var", match.group(3))
+        if (
+            tokens
+            and (token[0] == "var" or token == ("op", "("))
+            and (tokens[-1][0] in ("num", "var") or tokens[-1] == ("op", ")"))
+        ):
+            tokens.append(("op", "*"))  # implicit multiplication: 3x, 2(x + 1), (a)(b)
+        tokens.append(token)
         position = match.end()
-        while position < len(text) and text[position].isspace():
-            position += 1
     if not tokens or len(tokens) > 60:
         raise Unsupported("empty or too long expression")
     return tokens
@@ -214,12 +225,24 @@ class Parser:
         if self.peek() == ("op", "-"):
             self.take()
             return Node("neg", left=self.unary())
-        return self.atom()
+        return self.power()
+
+    def power(self) -> Node:
+        node = self.atom()
+        if self.peek() == ("op", "^"):
+            self.take()
+            exponent = self.atom()
+            if exponent.op != "num" or exponent.value.denominator != 1 or not 0 <= exponent.value <= 12:
+                raise Unsupported("exponent other than a small whole number")
+            node = Node("^", left=node, right=exponent)
+        return node
 
     def atom(self) -> Node:
         kind, text = self.take()
         if kind == "num":
             return Node("num", value=Fraction(text), text=text)
+        if kind == "var":
+            return Node("var", text=text)
         if text == "(":
             node = self.sum()
             if self.take() != ("op", ")"):
@@ -233,9 +256,20 @@ def evaluate(node: Node, literal) -> Linear:
     """The node's value as a linear form; `literal(node)` gives each number literal's form."""
     if node.op == "num":
         return literal(node)
+    if node.op == "var":
+        return Linear(Fraction(1), Fraction(0))
     if node.op == "neg":
         return Linear(Fraction(0), Fraction(0)) - evaluate(node.left, literal)
     left, right = evaluate(node.left, literal), evaluate(node.right, literal)
+    if node.op == "^":
+        if right.depends:
+            raise Unsupported("x in an exponent")
+        exponent = int(right.b)
+        if left.depends and exponent != 1:
+            raise Unsupported("a power of x")
+        if exponent != 1 and abs(left.b) ** exponent > MAX_ABS:
+            raise Unsupported("number too large")
+        return left if exponent == 1 else constant(left.b**exponent)
     result = {"+": Linear.__add__, "-": Linear.__sub__, "*": Linear.__mul__, "/": Linear.__truediv__}[node.op](
         left, right
     )
@@ -246,12 +280,12 @@ def evaluate(node: Node, literal) -> Linear:
 
 def render(node: Node, literal_text, times: str = " * ", top: bool = True) -> str:
     """The expression written back with each literal replaced by `literal_text(node)` (parentheses kept)."""
-    if node.op == "num":
-        text = literal_text(node)
+    if node.op in ("num", "var"):
+        text = literal_text(node) if node.op == "num" else node.text
     elif node.op == "neg":
         text = "-" + render(node.left, literal_text, times, False)
     else:
-        operator = {"+": " + ", "-": " - ", "*": times, "/": " / "}[node.op]
+        operator = {"+": " + ", "-": " - ", "*": times, "/": " / ", "^": "^"}[node.op]
         text = (
             render(node.left, literal_text, times, False) + operator + render(node.right, literal_text, times, False)
         )
