@@ -225,7 +225,10 @@ def judge(row: dict, pair: dict) -> dict:
     )
     verdict["question_number"] = bool(values & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
-    operand = OPERATOR_AFTER.match(chosen, end) or (in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, end))
+    latex = "\\" in chosen  # `$` delimits math only in LaTeX text; in GSM8K text it is the dollar sign
+    operand = OPERATOR_AFTER.match(chosen, end) or (
+        latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, end)
+    )
     verdict["result"] = bool(right_of_equals) and not operand
     if verdict["result"]:
         equals_at = chosen.rfind("=", 0, start)

@@ -402,27 +402,41 @@ def _full_expression(steps: list[Step], index: int, given: Fraction) -> str:
     return render(steps[index].tree, literal_text)
 
 
-_WRITTEN_EXPRESSION = re.compile(r"[0-9.,+\-*/x×÷() $]*$")
+_SENTENCE_BREAK = re.compile(r"[.:;,!?](?:\s|$)|\n|=")
+
+
+def _written_calculation(text: str) -> str:
+    """`36 businesses - 24 businesses`, `$12/hour x 5 hours`, `45 * 200%` as plain arithmetic (unit words dropped)."""
+    text = text.replace("×", "*").replace("÷", "/").replace("$", "").replace("%", "/100")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(?<![A-Za-z])x(?![A-Za-z])", "*", text)  # GSM8K writes `0.2 x 50`
+    return re.sub(r"[A-Za-z']+", " ", text)
 
 
 def _written_expression_start(text: str, cut: int, value: Fraction) -> int | None:
-    """Where the human-written `a op b = ` before an annotation starts, when it evaluates like the annotation."""
+    """Where the human-written `a op b = ` before an annotation starts, when it evaluates like the annotation.
+
+    The longest calculation in the clause before `=` that our parser reads and that gives the annotation's value.
+    """
     before = text[:cut]
     equals = re.search(r"=\s*\$?\s*$", before)
     if equals is None:
         return None
-    head = _WRITTEN_EXPRESSION.search(before[: equals.start()])
-    start = head.start()
-    while start < equals.start() and not (before[start].isdigit() or before[start] in "($"):
-        start += 1
-    written = before[start : equals.start()].replace("$", "").replace(",", "")
-    written = written.replace("×", "*").replace("÷", "/").replace("x", "*")
-    try:
-        if evaluate(Parser(tokenize(written)).parse(), lambda node: constant(node.value)).b != value:
-            return None
-    except (Unsupported, ZeroDivisionError):
-        return None
-    return start
+    breaks = [match.end() for match in _SENTENCE_BREAK.finditer(before, 0, equals.start())]
+    clause = breaks[-1] if breaks else 0
+    for start in range(clause, equals.start()):
+        char, previous = before[start], before[start - 1] if start else " "
+        if not (char.isdigit() or char in "($") or previous.isdigit() or previous in ".,":
+            continue
+        written = _written_calculation(before[start : equals.start()])
+        if not re.search(r"[-+*/]", written):
+            continue
+        try:
+            if evaluate(Parser(tokenize(written)).parse(), lambda node: constant(node.value)).b == value:
+                return start
+        except (Unsupported, ZeroDivisionError):
+            continue
+    return None
 
 
 def _question_with_x(question: str, match: re.Match) -> str:
@@ -486,17 +500,28 @@ def _derive(row, steps, match, given, answer_text, answer_value) -> tuple[dict, 
     cut = body.find("\n", steps[final_index].end)
     body = body if cut == -1 else body[:cut]
     pieces, position = [], 0
+    dependent_values = {number_text(step.value) for step in steps[: final_index + 1] if step.form.depends}
+
+    def kept(text: str) -> str:
+        """Text between rewritten calculations, with the given replaced; a result in x restated there is refused."""
+        text = _replace_given(ANNOTATION.sub("", text), given_text)
+        if any(number.replace(",", "") in dependent_values for number in GIVEN.findall(text)):
+            raise Unsupported("a result that depends on x is restated outside its calculation")
+        return text
+
     for index, step in enumerate(steps[: final_index + 1]):
         if not step.form.depends:
             continue
         start = _written_expression_start(body, step.start, step.value)
+        if start is None and re.search(r"=\s*\$?\s*$", body[: step.start]):
+            raise Unsupported("a written calculation in x that our parser cannot read")
         replaced_from = step.start if start is None else start
-        pieces.append(_replace_given(body[position:replaced_from], given_text))
+        pieces.append(kept(body[position:replaced_from]))
         written = render(step.tree, _literal_forms(steps, index, given))
         simplified = linear_text(step.form)
         pieces.append(simplified if written == simplified else f"{written} = {simplified}")
         position = step.end
-    pieces.append(_replace_given(body[position:], given_text))
+    pieces.append(kept(body[position:]))
     reasoning = ANNOTATION.sub("", "".join(pieces)).rstrip()
     value = number_text(given)
     fobar_response = "\n".join(
