@@ -1,25 +1,35 @@
 """Find the results of calculations in a worked solution, and the final-answer text that must stay untouched.
 
-A result is a number written right after an `=` (`16 * $47 = $752`, `$2^5 = 32$`, `x = 7`) that ends the
-term: not followed by an operator (`= 5 * 4 = 20`: only 20 is a result) nor glued to a letter (`= 3x`). The
-expression on its left is the run of arithmetic tokens back to the previous `=`, line break, word or
-punctuation; a result is *verified* when that expression (not a bare number) evaluates to it.
+A result is a number written right after an `=` (`16 * $47 = $752`, `$2^5 = 32$`, `x = 7`, `= \\frac{7}{12}`)
+that ends the term: not followed by an operator or a LaTeX command (`= 5 * 4 = 20` and `= 3\\sqrt{2}`: only 20
+counts) nor glued to a letter (`= 3x`). The expression on its left is the run of arithmetic tokens back to the
+previous `=`, line break, word or punctuation; a result is *verified* when that expression (not a bare number)
+evaluates to it, *solved* when it ends a one-variable equation whose solution another equation in the text
+confirms (prefbuild/corrupt/equations.py), else *unverified*. Which results may change is decided in
+prefbuild/corrupt/corruption.py (not the final answer, not a number given in the question).
+
+Every scan here is linear in the text: spans are merged once and looked up by bisection, `\\boxed{` braces are
+matched in one pass, and the left side of an `=` is read from at most `MAX_LEFT_CHARS` characters.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from fractions import Fraction
 from typing import NamedTuple
 
+from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
 from prefbuild.corrupt.expression import (
     ExpressionError,
     evaluate,
     has_operation,
+    parse_expression,
     parse_tokens,
     tokenize,
     trailing_expression,
 )
-from prefbuild.corrupt.numbers import DIGITS, NUMBER, NUMBER_END, NumberForm, matches_result
+from prefbuild.corrupt.numbers import DIGITS, MAX_NUMBER_CHARS, NUMBER, NUMBER_END, NumberForm, matches_result
 
 MAX_LEFT_CHARS = 240  # how far back from an `=` the left expression may start
 
@@ -32,16 +42,59 @@ _RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*(?:\\?\$)?"
     rf"(?P<number>{DIGITS}){NUMBER_END}"
 )
-# After the result: an operator or a fraction/power means the number is only the first term of an expression.
-_CONTINUES = re.compile(r"[ \t]*(?:[-+*^×÷·−]|/(?![A-Za-z])|\\(?:cdot|times|div|frac)(?![A-Za-z])|\()")
-# Final-answer text that is never changed: the `#### 72` line, the `The answer is: 72` line, `\boxed{...}`.
-_ANSWER_LINE = re.compile(r"^[ \t]*####.*$|[Tt]he answer is\b.*$", re.MULTILINE)
-# The same without the `####` branch, for text without `####` (where that branch cannot match): about 3x faster.
-_ANSWER_IS_LINE = re.compile(r"[Tt]he answer is\b.*$", re.MULTILINE)
+# `= \frac{7}{12}`: a fraction result, whose numerator is the number that may change (the denominator stays).
+_FRACTION_RESULT = re.compile(
+    r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*\\[dt]?frac[ \t]*"
+    r"\{[ \t]*(?P<number>[0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\}"
+)
+# `= 12\pi`, `= 3x`, `= 162x^4`, `= 5\sqrt{2}`: a result that is a number times one symbol. The number is the
+# result of the calculation (`2\pi \cdot 6 = 12\pi`); what follows the monomial must end the term.
+_MONOMIAL_RESULT = re.compile(
+    r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
+    r"(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*(?:\\[,;!][ \t]*)?"
+    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])|\\sqrt[ \t]*\{[ \t]*[0-9]{1,6}[ \t]*\})"
+    r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
+    r"(?![ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])|[A-Za-z0-9]))"
+)
+# After the result: an operator, a factorial, a bracket or a LaTeX command that continues a product (`\cdot`,
+# `\sqrt`, `\pi`, `\mathbf`, `\left(`) means the number is only the first term of an expression. Units, spacing,
+# relations and prose commands do not: `^\circ`, `\text{ cm}`, `\%`, `\quad`, `\implies`, `\le`, `\right)`, `\\`.
+_CONTINUES = re.compile(
+    r"[ \t]*(?:[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
+    r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
+)
+# Final-answer text that is never changed: the `#### 72` line, the `The answer is: 72` line (also "so the answer
+# is 72" to the end of its line), `The value of x is 72` / `The value of unknown variable x is 72`, `\boxed{...}`.
+# One pattern each, starting with a literal so that `re` finds them fast; the capital or small T is checked after.
+_HASH_LINE = re.compile(r"^[ \t]*####[ \t]*(?P<answer>.*)$", re.MULTILINE)
+_ANSWER_IS = re.compile(r"he answer is\b:?(?P<answer>.*)$", re.MULTILINE)
+_VALUE_IS = re.compile(
+    r"he value of (?:the )?(?:unknown )?(?:variable )?\$?[A-Za-z]\$? is\b:?(?P<answer>.*)$", re.MULTILINE
+)
 _CLAUSE_BREAKS = (": ", "; ", "? ", "! ", ". ", ", ")
 _BOXED = re.compile(r"\\boxed\s*\{")
-# Numbers that label rather than compute: `Step 2:`, `2.` or `2)` opening a line, `(2)`, `#2`.
-_MARKER = re.compile(r"(?:^[ \t]*(?:Step[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))", re.MULTILINE | re.IGNORECASE)
+_BRACE = re.compile(r"[{}]")
+# Numbers that label rather than compute: `Step 2:`, `Case 1`, `2.` or `2)` opening a line, `(2)`, `#2`.
+_MARKER = re.compile(
+    r"(?:^[ \t]*(?:Step[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))"
+    r"|\b(?:Step|Case|Part|Equation|Example|Method|Option|Problem|Question|Round|Day|Week|Year)[ \t]+[0-9]+",
+    re.MULTILINE | re.IGNORECASE,
+)
+# Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
+_GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
+_GIVEN_FRACTION = re.compile(r"\\[dt]?frac[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+_ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
+# Before a number that is an operand, a bound or an index rather than a stated result.
+_OPERAND_BEFORE = re.compile(
+    r"(?:[-+*/×÷·=<>^_{(\[−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|frac|dfrac|sqrt|log|sin|cos|tan)"
+    r"|\b(?:less|more|greater|fewer|smaller|larger|bigger|other)[ \t]+than|\bat[ \t]+(?:least|most)|\bbetween"
+    r"|\bup[ \t]+to|\bexcept|\btimes|\bdivided[ \t]+by|\bplus|\bminus)[ \t$]*\\?\$?[ \t]*\Z"
+)
+_OPERAND_AFTER = re.compile(
+    r"[ \t$]*(?:[-+*/×÷·=<>^_}\)\]!−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|sqrt|pi)(?![A-Za-z])"
+    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b)"
+)
 
 
 class Result(NamedTuple):  # a NamedTuple: built for every `=` of every row, and cheaper than a dataclass
@@ -49,30 +102,81 @@ class Result(NamedTuple):  # a NamedTuple: built for every `=` of every row, and
 
     start: int
     end: int
-    tier: str  # "verified", "unverified" or "any_number"
+    tier: str  # "verified", "solved", "unverified", "any_number" or "final_result"
     expression: tuple | None = None  # the parsed left side of a verified result
+    value: Fraction | None = None  # the written result's value: 7/12 for `\frac{7}{12}`, whose span is the 7
+    denominator: int | None = None  # a fraction result's denominator (the new numerator stays coprime to it)
+    equals: int = -1  # position of the `=` before the result
 
 
-def protected_spans(text: str) -> list[tuple[int, int]]:
+class Spans:
+    """Sorted, merged character spans with a bisection lookup: linear to build, logarithmic to query."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [span[0] for span in merged]
+        self.ends = [span[1] for span in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect_right(self.starts, end - 1) - 1  # the last span starting before `end`
+        return index >= 0 and self.ends[index] > start
+
+    def spans(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts, self.ends))
+
+
+def _boxed_spans(text: str) -> list[tuple[int, int]]:
+    """Each `\\boxed{...}` with its contents; an unclosed one runs to the end of the text. One pass over braces."""
+    if "\\boxed" not in text:
+        return []
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACE.finditer(text):
+        if match.group() == "{":
+            stack.append(match.start())
+        elif stack:
+            close_of[stack.pop()] = match.end()
+    return [(match.start(), close_of.get(match.end() - 1, len(text))) for match in _BOXED.finditer(text)]
+
+
+def answer_lines(text: str) -> list[re.Match]:
+    """The final-answer lines: `#### X`, `The answer is: X` (and "the answer is X" to the end of its line),
+    `The value of x is X`; each match's group "answer" is the X."""
+    found = list(_HASH_LINE.finditer(text)) if "####" in text else []
+    for pattern in (_ANSWER_IS, _VALUE_IS):
+        found += [match for match in pattern.finditer(text) if match.start() and text[match.start() - 1] in "Tt"]
+    return found
+
+
+def protected_spans(text: str, lines: list[re.Match] | None = None) -> list[tuple[int, int]]:
     """Character spans of the final answer: answer lines and the contents of every `\\boxed{...}`."""
-    answer_line = _ANSWER_LINE if "####" in text else _ANSWER_IS_LINE
-    spans = [match.span() for match in answer_line.finditer(text)]
-    for match in _BOXED.finditer(text):
-        depth, position = 1, match.end()
-        while position < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[position], 0)
-            position += 1
-        spans.append((match.start(), position))
+    if lines is None:
+        lines = answer_lines(text)
+    spans = [(match.start() - (match.re is not _HASH_LINE), match.end()) for match in lines]
+    spans += _boxed_spans(text)
     return spans
 
 
-def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < span_end and span_start < end for span_start, span_end in spans)
+def _as_spans(protected: Spans | list[tuple[int, int]] | None, text: str) -> Spans:
+    if isinstance(protected, Spans):
+        return protected
+    return Spans(protected_spans(text) if protected is None else protected)
 
 
 def _left_expression(text: str, equals: int) -> tuple | None:
     """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
-    start = max(text.rfind("\n", 0, equals) + 1, text.rfind("=", 0, equals) + 1, equals - MAX_LEFT_CHARS)
+    low = max(0, equals - MAX_LEFT_CHARS)
+    start = max(text.rfind("\n", low, equals) + 1, text.rfind("=", low, equals) + 1, low)
     # Skip the prose before the last clause break (`...per decade: 13 mice/year * 10 = 130`): tokenising it
     # would only end in a word that discards it, and it is most of the cost.
     for needle in _CLAUSE_BREAKS:
@@ -89,19 +193,66 @@ def _left_expression(text: str, equals: int) -> tuple | None:
     return None
 
 
-def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> list[Result]:
-    """Every `= number` result outside the final answer, tiered "verified" or "unverified"."""
-    if protected is None:
-        protected = protected_spans(text)
+def _fraction_result(text: str, equals: int, position: int) -> Result | None:
+    match = _FRACTION_RESULT.match(text, position)
+    if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
+        return None
+    start, end = match.span("number")
+    value = Fraction(int(match.group("number")), int(match.group("denominator")))
+    tier, expression = "unverified", None
+    node = _left_expression(text, equals)
+    if node is not None and has_operation(node):
+        try:
+            computed = polynomial(node)  # exact: 1/3 + 1/4 is 7/12, not 0.58333
+        except (ExpressionError, ZeroDivisionError, OverflowError):
+            computed = ()
+        if len(computed) == 1 and abs(computed[0]) == value:
+            tier, expression = "verified", node
+    return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
+
+
+def _monomial_result(text: str, equals: int, position: int) -> Result | None:
+    match = _MONOMIAL_RESULT.match(text, position)
+    if match is None:
+        return None
+    start, end = match.span("number")
+    value = _fraction(match.group("number"))
+    symbol = match.group("symbol")
+    tier = "unverified"
+    if not symbol.startswith("\\sqrt") and value:
+        power = int(match.group("braced") or match.group("power") or 1)
+        low = max(0, equals - MAX_LEFT_CHARS)
+        line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+        found = left_polynomial(text, max(line_start, low), equals)
+        if found is not None:
+            coefficients, names = found
+            expected = [Fraction(0)] * power + [value]
+            if names == {"π" if symbol == "\\pi" else symbol} and power <= MAX_DEGREE and len(coefficients) > 1:
+                if [abs(c) for c in coefficients] == expected:
+                    tier = "verified"
+    return Result(start, end, tier, None, value, None, equals)
+
+
+def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+    """Every `= number` result outside the final answer, tiered "verified", "solved" or "unverified"."""
+    protected = _as_spans(protected, text)
     results = []
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
-        match = result_at(text, equals.end())
+        position = equals.end()
+        match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
+            if match is None and "frac" in text[position : position + 16]:
+                other = _fraction_result(text, equals.start(), position)
+            else:
+                other = _monomial_result(text, equals.start(), position)
+            if other is not None and not (protected and protected.overlaps(other.start, other.end)):
+                results.append(other)
             continue
         start, end = match.span("number")
-        if protected and _inside(start, end, protected):
+        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
             continue
+        form = NumberForm.parse(match.group("number"))
         tier, expression = "unverified", None
         node = _left_expression(text, equals.start())
         if node is not None and has_operation(node):
@@ -113,25 +264,131 @@ def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> l
                 if match.group("sign"):
                     value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
                 percent = text.startswith("%", end) or text.startswith("\\%", end)
-                if matches_result(value, NumberForm.parse(match.group("number")), percent):
+                if matches_result(value, form, percent):
                     tier, expression = "verified", node
-        results.append(Result(start, end, tier, expression))
+        written = Fraction(form.scaled, 10**form.decimals)
+        results.append(Result(start, end, tier, expression, written, None, equals.start()))
+    unverified = [result.equals for result in results if result.tier == "unverified"]
+    if unverified:
+        solved = solved_equals(text, unverified)
+        if solved:
+            results = [
+                result._replace(tier="solved") if result.tier == "unverified" and result.equals in solved else result
+                for result in results
+            ]
+    return results
+
+
+def _fraction(written: str) -> Fraction:
+    """The exact value of a plain written number, without `Fraction`'s slower string parsing."""
+    if "," in written:
+        written = written.replace("\\!", "").replace("{,}", "").replace(",", "")
+    whole, _, decimals = written.partition(".")
+    if not decimals:
+        return Fraction(int(whole))
+    return Fraction(int(whole + decimals), 10 ** len(decimals))
+
+
+def given_values(question: str) -> set[Fraction]:
+    """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included."""
+    values = set()
+    for text in set(_GIVEN.findall(question)):
+        if len(text) <= MAX_NUMBER_CHARS:
+            values.add(_fraction(text))
+    if "frac" in question:
+        for numerator, denominator in _GIVEN_FRACTION.findall(question):
+            if int(denominator):
+                values.add(Fraction(int(numerator), int(denominator)))
+    return values
+
+
+def _answer_value(answer: str) -> set[Fraction]:
+    answer = answer.strip().strip(".").strip("$").strip()
+    if not answer or len(answer) > 200:
+        return set()
+    plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
+    match = _ANSWER_NUMBER.fullmatch(plain)
+    if match:
+        return {abs(Fraction(plain.replace("\\!", "").replace("{,}", "").replace(",", "")))}
+    try:
+        computed = polynomial(parse_expression(plain))
+        if len(computed) == 1:
+            return {abs(computed[0])}
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        pass
+    # A tuple, an interval or an expression with a surd: every number written in it is part of the answer
+    return {
+        abs(Fraction(number.replace("\\!", "").replace("{,}", "").replace(",", "")))
+        for number in _ANSWER_NUMBER.findall(plain)
+        if len(number) <= MAX_NUMBER_CHARS
+    }
+
+
+def final_answer_values(text: str, lines: list[re.Match] | None = None) -> set[Fraction]:
+    """The magnitudes of the final answer, from every place it is stated: `#### X`, `The answer is: X`,
+    `The value of x is X` and the last `\\boxed{X}`."""
+    if lines is None:
+        lines = answer_lines(text)
+    values: set[Fraction] = set()
+    for match in lines:
+        values |= _answer_value(match.group("answer"))
+    boxed = _boxed_spans(text)
+    if boxed:
+        start, end = boxed[-1]
+        opening = text.find("{", start) + 1
+        values |= _answer_value(text[opening : end - 1 if text[end - 1 : end] == "}" else end])
+    return values
+
+
+_BOXED_NUMBER = re.compile(
+    rf"[ \t$]*-?[ \t]*(?:(?P<number>{DIGITS})|\\[dt]?frac[ \t]*\{{[ \t]*(?P<numerator>[0-9]{{1,9}})[ \t]*\}}"
+    r"[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\})[ \t$]*\}"
+)
+
+
+def boxed_result(text: str) -> Result | None:
+    """The number in the last `\\boxed{N}` (or the numerator of `\\boxed{\\frac{a}{b}}`), for the `final_result`
+    fallback of solutions whose last calculation ends in the box: `$130-62=\\boxed{68}$`."""
+    boxed = _boxed_spans(text)
+    if not boxed:
+        return None
+    start, _ = boxed[-1]
+    match = _BOXED_NUMBER.match(text, text.find("{", start) + 1)
+    if match is None:
+        return None
+    if match.group("number") is not None:
+        number_start, number_end = match.span("number")
+        if number_end - number_start > MAX_NUMBER_CHARS:
+            return None
+        form = NumberForm.parse(match.group("number"))
+        return Result(number_start, number_end, "final_result", None, Fraction(form.scaled, 10**form.decimals))
+    denominator = int(match.group("denominator"))
+    if denominator == 0:
+        return None
+    number_start, number_end = match.span("numerator")
+    value = Fraction(int(match.group("numerator")), denominator)
+    return Result(number_start, number_end, "final_result", None, value, denominator)
+
+
+def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+    """Numbers in the reasoning that stand alone as a statement (`which makes 210 pages`): not in the final
+    answer, not a step label, not an operand, base, exponent, index or bound (`\\frac{1}{4}`, `2^5`, `x_3`,
+    `less than 5`). Which of them may change is decided with the question (see corruption.py)."""
+    protected = _as_spans(protected, text)
+    markers = Spans([match.span() for match in _MARKER.finditer(text)])
+    results = []
+    for match in NUMBER.finditer(text):
+        start, end = match.span()
+        if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end) or markers.overlaps(start, end):
+            continue
+        if _OPERAND_BEFORE.search(text, max(0, start - 24), start) or _OPERAND_AFTER.match(text, end):
+            continue
+        form = NumberForm.parse(match.group())
+        results.append(Result(start, end, "any_number", None, Fraction(form.scaled, 10**form.decimals)))
     return results
 
 
 def find_other_numbers(text: str, question: str = "", protected: list[tuple[int, int]] | None = None) -> list[Result]:
-    """Numbers in the reasoning that are not step labels, not in the final answer and not restated from the
-    question (a year or quantity copied from the question is a given, not a result)."""
-    if protected is None:
-        protected = protected_spans(text)
-    markers = [match.span() for match in _MARKER.finditer(text)]
-    given = {match.group().replace(",", "") for match in NUMBER.finditer(question)}
-    results = []
-    for match in NUMBER.finditer(text):
-        start, end = match.span()
-        if _inside(start, end, protected) or _inside(start, end, markers):
-            continue
-        if match.group().replace(",", "") in given:
-            continue
-        results.append(Result(start, end, "any_number"))
-    return results
+    """`other_numbers` without those whose value is given in the question (kept for callers of version 1)."""
+    given = given_values(question)
+    return [result for result in other_numbers(text, protected) if result.value not in given]

@@ -1,0 +1,316 @@
+"""Solve the one-variable equations of a worked solution, to verify results such as `2x = 14` or `x = 7`.
+
+SV and FOBAR rows of MetaMathQA, and many MATH solutions, reach their intermediate results by solving an
+equation: `90 - x = 85` … `x = 5`, `2.5x = 300` … `x = 120`, `3x + 6 = 18` … `3x = 12` … `x = 4`. Such a result
+has no arithmetic on its left to evaluate, so it is checked another way: the equation it ends is solved for its
+variable, and the result is *solved* (tier `solved`) when another equation or statement in the same text gives
+that variable the same value:
+
+- `x = 5` (an assignment) is solved when a non-assignment equation in `x` (`90 - x = 85`) has the root 5;
+- `3x = 12` is solved when another equation in `x` (`3x + 6 = 18`, `x = 4`, or the line `The value of x is 4`)
+  shares its root 4.
+
+Equations are read with the same whitelisted tokenizer and parser as the evaluator (a single letter next to the
+arithmetic is the variable) and turned into a polynomial with exact rational coefficients (`fractions.Fraction`:
+`\\frac{1}{4}`, `2\\frac{1}{2}`, `\\sqrt{49}`, `20\\%`). Linear equations are solved in fractions; degrees 2 to
+`MAX_DEGREE` go to sympy, whose polynomial is built from those coefficients (dataset text never reaches sympy)
+and which returns only rational roots. All the evaluator's bounds apply, plus a degree bound, a size bound on
+every coefficient and at most `MAX_EQUATIONS` equations a row. Only rows with a result left unverified by the
+evaluator and a letter next to an operator pay for any of this.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from typing import NamedTuple
+
+from prefbuild.corrupt.expression import MAX_EXPONENT, MAX_TOKENS, ExpressionError, _Parser, tokenize
+
+MAX_DEGREE = 4
+MAX_EQUATIONS = 64  # `=` signs read per row; a solution rarely has more than 20
+MAX_COEFFICIENT_BITS = 128  # numerator and denominator of every coefficient
+_LEFT_CHARS = 160
+_ARITHMETIC = frozenset("n+-*/^()%fsv")
+# A single letter (not part of a word or a LaTeX command) right before or after arithmetic: `2x`, `x +`, `= n`.
+VARIABLE_HINT = re.compile(
+    r"[0-9)}][ \t]*[A-Za-z](?![A-Za-z])|(?<![A-Za-z\\])[A-Za-z][ \t]*(?:[-+*/=^]|\\cdot)|=[ \t]*[A-Za-z](?![A-Za-z])"
+)
+_LETTER = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")
+_EQUALS = re.compile(r"=(?<![<>!=\\]=)(?![=>])")
+_VALUE_OF = re.compile(
+    r"[Tt]he value of (?:the )?(?:unknown )?(?:variable )?\$?(?P<name>[A-Za-z])\$? is:?[ \t]*\$?[ \t]*(?P<sign>-)?"
+    r"(?P<number>[0-9]+(?:\.[0-9]+)?)"
+)
+
+Polynomial = tuple[Fraction, ...]  # coefficients, constant first: 3x + 6 → (6, 3)
+
+
+class Equation(NamedTuple):
+    equals: int  # position of the `=` in the text
+    variable: str
+    roots: frozenset[Fraction]
+    assignment: bool  # `x = 7`: the variable alone on the left, a number alone on the right
+
+
+def _check(value: Fraction) -> Fraction:
+    if value.numerator.bit_length() > MAX_COEFFICIENT_BITS or value.denominator.bit_length() > MAX_COEFFICIENT_BITS:
+        raise ExpressionError("coefficient too large")
+    return value
+
+
+def _trim(coefficients: list[Fraction]) -> Polynomial:
+    while len(coefficients) > 1 and coefficients[-1] == 0:
+        coefficients.pop()
+    if len(coefficients) - 1 > MAX_DEGREE:
+        raise ExpressionError(f"degree above {MAX_DEGREE}")
+    return tuple(_check(c) for c in coefficients)
+
+
+def _add(a: Polynomial, b: Polynomial, sign: int = 1) -> Polynomial:
+    size = max(len(a), len(b))
+    return _trim(
+        [(a[i] if i < len(a) else 0) + sign * (b[i] if i < len(b) else 0) for i in range(size)]  # type: ignore[misc]
+    )
+
+
+def _multiply(a: Polynomial, b: Polynomial) -> Polynomial:
+    if len(a) + len(b) - 2 > MAX_DEGREE:
+        raise ExpressionError(f"degree above {MAX_DEGREE}")
+    product = [Fraction(0)] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        if x:
+            for j, y in enumerate(b):
+                product[i + j] += x * y
+    return _trim(product)
+
+
+def _exact_sqrt(value: Fraction) -> Fraction:
+    if value < 0:
+        raise ExpressionError("square root of a negative number")
+    numerator, denominator = math.isqrt(value.numerator), math.isqrt(value.denominator)
+    if numerator * numerator != value.numerator or denominator * denominator != value.denominator:
+        raise ExpressionError("irrational square root")
+    return Fraction(numerator, denominator)
+
+
+def polynomial(node: tuple) -> Polynomial:
+    """The tree as a polynomial in its one variable, with exact rational coefficients; ExpressionError otherwise."""
+    op = node[0]
+    if op == "n":
+        return (_check(Fraction(node[1]).limit_denominator(10**12)),)  # the parser's float of a ≤15-digit decimal
+    if op == "v":
+        return (Fraction(0), Fraction(1))
+    if op == "neg":
+        return tuple(-c for c in polynomial(node[1]))
+    if op == "%":
+        return tuple(c / 100 for c in polynomial(node[1]))
+    if op == "sqrt":
+        inner = polynomial(node[1])
+        if len(inner) > 1:
+            raise ExpressionError("square root of a variable")
+        return (_exact_sqrt(inner[0]),)
+    left, right = polynomial(node[1]), polynomial(node[2])
+    if op == "+":
+        return _add(left, right)
+    if op == "-":
+        return _add(left, right, -1)
+    if op == "*":
+        return _multiply(left, right)
+    if op == "/":
+        if len(right) > 1 or right[0] == 0:
+            raise ExpressionError("division by a variable or by zero")
+        return _trim([c / right[0] for c in left])
+    # "^": a non-negative integer exponent, bounded by the degree (or the evaluator's exponent bound for constants)
+    if len(right) > 1 or right[0].denominator != 1:
+        raise ExpressionError("exponent is not an integer")
+    exponent = int(right[0])
+    if len(left) == 1:
+        if abs(exponent) > MAX_EXPONENT or (left[0] == 0 and exponent < 0):
+            raise ExpressionError("exponent out of bounds")
+        if left[0] and abs(exponent) * math.log2(max(abs(left[0].numerator), left[0].denominator, 2)) > 96:
+            raise ExpressionError("power too large")
+        return (_check(left[0] ** exponent),)
+    if exponent < 0 or exponent * (len(left) - 1) > MAX_DEGREE:
+        raise ExpressionError(f"degree above {MAX_DEGREE}")
+    result: Polynomial = (Fraction(1),)
+    for _ in range(exponent):
+        result = _multiply(result, left)
+    return result
+
+
+def rational_roots(coefficients: Polynomial) -> frozenset[Fraction]:
+    """The rational roots of a polynomial of degree 1 to MAX_DEGREE: degrees 1 and 2 in fractions (a quadratic's
+    roots are rational exactly when its discriminant is a rational square), 3 and 4 with sympy."""
+    degree = len(coefficients) - 1
+    if degree < 1:
+        raise ExpressionError("no variable left to solve for")
+    if degree == 1:
+        return frozenset({-coefficients[0] / coefficients[1]})
+    if degree == 2:
+        c, b, a = coefficients
+        try:
+            root = _exact_sqrt(b * b - 4 * a * c)
+        except ExpressionError:
+            return frozenset()
+        return frozenset({(-b + root) / (2 * a), (-b - root) / (2 * a)})
+    import sympy  # only here: a few rows in a thousand reach a cubic or a quartic
+
+    variable = sympy.Symbol("v")
+    poly = sympy.Poly([sympy.Rational(c.numerator, c.denominator) for c in reversed(coefficients)], variable)
+    return frozenset(Fraction(int(root.p), int(root.q)) for root in sympy.roots(poly, filter="Q"))
+
+
+def _variables(tokens: list[tuple[str, str]], tail: bool) -> list[tuple[str, str]]:
+    """Tokens with single letters as variables ("v"), cut to the arithmetic run at the end (tail) or start."""
+    converted = []
+    for kind, value in tokens:
+        if kind == "w" and ((len(value) == 1 and value.isascii() and value.isalpha()) or value == "\\pi"):
+            kind, value = "v", "π" if value == "\\pi" else value  # π: a symbol to carry (`2\\pi \\cdot 6 = 12\\pi`)
+        elif kind == "w" and tail and len(value) > 2 and value[-2] == " " and value[-1].isalpha():
+            # `we get n` is one prose token: its last word, a single letter, is the variable
+            converted.clear()
+            kind, value = "v", value[-1]
+        converted.append((kind, value))
+    if tail:
+        start = len(converted)
+        while start and converted[start - 1][0] in _ARITHMETIC:
+            start -= 1
+        return converted[start:]
+    end = 0
+    while end < len(converted) and converted[end][0] in _ARITHMETIC:
+        end += 1
+    return converted[:end]
+
+
+def _parse_side(tokens: list[tuple[str, str]], tail: bool) -> tuple | None:
+    # Prose can leave an unmatched bracket or a dangling operator at the far end: drop tokens there until it parses.
+    if not tokens or len(tokens) > MAX_TOKENS:
+        return None
+    for skip in range(min(len(tokens), 6)):
+        part = tokens[skip:] if tail else tokens[: len(tokens) - skip]
+        try:
+            return _Parser(part).parse()
+        except ExpressionError:
+            continue
+    return None
+
+
+def _names(node: tuple, found: set[str]) -> set[str]:
+    if node[0] == "v":
+        found.add(node[1])
+    elif node[0] != "n":
+        for child in node[1:]:
+            _names(child, found)
+    return found
+
+
+def left_polynomial(text: str, start: int, equals: int) -> tuple[Polynomial, set[str]] | None:
+    """The arithmetic just left of `equals` (from `start`) as a polynomial in its one symbol, and that symbol."""
+    node = _parse_side(_variables(tokenize(text[start:equals]), tail=True), tail=True)
+    if node is None:
+        return None
+    names = _names(node, set())
+    if len(names) > 1:
+        return None
+    try:
+        return polynomial(node), names
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        return None
+
+
+def read_equation(text: str, equals: int, next_equals: int) -> Equation | None:
+    """The one-variable equation around the `=` at `equals` (its right side ends before `next_equals`)."""
+    low = max(0, equals - _LEFT_CHARS)
+    start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+    start = max(start, low)
+    end = min(next_equals, equals + _LEFT_CHARS)
+    for stop in ("\n", "$", ". ", ", ", "; "):
+        found = text.find(stop, equals + 1, end)
+        if found >= 0:
+            end = found
+    if _LETTER.search(text, start, end) is None:
+        return None  # no single letter on either side: `2 + 3 = 5` has no variable to solve for
+    left = _parse_side(_variables(tokenize(text[start:equals]), tail=True), tail=True)
+    right = _parse_side(_variables(tokenize(text[equals + 1 : end]), tail=False), tail=False)
+    if left is None or right is None:
+        return None
+    names = _names(right, _names(left, set()))
+    if len(names) != 1:
+        return None
+    try:
+        roots = rational_roots(_add(polynomial(left), polynomial(right), -1))
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        return None
+    if not roots:
+        return None
+    return Equation(equals, names.pop(), roots, left[0] == "v" and right[0] == "n")
+
+
+def _equals_positions(text: str, limit: int = MAX_EQUATIONS) -> list[int]:
+    positions = []
+    for match in _EQUALS.finditer(text):
+        positions.append(match.start())
+        if len(positions) >= limit:
+            break
+    return positions
+
+
+def read_equations(text: str, limit: int = MAX_EQUATIONS) -> dict[int, Equation]:
+    """Every one-variable equation in the text, by the position of its `=` (at most `limit` `=` signs read)."""
+    positions = _equals_positions(text, limit)
+    ends = [*positions[1:], len(text)]
+    equations = {}
+    for position, end in zip(positions, ends):
+        equation = read_equation(text, position, end)
+        if equation is not None:
+            equations[equation.equals] = equation
+    return equations
+
+
+def stated_values(text: str) -> dict[str, set[Fraction]]:
+    """`The value of x is 4` → {"x": {4}}."""
+    values: dict[str, set[Fraction]] = {}
+    for match in _VALUE_OF.finditer(text):
+        value = Fraction(match.group("number"))
+        values.setdefault(match.group("name"), set()).add(-value if match.group("sign") else value)
+    return values
+
+
+def solved_equals(text: str, equals_positions: list[int]) -> set[int]:
+    """Which of the given `=` positions end an equation whose solution another equation or statement confirms."""
+    if not equals_positions or VARIABLE_HINT.search(text) is None:
+        return set()
+    positions = _equals_positions(text)
+    next_equals = dict(zip(positions, [*positions[1:], len(text)]))
+    # The candidates' own equations first: most rows stop here, having none
+    wanted = {}
+    for position in equals_positions:
+        if position in next_equals:
+            equation = read_equation(text, position, next_equals[position])
+            if equation is not None:
+                wanted[position] = equation
+    if not wanted:
+        return set()
+    equations = dict(wanted)
+    for position in positions:
+        if position not in equations:
+            equation = read_equation(text, position, next_equals[position])
+            if equation is not None:
+                equations[position] = equation
+    stated = stated_values(text)
+    solved = set()
+    for position, equation in wanted.items():
+        for other in equations.values():
+            if other.equals == position or other.variable != equation.variable:
+                continue
+            if equation.assignment and other.assignment:
+                continue  # two restatements `x = 7` confirm nothing
+            if equation.roots & other.roots:
+                solved.add(position)
+                break
+        else:
+            if not equation.assignment and equation.roots & stated.get(equation.variable, set()):
+                solved.add(position)
+    return solved
