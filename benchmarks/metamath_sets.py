@@ -644,6 +644,24 @@ def _final_calculations(solution: str, answer: str):
     return found[::-1]
 
 
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+_TENS_WORDS = {30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty", 90: "ninety"}
+
+
+def _spelled_out(number: int, text: str) -> bool:
+    """Is the number also written as a word (`five`, `fifth`, `twelve`)? Then a digit in the solution may be it."""
+    words = []
+    if number < len(_NUMBER_WORDS):
+        words.append(_NUMBER_WORDS[number])
+    if number in _TENS_WORDS:
+        words.append(_TENS_WORDS[number])
+    stems = [word[:-1] if word.endswith("e") or word.endswith("y") else word for word in words]
+    return any(re.search(rf"\b{stem}", text, re.IGNORECASE) for stem in stems)
+
+
 def math_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
     """(MATH_FOBAR row, MATH_SV row) with one integer of the problem replaced by X; raises Unsupported."""
     problem, solution = row["problem"], row["solution"]
@@ -692,6 +710,10 @@ def math_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
             if not form.depends or (answer_value - form.b) / form.a != given:
                 continue
             if given < 3:  # 1 and 2 also appear as constants (`2\\cdot`, `n+1`): too likely a coincidence
+                continue
+            if _spelled_out(int(given), problem + solution):  # "five flights" and a given 5: which one is used?
+                continue
+            if {given - 1, given + 1} <= {node.value for node in _literals(tree)}:  # `5 + 6 + 7 + 8 + 9`: a run
                 continue
             return _math_rows(row, match, lhs_latex, start, given, form, answer_value)
         last_error = "no given integer is a linear operand of the calculation giving the answer"
