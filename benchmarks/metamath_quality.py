@@ -163,21 +163,31 @@ def _plain(latex: str) -> str:
     return text.replace("×", "*").replace("÷", "/").replace(" x ", " * ")
 
 
+def _plain_words(text: str, has_unknown: bool) -> str:
+    """GSM8K-style arithmetic with unit words dropped; `x` is the unknown in SV/FOBAR rows, else GSM8K's times."""
+    if not has_unknown:
+        return metamath_sets._written_calculation(text)
+    text = text.replace("$", "").replace("%", "/100")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    return re.sub(r"[A-Za-z']{2,}|[A-WYZa-wyz]", " ", text)
+
+
 def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: Fraction | None = None) -> bool:
     """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?
 
     With `unknown` (the value of x in SV/FOBAR rows, i.e. their answer), left sides linear in x count too:
     `9x = 18` is confirmed when 9 times the answer is 18.
     """
+    latex = "\\" in text  # in GSM8K text `$` is the dollar sign, not a math delimiter
     left = text[max(0, equals_at - 120) : equals_at]
-    for stop in ("\n", "=", ":", ";", "\\[", "$", "\\approx"):
+    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         if cut != -1:
             left = left[cut + len(stop) :]
     for start in range(len(left)):
         if not (left[start].isdigit() or left[start] in "(\\.") or (start and left[start - 1] not in " ($\\{"):
             continue
-        candidate = _plain(left[start:].strip())
+        candidate = _plain(left[start:].strip()) if latex else _plain_words(left[start:], unknown is not None)
         if not candidate or not re.search(r"[-+*/^]|\d\s*[xX]", candidate.lstrip("-")):
             continue
         try:

@@ -12,10 +12,13 @@ from, so the metamath builder can be measured on human-written text of each shap
   stays linear in x, the answer depends on x, and solving `a·x + b = answer` gives back the replaced number.
   FOBAR writes the original reasoning with x and then solves; SV writes MetaMathQA's "We can set up the equation
   as follows" solution.
-- `MATH_FOBAR` / `MATH_SV`: only where it is mechanically sound: an integer answer, the solution's last
-  computation `… = \\boxed{A}` is a flat arithmetic expression we parse and that evaluates to A, and one integer
-  of the problem appears exactly once in the problem and exactly once in the whole solution, as a linear operand
-  of that expression. It becomes `X` (MetaMathQA's MATH_SV/FOBAR use a capital X).
+- `MATH_FOBAR` / `MATH_SV`: only where it is mechanically sound: the answer is one number or `\\frac{a}{b}`;
+  the last `LHS = A` / `LHS = \\boxed{A}` in the solution has a flat arithmetic left side (`\\cdot`, `\\times`,
+  `\\frac{a}{b}`, `^n`, parentheses) that our parser reads and that evaluates to A; one integer ≥ 3 of the problem
+  appears exactly once in the problem and exactly once in the whole solution, as an operand of that left side in
+  which the answer is linear; it is not also spelled out ("five") and not inside a run (`5 + 6 + 7 + 8 + 9`).
+  That integer becomes `X` (MetaMathQA's MATH_SV/FOBAR use a capital X). The solution's earlier lines stay as
+  written, so they may still show numbers derived from the replaced one; the final equation is always right.
 
 Every row keeps `type` and `original_question`. Deterministic for a given seed.
 
@@ -662,16 +665,30 @@ def _spelled_out(number: int, text: str) -> bool:
     return any(re.search(rf"\b{stem}", text, re.IGNORECASE) for stem in stems)
 
 
+def _math_answer_value(text: str) -> Fraction | None:
+    """12, -3, 0.25, \\frac{7}{12}, -\\dfrac{1}{2}: the answers whose value we read; anything else is None."""
+    text = text.strip()
+    negative = text.startswith("-")
+    text = text.removeprefix("-").strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        value = Fraction(text)
+    elif match := re.fullmatch(r"\\[dt]?frac\{(\d+)\}\{([1-9]\d*)\}", text):
+        value = Fraction(int(match.group(1)), int(match.group(2)))
+    else:
+        return None
+    return -value if negative else value
+
+
 def math_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
     """(MATH_FOBAR row, MATH_SV row) with one integer of the problem replaced by X; raises Unsupported."""
     problem, solution = row["problem"], row["solution"]
     boxed = last_boxed(solution)
-    if boxed is None or not re.fullmatch(r"\d+", boxed[2].strip()):
-        raise Unsupported("answer is not a positive integer")
+    answer_value = _math_answer_value(boxed[2]) if boxed else None
+    if answer_value is None:
+        raise Unsupported("answer is not a single number or fraction")
     if re.search(r"(?<![A-Za-z\\])X(?![A-Za-z])", problem + solution):
         raise Unsupported("the row already uses X")
     answer_text = boxed[2].strip()
-    answer_value = Fraction(int(answer_text))
     problem_numbers = list(_MATH_GIVEN.finditer(problem))
     counts = Counter(match.group() for match in problem_numbers)
     solution_counts = Counter(match.group() for match in re.finditer(r"\d+", solution))
@@ -693,7 +710,7 @@ def math_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
             if counts[match.group()] == 1
             and literal_texts[match.group()] == 1
             and solution_counts[match.group()] == 1
-            and int(match.group()) not in (0, int(answer_value))
+            and Fraction(int(match.group())) not in (0, answer_value)
         ]
         random.Random(f"{seed}:{index}").shuffle(candidates)
         for match in candidates:
@@ -721,12 +738,16 @@ def math_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
     raise Unsupported(last_error)
 
 
+def row_answer_text(solution: str) -> str:
+    return last_boxed(solution)[2].strip()
+
+
 def _math_rows(row, match, lhs_latex, segment_start, given, form, answer_value) -> tuple[dict, dict]:
     problem, solution = row["problem"], row["solution"]
     problem_x = problem[: match.start()] + "X" + problem[match.end() :]
     lhs_x = re.sub(rf"(?<!\d){match.group()}(?!\d)", "{X}", lhs_latex).strip().replace("{X}", "X")
     lhs_x = re.sub(r"(\\[A-Za-z]+)X", r"\1 X", lhs_x)
-    answer_text, value = str(answer_value), number_text(given)
+    answer_text, value = row_answer_text(solution), number_text(given)
     head = solution[:segment_start].rstrip()
     for opener in ("$", "\\[", "=", "&"):
         head = head.removesuffix(opener).rstrip()
