@@ -1,7 +1,8 @@
 """How good are the metamath builder's corruptions on real, human-written text, per MetaMathQA row type?
 
 Three sets from benchmarks/metamath_sets.py: GSM8K (8,792 GSM_AnsAug rows), MATH (7,498 MATH_AnsAug rows) and
-SV/FOBAR rows derived from both. The metamath builder's per-row function runs on every row; each pair is then
+SV/FOBAR rows derived from both (and, as `gsm8k_builder`, the GSM8K rows through the gsm8k builder, which reads
+the calculator annotations). The metamath builder's per-row function runs on every row; each pair is then
 judged by this script's own code, not by the builder's pair columns (only `tier` is read, to group pairs):
 
 - the changed number: numbers are found with a regex of our own, the texts with numbers masked must be
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import metamath_sets  # noqa: E402
 from metamath_sets import Parser, Unsupported, constant, evaluate, tokenize  # noqa: E402
 
-from prefbuild.builders import metamath  # noqa: E402
+from prefbuild.builders import gsm8k, metamath  # noqa: E402
 
 NUMBER_TOKEN = re.compile(r"(?<![\d.])(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")  # deliberately not the builder's regex
 LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!|\{,\})(?=\d{3})")
@@ -56,6 +57,7 @@ OPERATOR_AFTER = re.compile(
 MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
+SETS = ("gsm8k", "math", "sv_fobar", "gsm8k_builder")
 REFERENCE_TIERS = ("verified", "unverified", "any_number", "final_result")
 
 # The issue's targets: (set, figure, comparison, bound)
@@ -64,9 +66,9 @@ TARGETS = [
     ("math", "coverage", ">=", 0.97),
     ("gsm8k", "intermediate", ">=", 0.92),
     ("math", "intermediate", ">=", 0.55),
-    *[(name, "answer_lines_changed", "==", 0) for name in ("gsm8k", "math", "sv_fobar")],
-    *[(name, "final_answer_outside_final_result", "<=", 0.01) for name in ("gsm8k", "math", "sv_fobar")],
-    *[(name, "question_number_outside_final_result", "<=", 0.02) for name in ("gsm8k", "math", "sv_fobar")],
+    *[(name, "answer_lines_changed", "==", 0) for name in SETS],
+    *[(name, "final_answer_outside_final_result", "<=", 0.01) for name in SETS],
+    *[(name, "question_number_outside_final_result", "<=", 0.02) for name in SETS],
 ]
 
 
@@ -80,7 +82,10 @@ def value_of(token: str) -> Fraction:
 
 def answer_value(response: str) -> tuple[str, Fraction | None]:
     """The text after the last `The answer is:` and its value when it is a number or a simple fraction."""
-    text = response.rsplit("The answer is:", 1)[-1].strip() if "The answer is:" in response else ""
+    if "The answer is:" in response:
+        text = response.rsplit("The answer is:", 1)[-1].strip()
+    else:  # the gsm8k builder's completions end with `#### X` only
+        text = response.rsplit("####", 1)[-1].strip() if "####" in response else ""
     plain = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace(" ", "")
     plain = normalise(plain).replace("\\!", "")
     negative = plain.startswith("-")
@@ -256,11 +261,15 @@ def judge(row: dict, pair: dict) -> dict:
     return verdict
 
 
-def run_set(rows: list[dict], seed: int) -> tuple[list, list, float]:
-    builder = metamath.BUILDER
+def run_set(
+    rows: list[dict], seed: int, source_rows: list[dict] | None = None, builder=None
+) -> tuple[list, list, float]:
+    """The builder's per-row function on each row (on `source_rows` when the builder reads another schema)."""
+    builder = builder or metamath.BUILDER
     options = dict(builder.options)
+    source_rows = source_rows or rows
     started = time.process_time()
-    outcomes = [builder.build_row(row, builder.row_id(row, i), seed, options) for i, row in enumerate(rows)]
+    outcomes = [builder.build_row(row, builder.row_id(row, i), seed, options) for i, row in enumerate(source_rows)]
     return (
         outcomes,
         [[judge(row, pair) for pair in outcome.pairs] for row, outcome in zip(rows, outcomes)],
@@ -375,24 +384,27 @@ def print_examples(name: str, rows, outcomes, verdicts, count: int, seed: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--sets", nargs="+", default=["gsm8k", "math", "sv_fobar"], choices=["gsm8k", "math", "sv_fobar"]
-    )
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS, help="gsm8k_builder: the gsm8k builder")
     parser.add_argument("--examples", type=int, default=0, help="print N random changed lines per set")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--distances", action="store_true", help="also the edit-distance definitions on GSM8K")
     args = parser.parse_args()
 
     sets, derivation = metamath_sets.build_sets(args.seed)
-    print("sets: " + ", ".join(f"{name} {len(sets[name]):,} rows" for name in args.sets))
+    print("sets: " + ", ".join(f"{name} {len(sets[name.removesuffix('_builder')]):,} rows" for name in args.sets))
     print(
         f"SV/FOBAR derivation: GSM8K {derivation['gsm8k_unknown_x'].get('derived', 0):,} rows, "
         f"MATH {derivation['math_unknown_x'].get('derived', 0):,} rows (each gives one FOBAR and one SV row)"
     )
     results, runs = {}, {}
     for name in args.sets:
-        rows = sets[name]
-        outcomes, verdicts, seconds = run_set(rows, args.seed)
+        if name == "gsm8k_builder":  # the same GSM8K rows through the gsm8k builder (calculator annotations)
+            raw = metamath_sets.gsm8k_source()
+            rows = sets["gsm8k"]
+            outcomes, verdicts, seconds = run_set(rows, args.seed, raw, gsm8k.BUILDER)
+        else:
+            rows = sets[name]
+            outcomes, verdicts, seconds = run_set(rows, args.seed)
         runs[name] = (rows, outcomes, verdicts)
         overall = figures(rows, outcomes, verdicts)
         overall["cpu_us_per_row"] = seconds / len(rows) * 1e6
