@@ -355,6 +355,27 @@ def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
         print(f"skipped: {overall['skipped']}")
 
 
+def markdown_table(results: dict) -> str:
+    """One Markdown table, a row per set and type, for BENCHMARKS.md."""
+    lines = [
+        "| set | type | rows | pairs | coverage | intermediate (confirmed) | answer* | question* | answer (all) "
+        "| answer lines · boxed · >1 number | tiers |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, result in results.items():
+        for label, data in [*result["by_type"].items(), ("**all**", result["all"])]:
+            if label != "**all**" and len(result["by_type"]) == 1:
+                continue
+            lines.append(
+                f"| {name} | {label} | {data['rows']:,} | {data['pairs']:,} | {data['coverage']:.2%} "
+                f"| {data['intermediate']:.1%} ({data['confirmed']:.1%}) "
+                f"| {data['final_answer_outside_final_result']:.2%} | {data['question_number_outside_final_result']:.2%} "
+                f"| {data['final_answer']:.1%} | {data['answer_lines_changed']} · {data['boxed_changed']} · "
+                f"{data['more_than_one_number']} | {_tier_text(data['tiers'], data['pairs'])} |"
+            )
+    return "\n".join(lines)
+
+
 def check_targets(results: dict) -> list[dict]:
     checks = []
     for name, key, comparison, bound in TARGETS:
@@ -388,6 +409,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=0, help="print N random changed lines per set")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--distances", action="store_true", help="also the edit-distance definitions on GSM8K")
+    parser.add_argument("--markdown", action="store_true", help="also print the per-type table in Markdown")
     args = parser.parse_args()
 
     sets, derivation = metamath_sets.build_sets(args.seed)
@@ -417,6 +439,8 @@ def main() -> None:
         " all pairs; lines = pairs with a changed answer line; boxed = pairs with a changed \\boxed{}; >1num = pairs not differing in exactly"
         " one number"
     )
+    if args.markdown:
+        print("\n" + markdown_table(results))
     checks = check_targets(results)
     print("\n## targets")
     for check in checks:
