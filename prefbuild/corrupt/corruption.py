@@ -14,14 +14,25 @@ What may change (decided by value, so that a restatement anywhere is caught):
   and the `any_number` fallback skips numbers next to an operator, a brace, `^`, `_`, a comparison or words such
   as "less than", "at least", "times" (prefbuild/corrupt/results.py).
 
-Tiers, best first (the chosen number is drawn uniformly from the best non-empty tier; verified and solved results
-form one tier of checked results):
+Tiers, best first (the chosen number is drawn uniformly from the best non-empty tier; verified_term and solved
+results form one tier, computed only when no verified result qualifies, which keeps the equation solver off the
+path of most rows):
 
 - `verified`: a number right after `=` whose left side parses and evaluates to it (`48/2 = 24`);
+- `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
+  $1.25`: both sides evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
+  which are exponents, indices and operands of `\\frac`, are not terms);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
+- `solved_term`: when no result above qualifies, a coefficient or constant that a simplification step computed in
+  a confirmed one-variable equation (`x / 0.8 = 600` … `1.25x = 600`: 1.25; `20 - (4 + 2 + x) = 11` …
+  `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
+  and the answer, reach their intermediate results here;
 - `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`);
-- `any_number`: another number standing alone in the reasoning (`which makes 210 pages`);
+- `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
+  "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
+- `any_number`: another number standing alone in the reasoning (`which makes 210 pages`); list items
+  (`1, 4, 9, 16`) and `[asy]` diagram code are never candidates;
 - `final_result`: the fallback when nothing above qualifies: the final calculation's result, i.e. the last
   result whose value is the final answer (`120x / 120 = 960 / 120`, `x = 8` → `x = 9`), else the number in the
   last `\\boxed{…}` (`$130-62=\\boxed{68}$` → `\\boxed{69}`; the answer lines still say 68). Its rejected
@@ -47,6 +58,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from prefbuild.corrupt.equations import solved_terms
 from prefbuild.corrupt.expression import ExpressionError, evaluate
 from prefbuild.corrupt.numbers import MAX_NUMBER_CHARS, NumberForm, written_value
 from prefbuild.corrupt.results import (
@@ -54,14 +66,25 @@ from prefbuild.corrupt.results import (
     Spans,
     answer_lines,
     boxed_result,
+    chain_terms,
+    direct_results,
     final_answer_values,
-    find_results,
     given_values,
     other_numbers,
     protected_spans,
+    solve_unverified,
 )
 
-TIERS = ("verified", "solved", "unverified", "any_number", "final_result")
+TIERS = (
+    "verified",
+    "verified_term",
+    "solved",
+    "solved_term",
+    "unverified",
+    "stated",
+    "any_number",
+    "final_result",
+)
 SLIP_MODELS = {
     "small": ("offset", "digit_slip", "off_by_one_step"),
     "wide": ("wide_offset", "off_by_one_step"),
@@ -70,7 +93,7 @@ DEFAULT_SLIP_MODEL = "small"
 SLIPS = ("offset", "digit_slip", "off_by_one_step", "wide_offset")
 SKIP_REASONS = ("no_number_to_corrupt", "only_final_result")
 _OFFSETS = (-2, -1, 1, 2)
-_CHECKED = frozenset({"verified", "solved"})
+_CHECKED = frozenset({"verified", "verified_term", "solved"})
 
 
 @dataclass(frozen=True)
@@ -193,32 +216,56 @@ def candidate_numbers(
     """
     lines = answer_lines(text)
     spans = Spans(protected_spans(text, lines) + list(protected or ()))
-    if results is None:
-        results = find_results(text, spans)
     answers = final_answer_values(text, lines)
     given = given_values(question)
-    intermediate, finals = [], []
-    for result in results:
-        if result.end - result.start > MAX_NUMBER_CHARS or spans.overlaps(result.start, result.end):
-            continue
-        value = result.value if result.value is not None else written_value(text[result.start : result.end])
-        if value in answers:
-            finals.append(result)
-        elif value in given:
-            continue
-        elif result.denominator is not None and value.numerator in given | answers:
-            continue  # the numerator that would change is itself a given or the answer (`\frac{1}{6}`, 1 given)
-        else:
-            intermediate.append(result)
+    continuing: list[int] = []
+    if results is None:
+        results, continuing = direct_results(text, spans)
+    finals: list[Result] = []
+
+    def keep(found: list[Result]) -> list[Result]:
+        """The results that are intermediate: not the final answer (kept aside for `final_result`), not given."""
+        kept = []
+        for result in found:
+            if result.end - result.start > MAX_NUMBER_CHARS or spans.overlaps(result.start, result.end):
+                continue
+            value = result.value if result.value is not None else written_value(text[result.start : result.end])
+            if value in answers:
+                finals.append(result)
+            elif value in given:
+                continue
+            elif result.denominator is not None and value.numerator in given | answers:
+                continue  # the numerator that would change is itself a given or the answer (`\\frac{1}{6}`, 1 given)
+            else:
+                kept.append(result)
+        return kept
+
+    # The cheap checks first, the equation solver only when they leave nothing: most rows stop at `verified`.
+    intermediate = keep(results)
+    verified = [result for result in intermediate if result.tier == "verified"]
+    if verified:
+        return verified, None
+    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans))
     checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None
+    terms = []
+    for start, end in solved_terms(text):
+        value = written_value(text[start:end])
+        if value not in answers and value not in given and not spans.overlaps(start, end):
+            terms.append(Result(start, end, "solved_term", None, value))
+    if terms:
+        return terms, None
     if intermediate:
         return intermediate, None
     others = other_numbers(text, spans)
     pool = [result for result in others if result.value not in answers and result.value not in given]
+    stated = [result for result in pool if result.tier == "stated"]
+    if stated:
+        return stated, None
     if pool:
         return pool, None
+    finals.sort(key=lambda result: result.start)
     final = finals[-1:] or [result for result in others if result.value in answers][-1:]
     if not final:
         boxed = boxed_result(text)

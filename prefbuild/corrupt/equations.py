@@ -24,12 +24,22 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
-from prefbuild.corrupt.expression import MAX_EXPONENT, MAX_TOKENS, ExpressionError, _Parser, tokenize
+from prefbuild.corrupt.expression import (
+    _KIND_BY_INDEX,
+    _TOKEN,
+    MAX_EXPONENT,
+    MAX_TOKENS,
+    ExpressionError,
+    _Parser,
+    tokenize,
+)
 
 MAX_DEGREE = 4
-MAX_EQUATIONS = 64  # `=` signs read per row; a solution rarely has more than 20
+MAX_EQUATIONS = 24  # equations read per row (a MetaMathQA solution rarely has more than 20 `=` signs)
+CONFIRM_WINDOW = 4  # equations either side of a candidate's that may confirm it
 MAX_COEFFICIENT_BITS = 128  # numerator and denominator of every coefficient
 _LEFT_CHARS = 160
 _ARITHMETIC = frozenset("n+-*/^()%fsv")
@@ -37,6 +47,9 @@ _ARITHMETIC = frozenset("n+-*/^()%fsv")
 VARIABLE_HINT = re.compile(
     r"[0-9)}][ \t]*[A-Za-z](?![A-Za-z])|(?<![A-Za-z\\])[A-Za-z][ \t]*(?:[-+*/=^]|\\cdot)|=[ \t]*[A-Za-z](?![A-Za-z])"
 )
+# Words of a solution that solves an equation step by step; only such rows are searched for derived equations
+_SOLVING = re.compile(r"solv|simplif|isolate|both sides|[Tt]he value of|we get|gives us|[Cc]ombining")
+_NUMBER_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _LETTER = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")
 _EQUALS = re.compile(r"=(?<![<>!=\\]=)(?![=>])")
 _VALUE_OF = re.compile(
@@ -52,6 +65,7 @@ class Equation(NamedTuple):
     variable: str
     roots: frozenset[Fraction]
     assignment: bool  # `x = 7`: the variable alone on the left, a number alone on the right
+    left_start: int = 0  # where the text read for the left side starts (the arithmetic run is at its end)
 
 
 def _check(value: Fraction) -> Fraction:
@@ -142,7 +156,8 @@ def polynomial(node: tuple) -> Polynomial:
 
 def rational_roots(coefficients: Polynomial) -> frozenset[Fraction]:
     """The rational roots of a polynomial of degree 1 to MAX_DEGREE: degrees 1 and 2 in fractions (a quadratic's
-    roots are rational exactly when its discriminant is a rational square), 3 and 4 with sympy."""
+    roots are rational exactly when its discriminant is a rational square), 3 and 4 by the rational root theorem
+    when the coefficients are small, else with sympy (`sympy.roots` of a `Poly` built from our coefficients)."""
     degree = len(coefficients) - 1
     if degree < 1:
         raise ExpressionError("no variable left to solve for")
@@ -155,11 +170,44 @@ def rational_roots(coefficients: Polynomial) -> frozenset[Fraction]:
         except ExpressionError:
             return frozenset()
         return frozenset({(-b + root) / (2 * a), (-b - root) / (2 * a)})
-    import sympy  # only here: a few rows in a thousand reach a cubic or a quartic
+    roots = _small_rational_roots(coefficients)
+    if roots is not None:
+        return roots
+    import sympy  # only here: a cubic or quartic with coefficients too large for the divisor search
 
     variable = sympy.Symbol("v")
     poly = sympy.Poly([sympy.Rational(c.numerator, c.denominator) for c in reversed(coefficients)], variable)
     return frozenset(Fraction(int(root.p), int(root.q)) for root in sympy.roots(poly, filter="Q"))
+
+
+def _divisors(number: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(number) + 1) if number % d == 0]
+    return small + [number // d for d in reversed(small) if d * d != number]
+
+
+def _small_rational_roots(coefficients: Polynomial) -> frozenset[Fraction] | None:
+    """Rational roots by the rational root theorem (±p/q, p dividing the constant term and q the leading one, after
+    clearing denominators), when both are at most 10**6; None when they are larger (sympy's job)."""
+    scale = math.lcm(*(c.denominator for c in coefficients))
+    integers = [int(c * scale) for c in coefficients]
+    roots = set()
+    while integers and integers[0] == 0:  # a root at 0: divide it out
+        roots.add(Fraction(0))
+        integers.pop(0)
+    if len(integers) <= 1:
+        return frozenset(roots)
+    constant, leading = abs(integers[0]), abs(integers[-1])
+    if constant > 10**6 or leading > 10**6:
+        return None
+    numerators, denominators = _divisors(constant), _divisors(leading)
+    if len(numerators) * len(denominators) > 400:
+        return None
+    for p in numerators:
+        for q in denominators:
+            for candidate in (Fraction(p, q), Fraction(-p, q)):
+                if sum(c * candidate**i for i, c in enumerate(integers)) == 0:
+                    roots.add(candidate)
+    return frozenset(roots)
 
 
 def _variables(tokens: list[tuple[str, str]], tail: bool) -> list[tuple[str, str]]:
@@ -245,7 +293,7 @@ def read_equation(text: str, equals: int, next_equals: int) -> Equation | None:
         return None
     if not roots:
         return None
-    return Equation(equals, names.pop(), roots, left[0] == "v" and right[0] == "n")
+    return Equation(equals, names.pop(), roots, left[0] == "v" and right[0] == "n", start)
 
 
 def _equals_positions(text: str, limit: int = MAX_EQUATIONS) -> list[int]:
@@ -257,8 +305,10 @@ def _equals_positions(text: str, limit: int = MAX_EQUATIONS) -> list[int]:
     return positions
 
 
+@lru_cache(maxsize=4)  # solved_equals and solved_terms read the same row's equations
 def read_equations(text: str, limit: int = MAX_EQUATIONS) -> dict[int, Equation]:
-    """Every one-variable equation in the text, by the position of its `=` (at most `limit` `=` signs read)."""
+    """Every one-variable equation in the text, by the position of its `=` (at most `limit` `=` signs read).
+    The returned dict is shared between callers of the same text: do not change it."""
     positions = _equals_positions(text, limit)
     ends = [*positions[1:], len(text)]
     equations = {}
@@ -278,39 +328,100 @@ def stated_values(text: str) -> dict[str, set[Fraction]]:
     return values
 
 
+def _confirmed(equation: Equation, equations: dict[int, Equation], stated: dict[str, set[Fraction]]) -> bool:
+    """Whether another equation (not both assignments) or a `The value of x is N` line shares a root."""
+    for other in equations.values():
+        if other.equals == equation.equals or other.variable != equation.variable:
+            continue
+        if equation.assignment and other.assignment:
+            continue  # two restatements `x = 7` confirm nothing
+        if equation.roots & other.roots:
+            return True
+    return not equation.assignment and bool(equation.roots & stated.get(equation.variable, set()))
+
+
 def solved_equals(text: str, equals_positions: list[int]) -> set[int]:
-    """Which of the given `=` positions end an equation whose solution another equation or statement confirms."""
+    """Which of the given `=` positions end an equation whose solution another equation or statement confirms.
+
+    Confirmation is looked for among the `CONFIRM_WINDOW` equations on either side of the candidate's (a step and
+    the steps that lead to it or follow from it are written together), so a row's work stays bounded."""
     if not equals_positions or VARIABLE_HINT.search(text) is None:
         return set()
-    positions = _equals_positions(text)
-    next_equals = dict(zip(positions, [*positions[1:], len(text)]))
-    # The candidates' own equations first: most rows stop here, having none
-    wanted = {}
-    for position in equals_positions:
-        if position in next_equals:
-            equation = read_equation(text, position, next_equals[position])
-            if equation is not None:
-                wanted[position] = equation
-    if not wanted:
-        return set()
-    equations = dict(wanted)
-    for position in positions:
-        if position not in equations:
-            equation = read_equation(text, position, next_equals[position])
-            if equation is not None:
-                equations[position] = equation
-    stated = stated_values(text)
+    positions = _equals_positions(text, 4 * MAX_EQUATIONS)
+    index_of = {position: index for index, position in enumerate(positions)}
+    ends = [*positions[1:], len(text)]
+    read: dict[int, Equation | None] = {}
+
+    def equation_at(index: int) -> Equation | None:
+        if index not in read:
+            read[index] = read_equation(text, positions[index], ends[index])
+        return read[index]
+
+    stated: dict[str, set[Fraction]] | None = None
     solved = set()
-    for position, equation in wanted.items():
-        for other in equations.values():
-            if other.equals == position or other.variable != equation.variable:
-                continue
-            if equation.assignment and other.assignment:
-                continue  # two restatements `x = 7` confirm nothing
-            if equation.roots & other.roots:
-                solved.add(position)
-                break
-        else:
-            if not equation.assignment and equation.roots & stated.get(equation.variable, set()):
-                solved.add(position)
+    for position in equals_positions:
+        index = index_of.get(position)
+        if index is None or len(read) >= MAX_EQUATIONS:
+            continue
+        equation = equation_at(index)
+        if equation is None:
+            continue
+        low, high = max(0, index - CONFIRM_WINDOW), min(len(positions), index + CONFIRM_WINDOW + 1)
+        neighbours = {
+            positions[other]: found
+            for other in range(low, high)
+            if other != index and (found := equation_at(other)) is not None
+        }
+        if stated is None:
+            stated = stated_values(text)
+        if _confirmed(equation, neighbours, stated):
+            solved.add(position)
     return solved
+
+
+def solved_terms(text: str) -> list[tuple[int, int]]:
+    """Spans of the numbers on the left of one-variable equations derived from an earlier equation with the same
+    root: the coefficients and constants a simplification step computed (`1.25x = 600` after `x / 0.8 = 600`:
+    1.25; `-x + 14 = 11` after `20 - (4 + 2 + x) = 11`: 14). The first equation of a chain restates the problem.
+    Exponents, indices and `\\frac{}{}`/`\\sqrt{}` operands are left out; givens and answers are the caller's."""
+    if _SOLVING.search(text) is None or VARIABLE_HINT.search(text) is None:
+        return []
+    equations = read_equations(text)
+    if len(equations) < 2 and not _VALUE_OF.search(text):
+        return []
+    spans = []
+    for equation in equations.values():
+        # Derived from an earlier equation of the same root: the set-up equation itself restates the problem
+        derived = any(
+            other.equals < equation.equals
+            and not other.assignment
+            and other.variable == equation.variable
+            and other.roots & equation.roots
+            for other in equations.values()
+        )
+        if equation.assignment or not derived:
+            continue
+        tokens = []
+        for match in _TOKEN.finditer(text, equation.left_start, equation.equals):
+            index = match.lastindex
+            if not index:
+                continue
+            kind = _KIND_BY_INDEX[index]
+            value = match[index].rstrip()
+            if kind == "w" and ((len(value) == 1 and value.isalpha()) or value == "\\pi"):
+                kind = "v"
+            elif kind == "w" and value in ("x", "X"):
+                kind = "v"
+            tokens.append((kind, match.span(index)))
+        start = len(tokens)
+        while start and tokens[start - 1][0] in _ARITHMETIC:
+            start -= 1
+        earlier = None
+        for kind, (number_start, number_end) in tokens[start:]:
+            if kind != "n" or text[number_start - 1 : number_start] in "^_{" or text[number_end : number_end + 1] in "}^":
+                continue
+            if earlier is None:  # numbers written before this equation: `125 * x = 1000` … `125x = 1000` is not new
+                earlier = set(_NUMBER_TEXT.findall(text, 0, equation.left_start))
+            if text[number_start:number_end] not in earlier:
+                spans.append((number_start, number_end))
+    return spans

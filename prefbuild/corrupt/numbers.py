@@ -30,7 +30,10 @@ def written_value(text: str) -> Fraction | None:
     """The exact value of a written number (`1,250.5`, `60,\\!000`), or None when it is longer than allowed."""
     if len(text) > MAX_NUMBER_CHARS:
         return None
-    return Fraction(_plain(text))
+    whole, _, decimals = _plain(text).partition(".")
+    if not decimals.strip("0"):
+        return int(whole)  # type: ignore[return-value]  # hashes and compares as the equal Fraction, faster
+    return Fraction(int(whole + decimals), 10 ** len(decimals))
 
 
 def _plain(text: str) -> str:

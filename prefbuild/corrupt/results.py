@@ -17,10 +17,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
 from prefbuild.corrupt.expression import (
+    _KIND_BY_INDEX,
+    _TOKEN,
     ExpressionError,
     evaluate,
     has_operation,
@@ -74,12 +77,14 @@ _VALUE_IS = re.compile(
 )
 _CLAUSE_BREAKS = (": ", "; ", "? ", "! ", ". ", ", ")
 _BOXED = re.compile(r"\\boxed\s*\{")
+_ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 _BRACE = re.compile(r"[{}]")
 # Numbers that label rather than compute: `Step 2:`, `Case 1`, `2.` or `2)` opening a line, `(2)`, `#2`.
 _MARKER = re.compile(
-    r"(?:^[ \t]*(?:Step[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))"
-    r"|\b(?:Step|Case|Part|Equation|Example|Method|Option|Problem|Question|Round|Day|Week|Year)[ \t]+[0-9]+",
-    re.MULTILINE | re.IGNORECASE,
+    r"(?:^[ \t]*(?:[Ss]tep[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))"
+    r"|\b(?:[Ss]tep|[Cc]ase|[Pp]art|[Ee]quation|[Ee]xample|[Mm]ethod|[Oo]ption|[Pp]roblem|[Qq]uestion|[Rr]ound|[Dd]ay"
+    r"|[Ww]eek|[Yy]ear|STEP|CASE)[ \t]+[0-9]+",
+    re.MULTILINE,
 )
 # Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
 _GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
@@ -93,7 +98,14 @@ _OPERAND_BEFORE = re.compile(
 )
 _OPERAND_AFTER = re.compile(
     r"[ \t$]*(?:[-+*/×÷·=<>^_}\)\]!−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|sqrt|pi)(?![A-Za-z])"
-    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b)"
+    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b|,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?[0-9])"
+)
+# An item of a list (`1, 4, 9, 16`, `2, 5, or 8`): a label, not a result.
+_LIST_ITEM_BEFORE = re.compile(r"[0-9]\$?,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?\Z")
+# A number stated as the value of something in prose: `so its radius is 5`, `we get 83`, `yields $72$`.
+_STATED_BEFORE = re.compile(
+    r"\b(?:is|are|was|were|equals?|gives?|yields?|gets?|obtain|becomes?|makes?|leaves?|totals?)[ \t]+"
+    r"(?:\\?\$[ \t]*)*\Z"
 )
 
 
@@ -135,10 +147,11 @@ class Spans:
         return list(zip(self.starts, self.ends))
 
 
-def _boxed_spans(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4)  # protected_spans, final_answer_values and boxed_result ask for the same row's boxes
+def _boxed_spans(text: str) -> tuple[tuple[int, int], ...]:
     """Each `\\boxed{...}` with its contents; an unclosed one runs to the end of the text. One pass over braces."""
     if "\\boxed" not in text:
-        return []
+        return ()
     close_of: dict[int, int] = {}
     stack: list[int] = []
     for match in _BRACE.finditer(text):
@@ -146,7 +159,7 @@ def _boxed_spans(text: str) -> list[tuple[int, int]]:
             stack.append(match.start())
         elif stack:
             close_of[stack.pop()] = match.end()
-    return [(match.start(), close_of.get(match.end() - 1, len(text))) for match in _BOXED.finditer(text)]
+    return tuple((match.start(), close_of.get(match.end() - 1, len(text))) for match in _BOXED.finditer(text))
 
 
 def answer_lines(text: str) -> list[re.Match]:
@@ -163,7 +176,9 @@ def protected_spans(text: str, lines: list[re.Match] | None = None) -> list[tupl
     if lines is None:
         lines = answer_lines(text)
     spans = [(match.start() - (match.re is not _HASH_LINE), match.end()) for match in lines]
-    spans += _boxed_spans(text)
+    spans += list(_boxed_spans(text))
+    if "[asy]" in text:  # diagram code (`real xmin=-1.5`, `label("$12$")`) is not reasoning: never changed
+        spans += [match.span() for match in _ASY.finditer(text)]
     return spans
 
 
@@ -233,10 +248,74 @@ def _monomial_result(text: str, equals: int, position: int) -> Result | None:
     return Result(start, end, tier, None, value, None, equals)
 
 
-def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
-    """Every `= number` result outside the final answer, tiered "verified", "solved" or "unverified"."""
-    protected = _as_spans(protected, text)
+# Where the right side of an `=` ends: a line break, a math delimiter (not `\\$`), `\\]`, `\\\\`, a clause break
+_RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
+_TERM_EDGE = frozenset("^_{}")
+
+
+def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
+    """The arithmetic right of an `=` (from `position`) and where it ends, or None when there is none."""
+    end = min(len(text), position + MAX_LEFT_CHARS)
+    stop = _RIGHT_STOP.search(text, position, end)
+    if stop is not None:
+        end = stop.start()
+    tokens: list[tuple[str, str]] = []
+    ends: list[int] = []
+    for match in _TOKEN.finditer(text, position, end):
+        index = match.lastindex
+        if not index:
+            continue
+        kind = _KIND_BY_INDEX[index]
+        if kind in "w?":
+            break
+        tokens.append((kind, match[index]))
+        ends.append(match.end())
+    for drop in range(min(len(tokens), 4)):
+        part = tokens[: len(tokens) - drop]
+        if len(part) < 3:
+            return None
+        try:
+            return parse_tokens(part), ends[len(part) - 1]
+        except ExpressionError:
+            continue
+    return None
+
+
+def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
+    """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
+    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms."""
+    right = _right_expression(text, position)
+    if right is None:
+        return []
+    node, end = right
+    left = _left_expression(text, equals)
+    if left is None or not has_operation(node):
+        return []
+    try:
+        left_value, right_value = evaluate(left), evaluate(node)
+    except ExpressionError:
+        return []
+    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+        return []
+    low = max(0, equals - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
+    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, equals) if len(number) <= 40}
+    terms = []
+    for match in NUMBER.finditer(text, position, end):
+        start, stop = match.span()
+        if stop - start > 40 or text[start - 1 : start] in _TERM_EDGE or text[stop : stop + 1] in _TERM_EDGE:
+            continue
+        value = _fraction(match.group())
+        if value not in seen:
+            terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+    return terms
+
+
+def direct_results(text: str, protected: Spans) -> tuple[list[Result], list[int]]:
+    """The `= number` results (verified or unverified, fraction and monomial results included), and the positions
+    of the `=` signs whose right side continues as an expression (where `chain_terms` looks)."""
     results = []
+    continuing = []
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
         position = equals.end()
@@ -246,8 +325,11 @@ def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = No
                 other = _fraction_result(text, equals.start(), position)
             else:
                 other = _monomial_result(text, equals.start(), position)
-            if other is not None and not (protected and protected.overlaps(other.start, other.end)):
-                results.append(other)
+            if other is not None:
+                if not (protected and protected.overlaps(other.start, other.end)):
+                    results.append(other)
+            elif match is not None:
+                continuing.append(equals.start())
             continue
         start, end = match.span("number")
         if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
@@ -266,17 +348,48 @@ def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = No
                 percent = text.startswith("%", end) or text.startswith("\\%", end)
                 if matches_result(value, form, percent):
                     tier, expression = "verified", node
-        written = Fraction(form.scaled, 10**form.decimals)
+        written = _form_value(form)
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
-    unverified = [result.equals for result in results if result.tier == "unverified"]
-    if unverified:
-        solved = solved_equals(text, unverified)
-        if solved:
-            results = [
-                result._replace(tier="solved") if result.tier == "unverified" and result.equals in solved else result
-                for result in results
-            ]
-    return results
+    return results, continuing
+
+
+def chain_terms(text: str, continuing: list[int], protected: Spans) -> list[Result]:
+    """The `verified_term` results right of the given `=` positions (see `_chain_terms`)."""
+    return [
+        term
+        for equals in continuing
+        for term in _chain_terms(text, equals, equals + 1)
+        if not (protected and protected.overlaps(term.start, term.end))
+    ]
+
+
+def solve_unverified(text: str, results: list[Result]) -> list[Result]:
+    """`results` with the unverified ones whose equation another equation confirms moved to the `solved` tier."""
+    unverified = [result.equals for result in results if result.tier == "unverified" and result.equals >= 0]
+    solved = solved_equals(text, unverified) if unverified else set()
+    if not solved:
+        return results
+    return [
+        result._replace(tier="solved") if result.tier == "unverified" and result.equals in solved else result
+        for result in results
+    ]
+
+
+def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+    """Every result outside the final answer: `= number` results tiered "verified", "solved" or "unverified",
+    and the "verified_term" numbers of checked equality chains (in text order)."""
+    protected = _as_spans(protected, text)
+    results, continuing = direct_results(text, protected)
+    results = solve_unverified(text, results) + chain_terms(text, continuing, protected)
+    return sorted(results, key=lambda result: result.start)
+
+
+def _form_value(form: NumberForm) -> Fraction:
+    """A written number's exact value (an int when whole: it hashes and compares as the equal Fraction, faster)."""
+    if not form.decimals:
+        return form.scaled  # type: ignore[return-value]
+    whole, remainder = divmod(form.scaled, 10**form.decimals)
+    return whole if not remainder else Fraction(form.scaled, 10**form.decimals)  # type: ignore[return-value]
 
 
 def _fraction(written: str) -> Fraction:
@@ -284,8 +397,8 @@ def _fraction(written: str) -> Fraction:
     if "," in written:
         written = written.replace("\\!", "").replace("{,}", "").replace(",", "")
     whole, _, decimals = written.partition(".")
-    if not decimals:
-        return Fraction(int(whole))
+    if not decimals or not decimals.strip("0"):
+        return int(whole)  # type: ignore[return-value]  # an int hashes and compares as the equal Fraction, faster
     return Fraction(int(whole + decimals), 10 ** len(decimals))
 
 
@@ -309,7 +422,7 @@ def _answer_value(answer: str) -> set[Fraction]:
     plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
     match = _ANSWER_NUMBER.fullmatch(plain)
     if match:
-        return {abs(Fraction(plain.replace("\\!", "").replace("{,}", "").replace(",", "")))}
+        return {_fraction(plain.lstrip("-"))}
     try:
         computed = polynomial(parse_expression(plain))
         if len(computed) == 1:
@@ -346,22 +459,45 @@ _BOXED_NUMBER = re.compile(
 )
 
 
+_LOOSE_NUMBER = re.compile(r"(?<![0-9.A-Za-z])[0-9]+(?:\.[0-9]+)?(?![0-9])|\\[dt]?frac([0-9])([0-9])(?![0-9])")
+
+
+def _leading_boxed_number(text: str, opening: int, end: int) -> Result | None:
+    """The first number of a box holding an expression (`360\\pi`, `162x^4`, `2y`, `(2,-3)`, `\\frac38`) that
+    is not an exponent, an index or a `\\frac{}{}`/`\\sqrt{}` operand: the leading term of the final result."""
+    for number in _LOOSE_NUMBER.finditer(text, opening, end):
+        if number.group(1) is not None:  # `\frac38`: the numerator digit, the fraction kept in lowest terms
+            denominator = int(number.group(2))
+            if denominator == 0:
+                continue
+            value = Fraction(int(number.group(1)), denominator)
+            return Result(*number.span(1), "final_result", None, value, denominator)
+        start, stop = number.span()
+        before = text[start - 1]
+        if before in "^_" or (before == "{" and start - 1 != opening - 1) or stop - start > MAX_NUMBER_CHARS:
+            continue
+        form = NumberForm.parse(number.group())
+        return Result(start, stop, "final_result", None, _form_value(form))
+    return None
+
+
 def boxed_result(text: str) -> Result | None:
     """The number in the last `\\boxed{N}` (or the numerator of `\\boxed{\\frac{a}{b}}`), for the `final_result`
     fallback of solutions whose last calculation ends in the box: `$130-62=\\boxed{68}$`."""
     boxed = _boxed_spans(text)
     if not boxed:
         return None
-    start, _ = boxed[-1]
-    match = _BOXED_NUMBER.match(text, text.find("{", start) + 1)
+    start, end = boxed[-1]
+    opening = text.find("{", start) + 1
+    match = _BOXED_NUMBER.match(text, opening)
     if match is None:
-        return None
+        return _leading_boxed_number(text, opening, end)
     if match.group("number") is not None:
         number_start, number_end = match.span("number")
         if number_end - number_start > MAX_NUMBER_CHARS:
             return None
         form = NumberForm.parse(match.group("number"))
-        return Result(number_start, number_end, "final_result", None, Fraction(form.scaled, 10**form.decimals))
+        return Result(number_start, number_end, "final_result", None, _form_value(form))
     denominator = int(match.group("denominator"))
     if denominator == 0:
         return None
@@ -381,10 +517,16 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
         start, end = match.span()
         if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end) or markers.overlaps(start, end):
             continue
-        if _OPERAND_BEFORE.search(text, max(0, start - 24), start) or _OPERAND_AFTER.match(text, end):
+        if _OPERAND_AFTER.match(text, end):
             continue
+        before = max(0, start - 24)
+        if _OPERAND_BEFORE.search(text, before, start):
+            continue
+        if _LIST_ITEM_BEFORE.search(text, before, start):
+            continue
+        tier = "stated" if _STATED_BEFORE.search(text, before, start) else "any_number"
         form = NumberForm.parse(match.group())
-        results.append(Result(start, end, "any_number", None, Fraction(form.scaled, 10**form.decimals)))
+        results.append(Result(start, end, tier, None, _form_value(form)))
     return results
 
 
