@@ -418,7 +418,11 @@ def solved_terms(text: str) -> list[tuple[int, int]]:
             start -= 1
         earlier = None
         for kind, (number_start, number_end) in tokens[start:]:
-            if kind != "n" or text[number_start - 1 : number_start] in "^_{" or text[number_end : number_end + 1] in "}^":
+            if (
+                kind != "n"
+                or text[number_start - 1 : number_start] in "^_{"
+                or text[number_end : number_end + 1] in "}^"
+            ):
                 continue
             if earlier is None:  # numbers written before this equation: `125 * x = 1000` … `125x = 1000` is not new
                 earlier = set(_NUMBER_TEXT.findall(text, 0, equation.left_start))

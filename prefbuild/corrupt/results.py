@@ -100,8 +100,8 @@ _OPERAND_AFTER = re.compile(
     r"[ \t$]*(?:[-+*/×÷·=<>^_}\)\]!−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|sqrt|pi)(?![A-Za-z])"
     r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b|,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?[0-9])"
 )
-# An item of a list (`1, 4, 9, 16`, `2, 5, or 8`): a label, not a result.
-_LIST_ITEM_BEFORE = re.compile(r"[0-9]\$?,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?\Z")
+# An item of a list (`1, 4, 9, 16`, `2, 5, or 8`, `3 and 4`): a label, not a result.
+_LIST_ITEM_BEFORE = re.compile(r"[0-9]\$?(?:,[ \t]*(?:and[ \t]+|or[ \t]+)?|[ \t]+(?:and|or)[ \t]+)\$?-?\Z")
 # A number stated as the value of something in prose: `so its radius is 5`, `we get 83`, `yields $72$`.
 _STATED_BEFORE = re.compile(
     r"\b(?:is|are|was|were|equals?|gives?|yields?|gets?|obtain|becomes?|makes?|leaves?|totals?)[ \t]+"
