@@ -64,7 +64,10 @@ REFERENCE_TIERS = ("verified", "unverified", "any_number", "final_result")
 TARGETS = [
     ("gsm8k", "coverage", ">=", 0.995),
     ("math", "coverage", ">=", 0.97),
+    # "Intermediate results (not any_number, not final_result)": the builder's tiers, and our judge's own reading
+    ("gsm8k", "intermediate_tiers", ">=", 0.92),
     ("gsm8k", "intermediate", ">=", 0.92),
+    ("math", "intermediate_tiers", ">=", 0.55),
     ("math", "intermediate", ">=", 0.55),
     *[(name, "answer_lines_changed", "==", 0) for name in SETS],
     *[(name, "final_answer_outside_final_result", "<=", 0.01) for name in SETS],
@@ -205,6 +208,47 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: 
     return False
 
 
+UNIT_AFTER = re.compile(r"\^\{?\\circ\}?|\\%|%")
+TERM_BEFORE = re.compile(r"(?:[-+*]|\\cdot|\\times)\s*(?:\\\$|\$|\(|\{)*\s*$")
+
+
+def _top_level_terms(text: str) -> list[str]:
+    """`9^2 - 2 \\cdot 6` → [`9^2`, `2 \\cdot 6`]: split at + and - outside parentheses and braces."""
+    terms, depth, current = [], 0, ""
+    for index, char in enumerate(text):
+        depth += char in "({["
+        depth -= char in ")}]"
+        if depth == 0 and char in "+-" and current.strip() and text[index - 1] not in "^{(":
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    return [*terms, current]
+
+
+def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bool:
+    """Is `value` the value of a computed term or factor (not a bare number) of the side before this `=`?"""
+    if equals_at <= 0:
+        return False
+    left = text[max(0, equals_at - 160) : equals_at]
+    for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
+        cut = left.rfind(stop)
+        if cut != -1:
+            left = left[cut + len(stop) :]
+    terms = _top_level_terms(left)
+    factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
+    for term in terms + factors:
+        plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
+        if not plain or not re.search(r"[-+*/^]", plain.strip().lstrip("-")):
+            continue  # a bare number carried over is an operand, not a result
+        try:
+            if evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b == abs(value):
+                return True
+        except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+            continue
+    return False
+
+
 def judge(row: dict, pair: dict) -> dict:
     """This script's own view of one pair."""
     chosen, rejected = normalise(pair["chosen"]), normalise(pair["rejected"])
@@ -241,11 +285,23 @@ def judge(row: dict, pair: dict) -> dict:
     verdict["question_number"] = bool(values & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
     latex = "\\" in chosen  # `$` delimits math only in LaTeX text; in GSM8K text it is the dollar sign
-    operand = OPERATOR_AFTER.match(chosen, end) or (
-        latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, end)
+    unit = UNIT_AFTER.match(chosen, end)  # 110^\circ, 25\%: the unit belongs to the number
+    after = unit.end() if unit else end
+    operand = OPERATOR_AFTER.match(chosen, after) or (
+        latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, after)
     )
     verdict["result"] = bool(right_of_equals) and not operand
-    if verdict["result"]:
+    chain_term = False
+    equals_at = chosen.rfind("=", 0, start)
+    same_side = equals_at != -1 and not re.search(r"\n|\$\s*[A-Za-z]|[.;:,]\s", chosen[equals_at:start])
+    if (right_of_equals and operand) or (not right_of_equals and same_side and TERM_BEFORE.search(chosen, 0, start)):
+        # `= 9^2 - 2 \cdot 6 = 81 - 12`, `= \$1.50 + 5 \cdot \$0.25 = \$1.50 + \$1.25`: the value of a computed
+        # term or factor of the previous side of the chain, carried on into the next one, is a result
+        chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
+        verdict["result"] = chain_term
+    if chain_term:
+        verdict["confirmed"] = True
+    elif verdict["result"]:
         equals_at = chosen.rfind("=", 0, start)
         unknown = answer if "unknown variable" in row["query"] else None
         verdict["confirmed"] = equals_at != -1 and confirmed_by_evaluator(
@@ -355,17 +411,17 @@ def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
 def markdown_table(results: dict) -> str:
     """One Markdown table, a row per set and type, for BENCHMARKS.md."""
     lines = [
-        "| set | type | rows | pairs | coverage | intermediate (confirmed) | answer* | question* | answer (all) "
+        "| set | type | rows | pairs | coverage | intermediate: tiers · judge (confirmed) | answer* | question* "
+        "| answer (all) "
         "| answer lines · boxed · >1 number | tiers |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, result in results.items():
-        for label, data in [*result["by_type"].items(), ("**all**", result["all"])]:
-            if label != "**all**" and len(result["by_type"]) == 1:
-                continue
+        types = list(result["by_type"].items())
+        for label, data in types + [("**all**", result["all"])] if len(types) > 1 else types:
             lines.append(
                 f"| {name} | {label} | {data['rows']:,} | {data['pairs']:,} | {data['coverage']:.2%} "
-                f"| {data['intermediate']:.1%} ({data['confirmed']:.1%}) "
+                f"| {data['intermediate_tiers']:.1%} · {data['intermediate']:.1%} ({data['confirmed']:.1%}) "
                 f"| {data['final_answer_outside_final_result']:.2%} | {data['question_number_outside_final_result']:.2%} "
                 f"| {data['final_answer']:.1%} | {data['answer_lines_changed']} · {data['boxed_changed']} · "
                 f"{data['more_than_one_number']} | {_tier_text(data['tiers'], data['pairs'])} |"
