@@ -69,9 +69,21 @@ class Equation(NamedTuple):
 
 
 def _check(value: Fraction) -> Fraction:
+    if type(value) is int:
+        if value.bit_length() > MAX_COEFFICIENT_BITS:
+            raise ExpressionError("coefficient too large")
+        return value
     if value.numerator.bit_length() > MAX_COEFFICIENT_BITS or value.denominator.bit_length() > MAX_COEFFICIENT_BITS:
         raise ExpressionError("coefficient too large")
     return value
+
+
+def _divide(numerator: Fraction, denominator: Fraction) -> Fraction:
+    """Exact division; whole numbers stay ints (int arithmetic is several times faster than Fraction's)."""
+    if type(numerator) is int and type(denominator) is int:
+        quotient, remainder = divmod(numerator, denominator)
+        return quotient if not remainder else Fraction(numerator, denominator)  # type: ignore[return-value]
+    return numerator / denominator
 
 
 def _trim(coefficients: list[Fraction]) -> Polynomial:
@@ -92,7 +104,7 @@ def _add(a: Polynomial, b: Polynomial, sign: int = 1) -> Polynomial:
 def _multiply(a: Polynomial, b: Polynomial) -> Polynomial:
     if len(a) + len(b) - 2 > MAX_DEGREE:
         raise ExpressionError(f"degree above {MAX_DEGREE}")
-    product = [Fraction(0)] * (len(a) + len(b) - 1)
+    product: list[Fraction] = [0] * (len(a) + len(b) - 1)  # type: ignore[list-item]
     for i, x in enumerate(a):
         if x:
             for j, y in enumerate(b):
@@ -113,13 +125,16 @@ def polynomial(node: tuple) -> Polynomial:
     """The tree as a polynomial in its one variable, with exact rational coefficients; ExpressionError otherwise."""
     op = node[0]
     if op == "n":
-        return (_check(Fraction(node[1]).limit_denominator(10**12)),)  # the parser's float of a ≤15-digit decimal
+        value = node[1]  # the parser's float of a number of at most 15 digits: whole ones are exact
+        if value.is_integer():
+            return (int(value),)  # type: ignore[return-value]
+        return (_check(Fraction(value).limit_denominator(10**12)),)
     if op == "v":
-        return (Fraction(0), Fraction(1))
+        return (0, 1)  # type: ignore[return-value]
     if op == "neg":
         return tuple(-c for c in polynomial(node[1]))
     if op == "%":
-        return tuple(c / 100 for c in polynomial(node[1]))
+        return tuple(_divide(c, 100) for c in polynomial(node[1]))
     if op == "sqrt":
         inner = polynomial(node[1])
         if len(inner) > 1:
@@ -135,7 +150,7 @@ def polynomial(node: tuple) -> Polynomial:
     if op == "/":
         if len(right) > 1 or right[0] == 0:
             raise ExpressionError("division by a variable or by zero")
-        return _trim([c / right[0] for c in left])
+        return _trim([_divide(c, right[0]) for c in left])
     # "^": a non-negative integer exponent, bounded by the degree (or the evaluator's exponent bound for constants)
     if len(right) > 1 or right[0].denominator != 1:
         raise ExpressionError("exponent is not an integer")
@@ -145,10 +160,10 @@ def polynomial(node: tuple) -> Polynomial:
             raise ExpressionError("exponent out of bounds")
         if left[0] and abs(exponent) * math.log2(max(abs(left[0].numerator), left[0].denominator, 2)) > 96:
             raise ExpressionError("power too large")
-        return (_check(left[0] ** exponent),)
+        return (_check(left[0] ** exponent if exponent >= 0 else Fraction(left[0]) ** exponent),)
     if exponent < 0 or exponent * (len(left) - 1) > MAX_DEGREE:
         raise ExpressionError(f"degree above {MAX_DEGREE}")
-    result: Polynomial = (Fraction(1),)
+    result: Polynomial = (1,)  # type: ignore[assignment]
     for _ in range(exponent):
         result = _multiply(result, left)
     return result
@@ -162,7 +177,7 @@ def rational_roots(coefficients: Polynomial) -> frozenset[Fraction]:
     if degree < 1:
         raise ExpressionError("no variable left to solve for")
     if degree == 1:
-        return frozenset({-coefficients[0] / coefficients[1]})
+        return frozenset({_divide(-coefficients[0], coefficients[1])})
     if degree == 2:
         c, b, a = coefficients
         try:
@@ -268,6 +283,7 @@ def left_polynomial(text: str, start: int, equals: int) -> tuple[Polynomial, set
         return None
 
 
+@lru_cache(maxsize=1024)  # solved_equals, read_equations and solved_terms read the same row's equations
 def read_equation(text: str, equals: int, next_equals: int) -> Equation | None:
     """The one-variable equation around the `=` at `equals` (its right side ends before `next_equals`)."""
     low = max(0, equals - _LEFT_CHARS)

@@ -79,13 +79,27 @@ _CLAUSE_BREAKS = (": ", "; ", "? ", "! ", ". ", ", ")
 _BOXED = re.compile(r"\\boxed\s*\{")
 _ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 _BRACE = re.compile(r"[{}]")
-# Numbers that label rather than compute: `Step 2:`, `Case 1`, `2.` or `2)` opening a line, `(2)`, `#2`.
-_MARKER = re.compile(
-    r"(?:^[ \t]*(?:[Ss]tep[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))"
-    r"|\b(?:[Ss]tep|[Cc]ase|[Pp]art|[Ee]quation|[Ee]xample|[Mm]ethod|[Oo]ption|[Pp]roblem|[Qq]uestion|[Rr]ound|[Dd]ay"
-    r"|[Ww]eek|[Yy]ear|STEP|CASE)[ \t]+[0-9]+",
-    re.MULTILINE,
+# Numbers that label rather than compute: `Step 2:`, `Case 1`, `2.` or `2)` opening a line, `(2)`, `#2`. Checked
+# around each number (not by scanning the whole text): `_LINE_LABEL` on the text from the line start to the number,
+# `_LABEL_WORD` on the few characters before it.
+_LINE_LABEL = re.compile(r"[ \t]*(?:[Ss]tep[ \t]+)?")
+_LABEL_END = re.compile(r"[.):](?:[ \t]|$)|[.):]?$", re.MULTILINE)
+_LABEL_WORD = re.compile(
+    r"\b(?:[Ss]tep|[Cc]ase|[Pp]art|[Ee]quation|[Ee]xample|[Mm]ethod|[Oo]ption|[Pp]roblem|[Qq]uestion|[Rr]ound|[Dd]ay"
+    r"|[Ww]eek|[Yy]ear|STEP|CASE)[ \t]+\Z"
 )
+
+
+def _is_marker(text: str, start: int, end: int) -> bool:
+    before = text[start - 1 : start]
+    if before == "#" or (before == "(" and text[end : end + 1] == ")"):
+        return True
+    line_start = text.rfind("\n", max(0, start - 16), start) + 1 if start else 0
+    if (line_start or start < 16) and _LINE_LABEL.fullmatch(text, line_start, start) and _LABEL_END.match(text, end):
+        return True
+    return _LABEL_WORD.search(text, max(0, start - 12), start) is not None
+
+
 # Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
 _GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
 _GIVEN_FRACTION = re.compile(r"\\[dt]?frac[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
@@ -415,26 +429,28 @@ def given_values(question: str) -> set[Fraction]:
     return values
 
 
-def _answer_value(answer: str) -> set[Fraction]:
+@lru_cache(maxsize=256)  # `#### 72` and `The answer is: 72` state the same answer
+def _answer_value(answer: str) -> frozenset[Fraction]:
+    # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
+    for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
+        answer = answer.split(stop, 1)[0]
     answer = answer.strip().strip(".").strip("$").strip()
     if not answer or len(answer) > 200:
-        return set()
+        return frozenset()
     plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
     match = _ANSWER_NUMBER.fullmatch(plain)
     if match:
-        return {_fraction(plain.lstrip("-"))}
+        return frozenset({_fraction(plain.lstrip("-"))})
     try:
         computed = polynomial(parse_expression(plain))
         if len(computed) == 1:
-            return {abs(computed[0])}
+            return frozenset({abs(computed[0])})
     except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
         pass
     # A tuple, an interval or an expression with a surd: every number written in it is part of the answer
-    return {
-        abs(Fraction(number.replace("\\!", "").replace("{,}", "").replace(",", "")))
-        for number in _ANSWER_NUMBER.findall(plain)
-        if len(number) <= MAX_NUMBER_CHARS
-    }
+    return frozenset(
+        _fraction(number.lstrip("-")) for number in _ANSWER_NUMBER.findall(plain) if len(number) <= MAX_NUMBER_CHARS
+    )
 
 
 def final_answer_values(text: str, lines: list[re.Match] | None = None) -> set[Fraction]:
@@ -511,11 +527,10 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
     answer, not a step label, not an operand, base, exponent, index or bound (`\\frac{1}{4}`, `2^5`, `x_3`,
     `less than 5`). Which of them may change is decided with the question (see corruption.py)."""
     protected = _as_spans(protected, text)
-    markers = Spans([match.span() for match in _MARKER.finditer(text)])
     results = []
     for match in NUMBER.finditer(text):
         start, end = match.span()
-        if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end) or markers.overlaps(start, end):
+        if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end):
             continue
         if _OPERAND_AFTER.match(text, end):
             continue
@@ -523,6 +538,8 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
         if _OPERAND_BEFORE.search(text, before, start):
             continue
         if _LIST_ITEM_BEFORE.search(text, before, start):
+            continue
+        if _is_marker(text, start, end):
             continue
         tier = "stated" if _STATED_BEFORE.search(text, before, start) else "any_number"
         form = NumberForm.parse(match.group())
