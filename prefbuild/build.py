@@ -188,23 +188,23 @@ def group_statistics(table: pa.Table, input_groups: list[Any]) -> dict[str, dict
     source rows' group values. As for the split: input_rows = rows paired + rows skipped, per group.
     """
     input_rows = Counter(_group_value(value) for value in input_groups)
-    groups = table.column(GROUP).to_pylist()
-    statuses = table.column(STATUS).to_pylist()
-    tiers = table.column("tier").to_pylist() if "tier" in table.column_names else [None] * table.num_rows
     result: dict[str, dict[str, Any]] = {
         group: {"input_rows": count, "pairs": 0, "skipped": Counter(), "dropped_pairs": Counter(), "tiers": Counter()}
         for group, count in input_rows.items()
     }
-    for group, status, tier in zip(groups, statuses, tiers):
-        counts = result[group]
+    keys = [GROUP, STATUS, *(["tier"] if "tier" in table.column_names else [])]
+    # One aggregate over (group, status, tier) instead of a Python loop over 395,000 rows
+    counted = table.select(keys).group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    for item in counted:
+        counts, status, number = result[item[GROUP]], item[STATUS], item["count_all"]
         if status == "":
-            counts["pairs"] += 1
-            if tier is not None:
-                counts["tiers"][tier] += 1
+            counts["pairs"] += number
+            if item.get("tier") is not None:
+                counts["tiers"][item["tier"]] += number
         elif status.startswith("skip:"):
-            counts["skipped"][status[len("skip:") :]] += 1
+            counts["skipped"][status[len("skip:") :]] += number
         else:
-            counts["dropped_pairs"][status[len("drop:") :]] += 1
+            counts["dropped_pairs"][status[len("drop:") :]] += number
     for counts in result.values():
         for key in ("skipped", "dropped_pairs", "tiers"):
             counts[key] = dict(sorted(counts[key].items()))
