@@ -349,8 +349,12 @@ def _annotation_steps(answer: str) -> list[Step]:
     return steps
 
 
-def _symbolic_steps(steps: list[Step], given: Fraction) -> None:
-    """Each step's form in x: literals equal to the given number become x, earlier results their forms."""
+def _symbolic_steps(steps: list[Step], given: Fraction, question_values: frozenset = frozenset()) -> None:
+    """Each step's form in x: literals equal to the given number become x, earlier results their forms.
+
+    A literal whose value is both an earlier result in x and a number of the question (or an earlier result
+    without x) is ambiguous: `buys 6` potatoes and a cereal costing 0.5x = 6. Such rows are refused.
+    """
     for index, step in enumerate(steps):
         earlier = steps[:index]
 
@@ -359,6 +363,10 @@ def _symbolic_steps(steps: list[Step], given: Fraction) -> None:
                 return Linear(Fraction(1), Fraction(0))
             for previous in reversed(earlier):
                 if previous.value == node.value and previous.form.depends:
+                    if node.value in question_values or any(
+                        other.value == node.value and not other.form.depends for other in earlier
+                    ):
+                        raise Unsupported("a number that is both a result in x and a given or constant")
                     return previous.form
             return constant(node.value)
 
@@ -470,7 +478,7 @@ def gsm8k_unknown_x(row: dict, seed: int, index: int) -> tuple[dict, dict]:
     for match in candidates:
         given = Fraction(match.group())
         try:
-            return _derive(row, steps, match, given, answer_text, answer_value)
+            return _derive(row, steps, match, given, answer_text, answer_value, frozenset(counts))
         except Unsupported as error:
             last_error = str(error)
     raise Unsupported(last_error)
@@ -485,9 +493,9 @@ def _literals(node: Node):
                 yield from _literals(child)
 
 
-def _derive(row, steps, match, given, answer_text, answer_value) -> tuple[dict, dict]:
+def _derive(row, steps, match, given, answer_text, answer_value, question_values=frozenset()) -> tuple[dict, dict]:
     answer = row["answer"]
-    _symbolic_steps(steps, given)
+    _symbolic_steps(steps, given, question_values)
     final_index = max((i for i, step in enumerate(steps) if step.value == answer_value), default=None)
     if final_index is None:
         raise Unsupported("no calculation gives the answer")
@@ -507,7 +515,13 @@ def _derive(row, steps, match, given, answer_text, answer_value) -> tuple[dict, 
 
     def kept(text: str) -> str:
         """Text between rewritten calculations, with the given replaced; a result in x restated there is refused."""
-        text = _replace_given(ANNOTATION.sub("", text), given_text)
+        text = ANNOTATION.sub("", text)
+        if re.search(
+            rf"(?:[-+*/×=]\s*){re.escape(given_text)}(?![\d.])|(?<![\w.,]){re.escape(given_text)}(?:\s*[-+*/×=(]|[a-z])",
+            text,
+        ):
+            raise Unsupported("the given number is used in a calculation without an annotation")  # `4*n`, `4n+n`
+        text = _replace_given(text, given_text)
         if any(number.replace(",", "") in dependent_values for number in GIVEN.findall(text)):
             raise Unsupported("a result that depends on x is restated outside its calculation")
         return text
