@@ -12,13 +12,18 @@ judged by this script's own code, not by the builder's pair columns (only `tier`
 - changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in) equals the value on the
   `The answer is:` line, or lies inside a verbatim restatement of that answer;
 - in the question: its value is one of the numbers written in the query;
-- intermediate result: right of an `=` and not followed by an operator (a result, not an operand, exponent or
-  coefficient), and neither the answer nor a number of the question. "confirmed" additionally needs our own
-  evaluator to compute the `=`'s left side to that value.
+- intermediate result: right of an `=` and not followed by an operator or (in LaTeX math) a factor, so a
+  result and not an operand, exponent or coefficient; or the value of a computed term or factor of the previous
+  side of a chain (`= 9^2 - 12 = 81 - 12`); and neither the answer nor a number of the question. "confirmed"
+  additionally needs our own exact evaluator to compute the `=`'s left side to that value (SV/FOBAR left sides
+  linear in x are evaluated at the row's answer, the value of x).
 
-Per set and per type it prints coverage, tier mix and these shares, then PASS/FAIL for the issue's targets.
+Per set and per type it prints coverage, the tier mix, these shares and the builder's CPU time per row, then
+PASS/FAIL for the issue's targets (the intermediate target twice: on the builder's tiers, as the issue words it,
+and on this judge's stricter reading).
 
-    python benchmarks/metamath_quality.py [--seed 0] [--examples 10] [--json out.json] [--distances]
+    python benchmarks/metamath_quality.py [--seed 0] [--sets gsm8k math sv_fobar gsm8k_builder] [--examples 10]
+                                          [--json out.json] [--markdown] [--distances]
 """
 
 from __future__ import annotations
