@@ -256,6 +256,8 @@ def candidate_numbers(
             terms.append(Result(start, end, "solved_term", None, value))
     if terms:
         return terms, None
+    # `y^2 - 4y + 1 = 0`: an unchecked `= 0` states an equation set to zero rather than a computed result
+    intermediate = [result for result in intermediate if result.value != 0]
     if intermediate:
         return intermediate, None
     others = other_numbers(text, spans)

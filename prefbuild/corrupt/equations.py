@@ -399,7 +399,8 @@ def solved_terms(text: str) -> list[tuple[int, int]]:
     """Spans of the numbers on the left of one-variable equations derived from an earlier equation with the same
     root: the coefficients and constants a simplification step computed (`1.25x = 600` after `x / 0.8 = 600`:
     1.25; `-x + 14 = 11` after `20 - (4 + 2 + x) = 11`: 14). The first equation of a chain restates the problem.
-    Exponents, indices and `\\frac{}{}`/`\\sqrt{}` operands are left out; givens and answers are the caller's."""
+    Exponents, indices and the operands of `a/b`, `\\frac{}{}` and `\\sqrt{}` are left out (`(1/6)x = 60`: a
+    written fraction, not a computed number); givens and answers are the caller's."""
     if _SOLVING.search(text) is None or VARIABLE_HINT.search(text) is None:
         return []
     equations = read_equations(text)
@@ -436,8 +437,8 @@ def solved_terms(text: str) -> list[tuple[int, int]]:
         for kind, (number_start, number_end) in tokens[start:]:
             if (
                 kind != "n"
-                or text[number_start - 1 : number_start] in "^_{"
-                or text[number_end : number_end + 1] in "}^"
+                or text[number_start - 1 : number_start] in "^_{/"
+                or text[number_end : number_end + 1] in "}^/"
             ):
                 continue
             if earlier is None:  # numbers written before this equation: `125 * x = 1000` … `125x = 1000` is not new

@@ -51,13 +51,14 @@ _FRACTION_RESULT = re.compile(
     r"\{[ \t]*(?P<number>[0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\}"
 )
 # `= 12\pi`, `= 3x`, `= 162x^4`, `= 5\sqrt{2}`: a result that is a number times one symbol. The number is the
-# result of the calculation (`2\pi \cdot 6 = 12\pi`); what follows the monomial must end the term.
+# result of the calculation (`2\pi \cdot 6 = 12\pi`, `2 * 2x = 4x dolls`); what follows the monomial must end the
+# term (a word may follow: `4x dolls`).
 _MONOMIAL_RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
     r"(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*(?:\\[,;!][ \t]*)?"
     r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])|\\sqrt[ \t]*\{[ \t]*[0-9]{1,6}[ \t]*\})"
     r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
-    r"(?![ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])|[A-Za-z0-9]))"
+    r"(?![A-Za-z0-9]|[ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])))"
 )
 # After the result: an operator, a factorial, a bracket or a LaTeX command that continues a product (`\cdot`,
 # `\sqrt`, `\pi`, `\mathbf`, `\left(`) means the number is only the first term of an expression. Units, spacing,
@@ -86,7 +87,7 @@ _LINE_LABEL = re.compile(r"[ \t]*(?:[Ss]tep[ \t]+)?")
 _LABEL_END = re.compile(r"[.):](?:[ \t]|$)|[.):]?$", re.MULTILINE)
 _LABEL_WORD = re.compile(
     r"\b(?:[Ss]tep|[Cc]ase|[Pp]art|[Ee]quation|[Ee]xample|[Mm]ethod|[Oo]ption|[Pp]roblem|[Qq]uestion|[Rr]ound|[Dd]ay"
-    r"|[Ww]eek|[Yy]ear|STEP|CASE)[ \t]+\Z"
+    r"|[Ww]eek|[Yy]ear|[Pp]hase|[Ss]tage|[Ff]igure|[Ll]ine|[Rr]ow|[Cc]olumn|[Pp]age|[Cc]hapter|STEP|CASE)[ \t]+\Z"
 )
 
 
@@ -108,11 +109,14 @@ _ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?
 _OPERAND_BEFORE = re.compile(
     r"(?:[-+*/×÷·=<>^_{(\[−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|frac|dfrac|sqrt|log|sin|cos|tan)"
     r"|\b(?:less|more|greater|fewer|smaller|larger|bigger|other)[ \t]+than|\bat[ \t]+(?:least|most)|\bbetween"
-    r"|\bup[ \t]+to|\bexcept|\btimes|\bdivided[ \t]+by|\bplus|\bminus)[ \t$]*\\?\$?[ \t]*\Z"
+    r"|\bup[ \t]+to|\bexcept|\btimes|\bby|\bplus|\bminus|\b[Ss]ubtract\w*|\b[Aa]dd\w*|\b[Mm]ultipl\w*"
+    r"|\b[Dd]ivid\w*)[ \t$]*\\?\$?[ \t]*\Z"
 )
 _OPERAND_AFTER = re.compile(
     r"[ \t$]*(?:[-+*/×÷·=<>^_}\)\]!−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|sqrt|pi)(?![A-Za-z])"
-    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b|,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?[0-9])"
+    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b|,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?[0-9]"
+    # a coefficient or argument: `2 \cos 6^\circ`, `3 \mathbf{v}` (not a unit or spacing: `5 \text{ cm}`, `4 \quad`)
+    r"|\\(?!(?:text|textrm|mbox|mathrm|quad|qquad|right|end|circ|ldots|cdots|dots|hspace)(?![A-Za-z]))[A-Za-z]+)"
 )
 # An item of a list (`1, 4, 9, 16`, `2, 5, or 8`, `3 and 4`): a label, not a result.
 _LIST_ITEM_BEFORE = re.compile(r"[0-9]\$?(?:,[ \t]*(?:and[ \t]+|or[ \t]+)?|[ \t]+(?:and|or)[ \t]+)\$?-?\Z")
