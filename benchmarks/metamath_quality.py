@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import random
 import re
@@ -88,6 +89,7 @@ def value_of(token: str) -> Fraction:
     return Fraction(token.replace(",", ""))
 
 
+@functools.lru_cache(maxsize=8)
 def answer_value(response: str) -> tuple[str, Fraction | None]:
     """The text after the last `The answer is:` and its value when it is a number or a simple fraction."""
     if "The answer is:" in response:
@@ -159,13 +161,14 @@ def in_math(text: str, position: int) -> bool:
     return dollars % 2 == 1 or before.rfind("\\[") > before.rfind("\\]")
 
 
-def question_values(query: str) -> set[Fraction]:
+@functools.lru_cache(maxsize=8)
+def question_values(query: str) -> frozenset[Fraction]:
     query = normalise(query)
     values = {value_of(match.group()) for match in NUMBER_TOKEN.finditer(query)}
     for frac in FRAC_AROUND.finditer(query):
         if int(frac.group(2)):
             values.add(Fraction(int(frac.group(1)), int(frac.group(2))))
-    return values
+    return frozenset(values)
 
 
 def _plain(latex: str) -> str:
@@ -254,31 +257,16 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bo
     return False
 
 
-def judge(row: dict, pair: dict) -> dict:
-    """This script's own view of one pair."""
-    chosen, rejected = normalise(pair["chosen"]), normalise(pair["rejected"])
-    changed, same_shape = changed_numbers(chosen, rejected)
-    verdict = {
-        "one_number": same_shape and len(changed) == 1,
-        "answer_lines_changed": ANSWER_LINE.findall(chosen) != ANSWER_LINE.findall(rejected),
-        "boxed_changed": boxed_contents(chosen) != boxed_contents(rejected),
-        "final_answer": False,
-        "question_number": False,
-        "result": False,
-        "confirmed": False,
-        "intermediate": False,
-        "line": ("", ""),
-    }
-    if not changed:
-        return verdict
-    match, new = changed[0]
+def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> dict:
+    """What the number `match` of the (normalised) chosen text is: answer, given, result, intermediate result."""
+    verdict = {"final_answer": False, "question_number": False, "result": False, "confirmed": False}
     value = signed(chosen, match)
     answer_text, answer = answer_value(chosen)
     frac = fraction_around(chosen, match)
     values = {frac[2]} if frac and frac[2] is not None else {value}  # a fraction's number is the fraction
     start, end = (frac[0], frac[1]) if frac else (match.start(), match.end())
     in_restatement = False
-    if answer_text and len(answer_text) > 0:
+    if answer_text:
         compact = answer_text.replace(" ", "")
         for occurrence in re.finditer(re.escape(compact), chosen):
             if occurrence.start() <= match.start() and match.end() <= occurrence.end():
@@ -304,22 +292,61 @@ def judge(row: dict, pair: dict) -> dict:
         # term or factor of the previous side of the chain, carried on into the next one, is a result
         chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
         verdict["result"] = chain_term
+    verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:
         verdict["confirmed"] = True
-    elif verdict["result"]:
-        equals_at = chosen.rfind("=", 0, start)
+    elif verdict["result"] and verdict["intermediate"] and confirm:
         unknown = answer if "unknown variable" in row["query"] else None
         verdict["confirmed"] = equals_at != -1 and confirmed_by_evaluator(
             chosen, equals_at, frac[2] if frac else value, unknown
         )
-    verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     verdict["confirmed"] = verdict["confirmed"] and verdict["intermediate"]
+    return verdict
+
+
+def judge(row: dict, pair: dict) -> dict:
+    """This script's own view of one pair."""
+    chosen, rejected = normalise(pair["chosen"]), normalise(pair["rejected"])
+    changed, same_shape = changed_numbers(chosen, rejected)
+    verdict = {
+        "one_number": same_shape and len(changed) == 1,
+        "answer_lines_changed": ANSWER_LINE.findall(chosen) != ANSWER_LINE.findall(rejected),
+        "boxed_changed": boxed_contents(chosen) != boxed_contents(rejected),
+        "final_answer": False,
+        "question_number": False,
+        "result": False,
+        "confirmed": False,
+        "intermediate": False,
+        "line": ("", ""),
+    }
+    if not changed:
+        return verdict
+    match, new = changed[0]
+    verdict.update(classify(row, chosen, match))
     line_start = chosen.rfind("\n", 0, match.start()) + 1
     line_end = chosen.find("\n", match.start())
     line_end = len(chosen) if line_end == -1 else line_end
     shift = len(new.group()) - len(match.group())
     verdict["line"] = (chosen[line_start:line_end], rejected[line_start : line_end + shift])
     return verdict
+
+
+def has_intermediate_result(row: dict) -> bool:
+    """The ceiling: does the response hold any number our judge reads as an intermediate result?"""
+    return _has_intermediate_result(row["query"], row["response"])
+
+
+@functools.cache  # figures() asks once per set and once per type
+def _has_intermediate_result(query: str, response: str) -> bool:
+    row = {"query": query}
+    response = normalise(response)
+    answer_lines = [(m.start(), m.end()) for m in ANSWER_LINE.finditer(response)]
+    for match in NUMBER_TOKEN.finditer(response):
+        if any(start <= match.start() < end for start, end in answer_lines):
+            continue
+        if classify(row, response, match, confirm=False)["intermediate"]:
+            return True
+    return False
 
 
 def run_set(
@@ -352,6 +379,8 @@ def figures(rows: list[dict], outcomes: list, verdicts: list) -> dict:
 
     return {
         "rows": len(rows),
+        # rows with at least one number our judge reads as an intermediate result: the most `intermediate` can be
+        "ceiling": sum(map(has_intermediate_result, rows)) / len(rows) if rows else 0.0,
         "pairs": n,
         "coverage": paired_rows / len(rows) if rows else 0.0,
         "skipped": dict(skipped.most_common()),
@@ -398,14 +427,14 @@ def _tier_text(tiers: dict, pairs: int) -> str:
 def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
     print(f"\n## {name}")
     header = (
-        f"{'type':<12} {'rows':>6} {'pairs':>6} {'cover':>7} {'interm':>7} {'conf':>6} {'ans*':>6} {'quest*':>6} "
+        f"{'type':<12} {'rows':>6} {'pairs':>6} {'cover':>7} {'interm':>7} {'conf':>6} {'ceil':>6} {'ans*':>6} {'quest*':>6} "
         f"{'ans':>6} {'lines':>5} {'boxed':>5} {'>1num':>5}  tiers"
     )
     print(header)
     for label, data in [*types.items(), ("all", overall)]:
         print(
             f"{label:<12} {data['rows']:>6,} {data['pairs']:>6,} {data['coverage']:>7.2%} {data['intermediate']:>7.2%} "
-            f"{data['confirmed']:>6.1%} {data['final_answer_outside_final_result']:>6.2%} "
+            f"{data['confirmed']:>6.1%} {data['ceiling']:>6.1%} {data['final_answer_outside_final_result']:>6.2%} "
             f"{data['question_number_outside_final_result']:>6.2%} {data['final_answer']:>6.2%} "
             f"{data['answer_lines_changed']:>5} {data['boxed_changed']:>5} {data['more_than_one_number']:>5}  {_tier_text(data['tiers'], data['pairs'])}"
         )
@@ -416,7 +445,7 @@ def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
 def markdown_table(results: dict) -> str:
     """One Markdown table, a row per set and type, for BENCHMARKS.md."""
     lines = [
-        "| set | type | rows | pairs | coverage | intermediate: tiers · judge (confirmed) | answer* | question* "
+        "| set | type | rows | pairs | coverage | intermediate: tiers · judge (confirmed) / ceiling | answer* | question* "
         "| answer (all) "
         "| answer lines · boxed · >1 number | tiers |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
@@ -426,7 +455,8 @@ def markdown_table(results: dict) -> str:
         for label, data in types + [("**all**", result["all"])] if len(types) > 1 else types:
             lines.append(
                 f"| {name} | {label} | {data['rows']:,} | {data['pairs']:,} | {data['coverage']:.2%} "
-                f"| {data['intermediate_tiers']:.1%} · {data['intermediate']:.1%} ({data['confirmed']:.1%}) "
+                f"| {data['intermediate_tiers']:.1%} · {data['intermediate']:.1%} ({data['confirmed']:.1%}) / "
+                f"{data['ceiling']:.1%} "
                 f"| {data['final_answer_outside_final_result']:.2%} | {data['question_number_outside_final_result']:.2%} "
                 f"| {data['final_answer']:.1%} | {data['answer_lines_changed']} · {data['boxed_changed']} · "
                 f"{data['more_than_one_number']} | {_tier_text(data['tiers'], data['pairs'])} |"
@@ -493,7 +523,8 @@ def main() -> None:
         print(f"builder CPU time: {overall['cpu_us_per_row']:.0f} µs per row (build_row only, one process)")
     print(
         "\ncolumns: interm = changed number is an intermediate result (right of `=`, not an operand, not the answer,"
-        " not in the question; our classifier); conf = ... and our evaluator computes it; ans* / quest* = share of"
+        " not in the question; our classifier); conf = ... and our evaluator computes it; ceil = rows with any number"
+        " the judge reads as an intermediate result (the most interm can reach); ans* / quest* = share of"
         " pairs outside final_result whose changed number is the final answer / in the question; ans = same over"
         " all pairs; lines = pairs with a changed answer line; boxed = pairs with a changed \\boxed{}; >1num = pairs not differing in exactly"
         " one number"
