@@ -28,7 +28,9 @@ path of most rows):
   a confirmed one-variable equation (`x / 0.8 = 600` … `1.25x = 600`: 1.25; `20 - (4 + 2 + x) = 11` …
   `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
   and the answer, reach their intermediate results here;
-- `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`);
+- `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`); an
+  unchecked `= 0` (`y^2 - 4y + 1 = 0`, an equation set to zero more often than a result) only when no other
+  unverified result exists;
 - `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
   "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
 - `any_number`: another number standing alone in the reasoning (`which makes 210 pages`); list items
@@ -256,10 +258,11 @@ def candidate_numbers(
             terms.append(Result(start, end, "solved_term", None, value))
     if terms:
         return terms, None
-    # `y^2 - 4y + 1 = 0`: an unchecked `= 0` states an equation set to zero rather than a computed result
-    intermediate = [result for result in intermediate if result.value != 0]
-    if intermediate:
-        return intermediate, None
+    # `y^2 - 4y + 1 = 0`: an unchecked `= 0` mostly states an equation set to zero rather than a computed
+    # result, so it is taken only when no other unverified result exists (still better than the final result)
+    nonzero = [result for result in intermediate if result.value != 0]
+    if nonzero or intermediate:
+        return nonzero or intermediate, None
     others = other_numbers(text, spans)
     pool = [result for result in others if result.value not in answers and result.value not in given]
     stated = [result for result in pool if result.tier == "stated"]
