@@ -24,9 +24,9 @@ path of most rows):
   which are exponents, indices and operands of `\\frac`, are not terms);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
-- `solved_term`: when no result above qualifies, a coefficient or constant that a simplification step computed in
-  a confirmed one-variable equation (`x / 0.8 = 600` … `1.25x = 600`: 1.25; `20 - (4 + 2 + x) = 11` …
-  `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
+- `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,
+  in a one-variable equation derived from an earlier one with the same root (`x / 0.8 = 600` … `1.25x = 600`:
+  1.25; `20 - (4 + 2 + x) = 11` … `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
   and the answer, reach their intermediate results here;
 - `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`); an
   unchecked `= 0` (`y^2 - 4y + 1 = 0`, an equation set to zero more often than a result) only when no other
