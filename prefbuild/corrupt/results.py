@@ -168,11 +168,12 @@ class Spans:
 @lru_cache(maxsize=4)  # protected_spans, final_answer_values and boxed_result ask for the same row's boxes
 def _boxed_spans(text: str) -> tuple[tuple[int, int], ...]:
     """Each `\\boxed{...}` with its contents; an unclosed one runs to the end of the text. One pass over braces."""
-    if "\\boxed" not in text:
+    first = text.find("\\boxed")
+    if first < 0:
         return ()
     close_of: dict[int, int] = {}
     stack: list[int] = []
-    for match in _BRACE.finditer(text):
+    for match in _BRACE.finditer(text, first):  # braces before the first box cannot close one
         if match.group() == "{":
             stack.append(match.start())
         elif stack:
