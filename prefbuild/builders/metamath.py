@@ -14,7 +14,7 @@ calculation's result is corrupted there, tier `final_result`; False skips it as 
 Each row's work is bounded: a response longer than `MAX_RESPONSE_CHARS` characters is skipped as
 `response_too_long`, one with a digit run longer than `MAX_NUMBER_CHARS` as `number_too_long`; everything else
 is linear in the response (at most 240 characters read back from each `=`, 24 equations read, each result
-confirmed against the 4 equations on either side).
+confirmed against the 2 equations on either side).
 """
 
 from __future__ import annotations

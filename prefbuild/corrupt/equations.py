@@ -39,7 +39,7 @@ from prefbuild.corrupt.expression import (
 
 MAX_DEGREE = 4
 MAX_EQUATIONS = 24  # equations read per row (a MetaMathQA solution rarely has more than 20 `=` signs)
-CONFIRM_WINDOW = 4  # equations either side of a candidate's that may confirm it
+CONFIRM_WINDOW = 2  # equations either side of a candidate's that may confirm it
 MAX_COEFFICIENT_BITS = 128  # numerator and denominator of every coefficient
 _LEFT_CHARS = 160
 _ARITHMETIC = frozenset("n+-*/^()%fsv")
