@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 # ASCII digits only (`\d` would also match Arabic-Indic and other digits). Not glued to a letter, digit or
 # decimal point on either side (`3x`, `2nd`, `x2`, `v1.2.3` are not numbers we change), except for a short unit
@@ -56,6 +57,12 @@ class NumberForm:
         """The form of a written number; raises ValueError past `MAX_NUMBER_CHARS` (never a slow int())."""
         if len(text) > MAX_NUMBER_CHARS:
             raise ValueError(f"number longer than {MAX_NUMBER_CHARS} characters")
+        if cls is NumberForm:
+            return _parse_form(text)  # the same few numbers recur in every row; the form is immutable, so shared
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> NumberForm:
         whole, _, fraction = text.partition(".")
         commas = "," in whole
         separator = "{,}" if "{,}" in whole else ",\\!" if ",\\!" in whole else ","
@@ -80,6 +87,11 @@ class NumberForm:
         scaled = value * 10**self.decimals
         nearest = round(scaled)
         return nearest if abs(scaled - nearest) < 1e-6 * max(1.0, abs(scaled)) else None
+
+
+@lru_cache(maxsize=4096)  # keys are at most MAX_NUMBER_CHARS characters: a few hundred KiB at most
+def _parse_form(text: str) -> NumberForm:
+    return NumberForm._parse(text)
 
 
 def matches_result(value: float, written: NumberForm, percent: bool = False) -> bool:

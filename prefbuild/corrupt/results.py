@@ -207,8 +207,8 @@ def _as_spans(protected: Spans | list[tuple[int, int]] | None, text: str) -> Spa
     return Spans(protected_spans(text) if protected is None else protected)
 
 
-def _left_expression(text: str, equals: int) -> tuple | None:
-    """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
+def _left_start(text: str, equals: int) -> int:
+    """Where the text read for the left side of the `=` at `equals` starts."""
     low = max(0, equals - MAX_LEFT_CHARS)
     start = max(text.rfind("\n", low, equals) + 1, text.rfind("=", low, equals) + 1, low)
     # Skip the prose before the last clause break (`...per decade: 13 mice/year * 10 = 130`): tokenising it
@@ -217,6 +217,29 @@ def _left_expression(text: str, equals: int) -> tuple | None:
         found = text.rfind(needle, start, equals)
         if found >= 0:
             start = found + len(needle)
+    return start
+
+
+# Every token that can make a tree more than a bare number starts with one of these characters or is one of these
+# words: an operator (`*`, `×`, `\cdot`, `x`, `times`, ...), a bracket (implicit product), `%`, `\frac`, `\sqrt`.
+# A left side without any of them parses to a number or nothing, so there is nothing to verify: no need to tokenise.
+_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%(\[{\\xX]|times|plus|minus")
+
+
+def _left_calculation(text: str, equals: int) -> tuple | None:
+    """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
+    start = _left_start(text, equals)
+    if _MAY_OPERATE.search(text, start, equals) is None:
+        return None
+    return _parse_left(text, start, equals)
+
+
+def _left_expression(text: str, equals: int) -> tuple | None:
+    """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
+    return _parse_left(text, _left_start(text, equals), equals)
+
+
+def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     tokens = trailing_expression(tokenize(text[start:equals]))
     # Prose can leave an unmatched `(` or a dangling operator at the front: drop leading tokens until it parses.
     for skip in range(min(len(tokens), 8)):
@@ -234,7 +257,7 @@ def _fraction_result(text: str, equals: int, position: int) -> Result | None:
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
     tier, expression = "unverified", None
-    node = _left_expression(text, equals)
+    node = _left_calculation(text, equals)
     if node is not None and has_operation(node):
         try:
             computed = polynomial(node)  # exact: 1/3 + 1/4 is 7/12, not 0.58333
@@ -355,7 +378,7 @@ def direct_results(text: str, protected: Spans) -> tuple[list[Result], list[int]
             continue
         form = NumberForm.parse(match.group("number"))
         tier, expression = "unverified", None
-        node = _left_expression(text, equals.start())
+        node = _left_calculation(text, equals.start())
         if node is not None and has_operation(node):
             try:
                 value = evaluate(node)
