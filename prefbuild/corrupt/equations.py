@@ -269,9 +269,26 @@ def _names(node: tuple, found: set[str]) -> set[str]:
     return found
 
 
+_BREAKS = (". ", ", ", "; ", ": ", "? ", "! ")
+
+
+def _tail_tokens(text: str, start: int, equals: int) -> list[tuple[str, str]]:
+    """`_variables(tokenize(text[start:equals]), tail=True)`, tokenising only what follows the last clause break.
+
+    A `.`, `,`, `;`, `:`, `?` or `!` before a space (and not after a backslash, which would make it LaTeX spacing)
+    is always a token of its own that is not arithmetic, and the tokenizer starts afresh after it; the trailing
+    arithmetic run therefore never reaches back past it, and the tokens after it are the same either way."""
+    cut = start
+    for needle in _BREAKS:
+        found = text.rfind(needle, cut, equals)
+        if found >= 0 and text[found - 1 : found] != "\\":
+            cut = found + 2
+    return _variables(tokenize(text[cut:equals]), tail=True)
+
+
 def left_polynomial(text: str, start: int, equals: int) -> tuple[Polynomial, set[str]] | None:
     """The arithmetic just left of `equals` (from `start`) as a polynomial in its one symbol, and that symbol."""
-    node = _parse_side(_variables(tokenize(text[start:equals]), tail=True), tail=True)
+    node = _parse_side(_tail_tokens(text, start, equals), tail=True)
     if node is None:
         return None
     names = _names(node, set())
@@ -296,7 +313,7 @@ def read_equation(text: str, equals: int, next_equals: int) -> Equation | None:
             end = found
     if _LETTER.search(text, start, end) is None:
         return None  # no single letter on either side: `2 + 3 = 5` has no variable to solve for
-    left = _parse_side(_variables(tokenize(text[start:equals]), tail=True), tail=True)
+    left = _parse_side(_tail_tokens(text, start, equals), tail=True)
     right = _parse_side(_variables(tokenize(text[equals + 1 : end]), tail=False), tail=False)
     if left is None or right is None:
         return None
@@ -344,18 +361,6 @@ def stated_values(text: str) -> dict[str, set[Fraction]]:
     return values
 
 
-def _confirmed(equation: Equation, equations: dict[int, Equation], stated: dict[str, set[Fraction]]) -> bool:
-    """Whether another equation (not both assignments) or a `The value of x is N` line shares a root."""
-    for other in equations.values():
-        if other.equals == equation.equals or other.variable != equation.variable:
-            continue
-        if equation.assignment and other.assignment:
-            continue  # two restatements `x = 7` confirm nothing
-        if equation.roots & other.roots:
-            return True
-    return not equation.assignment and bool(equation.roots & stated.get(equation.variable, set()))
-
-
 def solved_equals(text: str, equals_positions: list[int]) -> set[int]:
     """Which of the given `=` positions end an equation whose solution another equation or statement confirms.
 
@@ -375,23 +380,39 @@ def solved_equals(text: str, equals_positions: list[int]) -> set[int]:
 
     stated: dict[str, set[Fraction]] | None = None
     solved = set()
+    # A candidate is confirmed by a `The value of x is N` line (unless it is an assignment itself) or by a neighbour
+    # in the same variable sharing a root (not both assignments: two restatements `x = 7` confirm nothing). The
+    # bound counts each candidate's equation and, when it reads as one, its whole window, as if all were read; a
+    # neighbour is actually read only until one confirms.
+    counted: set[int] = set()
     for position in equals_positions:
         index = index_of.get(position)
-        if index is None or len(read) >= MAX_EQUATIONS:
+        if index is None or len(counted) >= MAX_EQUATIONS:
             continue
+        counted.add(index)
         equation = equation_at(index)
         if equation is None:
             continue
         low, high = max(0, index - CONFIRM_WINDOW), min(len(positions), index + CONFIRM_WINDOW + 1)
-        neighbours = {
-            positions[other]: found
-            for other in range(low, high)
-            if other != index and (found := equation_at(other)) is not None
-        }
-        if stated is None:
-            stated = stated_values(text)
-        if _confirmed(equation, neighbours, stated):
-            solved.add(position)
+        counted.update(range(low, high))
+        if not equation.assignment:
+            if stated is None:
+                stated = stated_values(text)
+            if equation.roots & stated.get(equation.variable, set()):
+                solved.add(position)
+                continue
+        for other in range(low, high):
+            if other == index:
+                continue
+            found = equation_at(other)
+            if (
+                found is not None
+                and found.variable == equation.variable
+                and not (equation.assignment and found.assignment)  # two restatements `x = 7` confirm nothing
+                and equation.roots & found.roots
+            ):
+                solved.add(position)
+                break
     return solved
 
 
