@@ -217,11 +217,18 @@ def _small_rational_roots(coefficients: Polynomial) -> frozenset[Fraction] | Non
     numerators, denominators = _divisors(constant), _divisors(leading)
     if len(numerators) * len(denominators) > 400:
         return None
-    for p in numerators:
-        for q in denominators:
-            for candidate in (Fraction(p, q), Fraction(-p, q)):
-                if sum(c * candidate**i for i, c in enumerate(integers)) == 0:
-                    roots.add(candidate)
+    # p/q is a root exactly when q**n * P(p/q) = sum(c_i * p**i * q**(n - i)) is 0: integer arithmetic only
+    # (Horner's rule, with the powers of q written out), instead of evaluating P at a Fraction.
+    degree = len(integers) - 1
+    for q in denominators:
+        terms = [c * q ** (degree - i) for i, c in enumerate(integers)]
+        for p in numerators:
+            for signed in (p, -p):
+                value = 0
+                for term in reversed(terms):
+                    value = value * signed + term
+                if value == 0:
+                    roots.add(Fraction(signed, q))
     return frozenset(roots)
 
 
