@@ -33,7 +33,7 @@ from prefbuild.corrupt.expression import (
     MAX_EXPONENT,
     MAX_TOKENS,
     ExpressionError,
-    _Parser,
+    parse_tokens,
     tokenize,
 )
 
@@ -91,14 +91,29 @@ def _trim(coefficients: list[Fraction]) -> Polynomial:
         coefficients.pop()
     if len(coefficients) - 1 > MAX_DEGREE:
         raise ExpressionError(f"degree above {MAX_DEGREE}")
-    return tuple(_check(c) for c in coefficients)
+    for value in coefficients:  # `_check` inlined: this runs for every node of every equation read
+        if type(value) is int:
+            if value.bit_length() > MAX_COEFFICIENT_BITS:
+                raise ExpressionError("coefficient too large")
+        elif (
+            value.numerator.bit_length() > MAX_COEFFICIENT_BITS
+            or value.denominator.bit_length() > MAX_COEFFICIENT_BITS
+        ):
+            raise ExpressionError("coefficient too large")
+    return tuple(coefficients)
 
 
 def _add(a: Polynomial, b: Polynomial, sign: int = 1) -> Polynomial:
-    size = max(len(a), len(b))
-    return _trim(
-        [(a[i] if i < len(a) else 0) + sign * (b[i] if i < len(b) else 0) for i in range(size)]  # type: ignore[misc]
-    )
+    """a + b, or a - b with sign -1."""
+    if sign == 1:
+        total = [x + y for x, y in zip(a, b)]
+    else:
+        total = [x - y for x, y in zip(a, b)]
+    if len(a) > len(b):
+        total += a[len(b) :]
+    elif len(b) > len(a):
+        total += b[len(a) :] if sign == 1 else [-y for y in b[len(a) :]]
+    return _trim(total)
 
 
 def _multiply(a: Polynomial, b: Polynomial) -> Polynomial:
@@ -261,7 +276,7 @@ def _parse_side(tokens: list[tuple[str, str]], tail: bool) -> tuple | None:
     for skip in range(min(len(tokens), 6)):
         part = tokens[skip:] if tail else tokens[: len(tokens) - skip]
         try:
-            return _Parser(part).parse()
+            return parse_tokens(part)
         except ExpressionError:
             continue
     return None

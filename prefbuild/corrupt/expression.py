@@ -279,9 +279,26 @@ _BINARY = frozenset("+-*/")
 
 
 def parse_tokens(tokens: list[tuple[str, str]]) -> tuple:
-    # Fast path for the most common left side, `a op b` with op one of + - * /: the tree the parser builds for it,
-    # (op, ("n", a), ("n", b)), without the descent. Anything else, or a number over MAX_DIGITS, takes the parser.
-    if len(tokens) == 3:
+    # Fast paths for the most common sides, the trees the parser builds for them without the descent: `a op b`
+    # with op one of + - * / → (op, ("n", a), ("n", b)); a lone number → ("n", a); a lone variable → ("v", x) (the
+    # sides of `x = 7`); `3x` → ("*", ("n", 3), ("v", x)). Anything else, or a number over MAX_DIGITS, takes the
+    # parser.
+    count = len(tokens)
+    if count == 1:
+        kind, value = tokens[0]
+        if kind == "v":
+            return ("v", value)
+        if kind == "n":
+            value = _plain(value)
+            if len(value) - ("." in value) <= MAX_DIGITS:
+                return ("n", float(value))
+    elif count == 2:
+        (left_kind, left), (right_kind, right) = tokens
+        if left_kind == "n" and right_kind == "v":
+            left = _plain(left)
+            if len(left) - ("." in left) <= MAX_DIGITS:
+                return ("*", ("n", float(left)), ("v", right))
+    if count == 3:
         (left_kind, left), (op, _), (right_kind, right) = tokens
         if left_kind == "n" and right_kind == "n" and op in _BINARY:
             left, right = _plain(left), _plain(right)
