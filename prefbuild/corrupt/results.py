@@ -244,9 +244,11 @@ def _left_expression(text: str, equals: int) -> tuple | None:
 # A run of words (not `x`, `times`, `plus`, `minus`, nor a LaTeX command) before a number either ends the prose
 # before the expression or is the unit of a number before it; `trailing_expression` restarts its expression at
 # that number either way, and the tokenizer starts afresh there. So the words, and everything before them, need
-# not be tokenised. The group is the word, whose backslash-free start and value are checked separately.
-_WORD_THEN_NUMBER = re.compile(r"(?<![A-Za-z_])([A-Za-z_]+)[ \t]*(?:[\s$]|\\[$,;:! ])*(?=[0-9])")
-_NOT_PROSE = frozenset({"x", "X", "times", "plus", "minus"})
+# not be tokenised. Searched in the reversed text, so the first match is the last such number: a digit, the
+# skipped characters between (`\\$` reversed is `$\\`), the word (group 1, reversed), not glued to a letter on
+# its left.
+_NUMBER_AFTER_WORD = re.compile(r"[0-9](?:[\s$]|[$,;:! ]\\)*[ \t]*([A-Za-z_]+)(?![A-Za-z_])")
+_NOT_PROSE = frozenset({"x", "X", "semit", "sulp", "sunim"})  # x, X, times, plus, minus reversed
 # `a op b` and nothing else (ASCII digits, no separators): the tokens n, op, n, which `parse_tokens` turns into
 # (op, ("n", a), ("n", b)).
 _SIMPLE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*([-+/]|\*(?!\*))[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*")
@@ -254,18 +256,16 @@ _SIMPLE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*([-+/]|\*(?!\*))[ \t]*([0-9]+(
 
 def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     left = text[start:equals]
-    cut = 0
-    for match in _WORD_THEN_NUMBER.finditer(left):
-        word_start = match.start(1)
-        if match.group(1) not in _NOT_PROSE and left[word_start - 1 : word_start] != "\\":
-            cut = match.end()
-    if cut:
-        left = left[cut:]
-        simple = _SIMPLE.fullmatch(left)
-        if simple is not None:
-            first, op, second = simple.groups()
-            if len(first) - ("." in first) <= MAX_DIGITS and len(second) - ("." in second) <= MAX_DIGITS:
-                return (op, ("n", float(first)), ("n", float(second)))
+    found = _NUMBER_AFTER_WORD.search(left[::-1])
+    if found is not None:
+        word_start = len(left) - found.end()
+        if found.group(1) not in _NOT_PROSE and left[word_start - 1 : word_start] != "\\":
+            left = left[len(left) - found.start() - 1 :]  # from the digit on
+            simple = _SIMPLE.fullmatch(left)
+            if simple is not None:
+                first, op, second = simple.groups()
+                if len(first) - ("." in first) <= MAX_DIGITS and len(second) - ("." in second) <= MAX_DIGITS:
+                    return (op, ("n", float(first)), ("n", float(second)))
     tokens = trailing_expression(tokenize(left))
     # Prose can leave an unmatched `(` or a dangling operator at the front: drop leading tokens until it parses.
     for skip in range(min(len(tokens), 8)):
