@@ -241,7 +241,9 @@ def _boxed_spans(text: str) -> tuple[tuple[int, int], ...]:
 def answer_lines(text: str) -> list[re.Match]:
     """The final-answer lines: `#### X`, `The answer is: X` (and "the answer is X" to the end of its line),
     `The value of x is X`; each match's group "answer" is the X."""
-    found = list(_HASH_LINE.finditer(text)) if "####" in text else []
+    first = text.find("####")
+    # Every match holds `####`: start at the line of the first one (`^` still sees the line break before `pos`)
+    found = list(_HASH_LINE.finditer(text, text.rfind("\n", 0, first) + 1)) if first >= 0 else []
     for pattern in (_ANSWER_IS, _VALUE_IS):
         found += [match for match in pattern.finditer(text) if match.start() and text[match.start() - 1] in "Tt"]
     return found
