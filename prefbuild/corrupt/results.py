@@ -307,9 +307,28 @@ def _left_expression(text: str, equals: int) -> tuple | None:
 # its left.
 _NUMBER_AFTER_WORD = re.compile(r"[0-9](?:[\s$]|[$,;:! ]\\)*[ \t]*([A-Za-z_]+)(?![A-Za-z_])")
 _NOT_PROSE = frozenset({"x", "X", "semit", "sulp", "sunim"})  # x, X, times, plus, minus reversed
-# `a op b` and nothing else (ASCII digits, no separators): the tokens n, op, n, which `parse_tokens` turns into
-# (op, ("n", a), ("n", b)).
-_SIMPLE = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*([-+/]|\*(?!\*))[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*")
+# `a op b op c ...` and nothing else (ASCII digits, no separators, + - * / only, at most 16 numbers): the tokens
+# n, op, n, ..., which the parser turns into the usual left-associative tree, products before sums.
+_CHAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[ \t]*(?:[-+/]|\*(?!\*))[ \t]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t]*")
+_CHAIN_PART = re.compile(r"[0-9]+(?:\.[0-9]+)?|[-+*/]")
+
+
+def _chain_tree(text: str) -> tuple | None:
+    """The parser's tree for a `_CHAIN` text, or None when a number is longer than MAX_DIGITS (the parser's job)."""
+    parts = _CHAIN_PART.findall(text)
+    for number in parts[::2]:
+        if len(number) - ("." in number) > MAX_DIGITS:
+            return None
+    total, sign = None, ""  # the sum so far and the operator that adds the product being built to it
+    product = ("n", float(parts[0]))
+    for index in range(1, len(parts), 2):
+        op, operand = parts[index], ("n", float(parts[index + 1]))
+        if op == "*" or op == "/":
+            product = (op, product, operand)
+        else:
+            total = product if total is None else (sign, total, product)
+            sign, product = op, operand
+    return product if total is None else (sign, total, product)
 
 
 def _parse_left(text: str, start: int, equals: int) -> tuple | None:
@@ -319,11 +338,10 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
         word_start = len(left) - found.end()
         if found.group(1) not in _NOT_PROSE and left[word_start - 1 : word_start] != "\\":
             left = left[len(left) - found.start() - 1 :]  # from the digit on
-            simple = _SIMPLE.fullmatch(left)
-            if simple is not None:
-                first, op, second = simple.groups()
-                if len(first) - ("." in first) <= MAX_DIGITS and len(second) - ("." in second) <= MAX_DIGITS:
-                    return (op, ("n", float(first)), ("n", float(second)))
+            if _CHAIN.fullmatch(left):
+                tree = _chain_tree(left)
+                if tree is not None:
+                    return tree
     tokens = trailing_expression(tokenize(left))
     # Prose can leave an unmatched `(` or a dangling operator at the front: drop leading tokens until it parses.
     for skip in range(min(len(tokens), 8)):
