@@ -181,13 +181,21 @@ def _load_tokenizer(name: str | None) -> Any:
         raise PrefbuildError(f"Cannot load --tokenizer '{name}': {str(error).splitlines()[0]}") from None
 
 
-def group_statistics(table: pa.Table, input_groups: list[Any]) -> dict[str, dict[str, Any]]:
+def group_statistics(
+    table: pa.Table, input_groups: pa.Array | pa.ChunkedArray | list[Any]
+) -> dict[str, dict[str, Any]]:
     """Per-group counts of one split: {group: {input_rows, pairs, skipped, dropped_pairs, tiers}}.
 
     `table` is the split's mapped table (pairs and status rows, each with its `_group`); `input_groups` the
     source rows' group values. As for the split: input_rows = rows paired + rows skipped, per group.
     """
-    input_rows = Counter(_group_value(value) for value in input_groups)
+    if not isinstance(input_groups, (pa.Array, pa.ChunkedArray)):
+        input_groups = pa.array(input_groups)
+    if not pa.types.is_string(input_groups.type):
+        input_groups = pc.cast(input_groups, pa.string())
+    input_rows: Counter = Counter()
+    for item in pc.value_counts(input_groups).to_pylist():  # counted in Arrow: no Python pass over the rows
+        input_rows[_group_value(item["values"])] += item["counts"]
     result: dict[str, dict[str, Any]] = {
         group: {"input_rows": count, "pairs": 0, "skipped": Counter(), "dropped_pairs": Counter(), "tiers": Counter()}
         for group, count in input_rows.items()
@@ -346,7 +354,8 @@ def build_dataset(
         pairs, split_stats[split] = split_statistics(pairs, statuses, len(splits[split]), token_model)
         if group_columns[split]:
             column = group_columns[split]
-            split_stats[split][f"by_{column}"] = group_statistics(table, splits[split][column])
+            source_groups = splits[split].with_format("arrow")[column]  # honours a hold-out's indices mapping
+            split_stats[split][f"by_{column}"] = group_statistics(table, source_groups)
             pairs = pairs.drop_columns([GROUP])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
         if fmt == "conversational":
