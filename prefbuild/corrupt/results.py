@@ -307,9 +307,12 @@ def _left_expression(text: str, equals: int) -> tuple | None:
 # its left.
 _NUMBER_AFTER_WORD = re.compile(r"[0-9](?:[\s$]|[$,;:! ]\\)*[ \t]*([A-Za-z_]+)(?![A-Za-z_])")
 _NOT_PROSE = frozenset({"x", "X", "semit", "sulp", "sunim"})  # x, X, times, plus, minus reversed
-# `a op b op c ...` and nothing else (ASCII digits, no separators, + - * / only, at most 16 numbers): the tokens
+# `a op b op c ...` and nothing else (ASCII digits, no separators, + - * / only, at most 16 numbers; spaces, tabs
+# and `$` are skipped by the tokenizer too, `$12 + $4`): the tokens
 # n, op, n, ..., which the parser turns into the usual left-associative tree, products before sums.
-_CHAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:[ \t]*(?:[-+/]|\*(?!\*))[ \t]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t]*")
+_CHAIN = re.compile(
+    r"[ \t$]*[0-9]+(?:\.[0-9]+)?(?:[ \t$]*(?:[-+/]|\*(?!\*))[ \t$]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t$]*"
+)
 _CHAIN_PART = re.compile(r"[0-9]+(?:\.[0-9]+)?|[-+*/]")
 
 
@@ -338,10 +341,10 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
         word_start = len(left) - found.end()
         if found.group(1) not in _NOT_PROSE and left[word_start - 1 : word_start] != "\\":
             left = left[len(left) - found.start() - 1 :]  # from the digit on
-            if _CHAIN.fullmatch(left):
-                tree = _chain_tree(left)
-                if tree is not None:
-                    return tree
+    if _CHAIN.fullmatch(left):
+        tree = _chain_tree(left)
+        if tree is not None:
+            return tree
     tokens = trailing_expression(tokenize(left))
     # Prose can leave an unmatched `(` or a dangling operator at the front: drop leading tokens until it parses.
     for skip in range(min(len(tokens), 8)):
