@@ -23,8 +23,8 @@ from typing import NamedTuple
 from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
 from prefbuild.corrupt.expression import (
     _KIND_BY_INDEX,
-    MAX_DIGITS,
     _TOKEN,
+    MAX_DIGITS,
     ExpressionError,
     evaluate,
     has_operation,
@@ -120,9 +120,7 @@ _OPERAND_BEFORE = re.compile(
 # is a listed LaTeX command after a backslash, a listed word or stem (its `\b` is the run's start), or the second
 # word of `less than`, `at least`, `up to`, ...
 _OPERATOR_CHARS_BEFORE = frozenset("-+*/×÷·=<>^_{([−")
-_COMMANDS_BEFORE = frozenset(
-    "cdot times div le leq ge geq lt gt ne neq pm frac dfrac sqrt log sin cos tan".split()
-)
+_COMMANDS_BEFORE = frozenset("cdot times div le leq ge geq lt gt ne neq pm frac dfrac sqrt log sin cos tan".split())
 _WORDS_BEFORE = frozenset({"between", "except", "times", "by", "plus", "minus"})
 _STEMS_BEFORE = ("Subtract", "subtract", "Add", "add", "Multipl", "multipl", "Divid", "divid")
 _THAN_BEFORE = frozenset({"less", "more", "greater", "fewer", "smaller", "larger", "bigger", "other"})
@@ -308,11 +306,9 @@ def _left_expression(text: str, equals: int) -> tuple | None:
 _NUMBER_AFTER_WORD = re.compile(r"[0-9](?:[\s$]|[$,;:! ]\\)*[ \t]*([A-Za-z_]+)(?![A-Za-z_])")
 _NOT_PROSE = frozenset({"x", "X", "semit", "sulp", "sunim"})  # x, X, times, plus, minus reversed
 # `a op b op c ...` and nothing else (ASCII digits, no separators, + - * / only, at most 16 numbers; spaces, tabs
-# and `$` are skipped by the tokenizer too, `$12 + $4`): the tokens
-# n, op, n, ..., which the parser turns into the usual left-associative tree, products before sums.
-_CHAIN = re.compile(
-    r"[ \t$]*[0-9]+(?:\.[0-9]+)?(?:[ \t$]*(?:[-+/]|\*(?!\*))[ \t$]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t$]*"
-)
+# and `$` are skipped by the tokenizer too, `$12 + $4`): the tokens n, op, n, ..., which the parser turns into the
+# usual left-associative tree, products before sums.
+_CHAIN = re.compile(r"[ \t$]*[0-9]+(?:\.[0-9]+)?(?:[ \t$]*(?:[-+/]|\*(?!\*))[ \t$]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t$]*")
 _CHAIN_PART = re.compile(r"[0-9]+(?:\.[0-9]+)?|[-+*/]")
 
 
