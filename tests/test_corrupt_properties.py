@@ -184,7 +184,9 @@ def test_exactly_one_number_changes_and_never_the_answer(response, seed):
         # (2019, 12) or the answer, e.g. `0 + 12 = 12\nThe answer is: 0`, and there is no other number to change.
         assert outcome.skip_reason == "no_number_to_corrupt"
         answer = float(response.rsplit(" ", 1)[1].replace(",", "").rstrip(".$}"))
-        results = [float(value.replace(",", "")) for value in re.findall(r"= \$?([0-9][0-9,]*(?:\.[0-9]+)?)", response)]
+        results = [
+            float(value.replace(",", "")) for value in re.findall(r"= \$?([0-9][0-9,]*(?:\.[0-9]+)?)", response)
+        ]
         assert results and all(value in (2019, 12, answer) for value in results), response
         return
     (pair,) = outcome.pairs

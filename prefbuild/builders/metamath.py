@@ -144,7 +144,9 @@ def prepare(splits: dict, options: dict[str, Any], seed: int) -> dict:
     if "original_question" not in train.column_names:
         held_out = set(row_rng(seed, "metamath-eval-holdout").sample(range(len(train)), eval_size))
     else:
-        held_out = _held_out_groups(train["original_question"], eval_size, seed)
+        # One Arrow read: `train[column]` is a lazy column in datasets 5 that walks the rows one by one (≈ 6 s at 395k)
+        questions = train.with_format("arrow")["original_question"].to_pylist()
+        held_out = _held_out_groups(questions, eval_size, seed)
         if len(held_out) >= len(train):
             raise PrefbuildError(
                 f"--eval-size {eval_size} leaves no train rows: the source's {len(train)} rows share too few "
@@ -162,7 +164,8 @@ def _held_out_groups(questions: list, eval_size: int, seed: int) -> set[int]:
     groups: dict[str, list[int]] = {}
     for index, question in enumerate(questions):
         # A row without an original question is a group of its own
-        groups.setdefault(question if question else f"\x00row{index}", []).append(index)
+        key = question if isinstance(question, str) else (str(question) if question is not None else "")
+        groups.setdefault(key if key else f"\x00row{index}", []).append(index)
     salt = f"{seed}\x1fmetamath-eval-holdout\x1f".encode()
     order = sorted(groups, key=lambda key: hashlib.blake2b(salt + key.encode(), digest_size=8).digest())
     held_out: set[int] = set()
