@@ -1,7 +1,7 @@
 """End-to-end `prefbuild build metamath` on a MetaMath-size corpus (395,000 rows), against a naive script.
 
-Writes the corpus of benchmarks/_corpus.py (real GSM8K text when ../shared/data/gsm8k is there, else generated
-problems) as MetaMathQA JSONL, then runs the real CLI, `prefbuild build metamath --source FILE --out DIR
+Writes the corpus of benchmarks/_corpus.py (by default MetaMathQA's row-type mix from real GSM8K and MATH text
+when ../shared/data is there, else generated problems) as MetaMathQA JSONL, then runs the real CLI, `prefbuild build metamath --source FILE --out DIR
 --num-proc N`, in a fresh process per run with a fresh `datasets` cache (so the JSON → Arrow load is timed too and
 no run reuses another's files). For each run it records the wall time, the phase breakdown the build reports
 (load → pairs → statistics → write), the peak RSS of the whole process tree (the build and its num_proc workers,
@@ -13,6 +13,7 @@ left side, one verified number changed, difflib for the edit ratio. It is slow, 
 rows of the same corpus in this process, and its rows/s is extrapolated.
 
     python benchmarks/build_throughput.py [--rows 395000] [--num-proc 1 2] [--repeats 3] [--baseline-rows 5000]
+                                          [--corpus mixed|gsm8k]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpus import METAMATH_ROWS, metamath_corpus, write_jsonl  # noqa: E402
+from _corpus import CORPORA, METAMATH_ROWS, metamath_corpus, write_jsonl  # noqa: E402
 
 PHASES = ("load", "pairs", "statistics", "write")
 
@@ -165,10 +166,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-rows", type=int, default=5000, help="rows the naive script runs on (0: skip)")
     parser.add_argument("--work-dir", help="where the corpus and outputs go (default: a temporary folder)")
+    parser.add_argument(
+        "--corpus", choices=CORPORA, default="mixed", help="MetaMathQA's type mix (default) or GSM8K text only"
+    )
     args = parser.parse_args(argv)
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="prefbuild-bench-"))
-    rows, origin = metamath_corpus(args.rows)
+    rows, origin = metamath_corpus(args.rows, kind=args.corpus)
     source = write_jsonl(rows, work / "metamath.jsonl")
     print(f"corpus: {len(rows):,} rows, {origin}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

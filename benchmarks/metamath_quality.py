@@ -1,62 +1,557 @@
-"""How good are the metamath builder's corruptions on real, human-written solutions?
+"""How good are the metamath builder's corruptions on real, human-written text, per MetaMathQA row type?
 
-GSM8K answers with the `<<…>>` calculator annotations removed and `\\nThe answer is: X` appended are
-MetaMath-style responses written by people. This script runs the metamath builder's per-row function on all of
-them (train + test, 8,792 rows) and prints coverage, the share corrupted at verified results, the tier and slip
-mix, the character-level edit distance (rapidfuzz, as in stats.json) and alternatives to compare with the
-paper's 6.5 %, rows/s, and two counts checked independently of the builder's bookkeeping: pairs whose final
-answer changed, and pairs that differ in anything but exactly one number.
+Three sets from benchmarks/metamath_sets.py: GSM8K (8,792 GSM_AnsAug rows), MATH (7,498 MATH_AnsAug rows) and
+SV/FOBAR rows derived from both (and, as `gsm8k_builder`, the GSM8K rows through the gsm8k builder, which reads
+the calculator annotations). The metamath builder's per-row function runs on every row; each pair is then
+judged by this script's own code, not by the builder's pair columns (only `tier` is read, to group pairs):
 
-    python benchmarks/metamath_quality.py [--gsm8k-dir ../shared/data/gsm8k] [--seed 0]
+- the changed number: numbers are found with a regex of our own, the texts with numbers masked must be
+  identical and exactly one number must differ in value ("more than one number" counts the rest);
+- answer lines untouched: `#### X`, `The answer is: X` and `The value of x is N` lines; separately, every
+  `\\boxed{…}` (the issue counts its content as the final answer; a `final_result` fallback may change it);
+- changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in) equals the value on the
+  `The answer is:` line, or lies inside a verbatim restatement of that answer;
+- in the question: its value is one of the numbers written in the query;
+- intermediate result: right of an `=` and not followed by an operator or (in LaTeX math) a factor, so a
+  result and not an operand, exponent or coefficient; or the value of a computed term or factor of the previous
+  side of a chain (`= 9^2 - 12 = 81 - 12`); and neither the answer nor a number of the question. "confirmed"
+  additionally needs our own exact evaluator to compute the `=`'s left side to that value (SV/FOBAR left sides
+  linear in x are evaluated at the row's answer, the value of x).
+
+Per set and per type it prints coverage, the tier mix, these shares and the builder's CPU time per row, then
+PASS/FAIL for the issue's targets (the intermediate target twice: on the builder's tiers, as the issue words it,
+and on this judge's stricter reading).
+
+    python benchmarks/metamath_quality.py [--seed 0] [--sets gsm8k math sv_fobar gsm8k_builder] [--examples 10]
+                                          [--json out.json] [--markdown] [--distances]
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
+import random
 import re
 import statistics
+import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from rapidfuzz.distance import Indel, Levenshtein
 
-from prefbuild.builders import gsm8k, metamath
-from prefbuild.builders.gsm8k import strip_annotations
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parent.parent
-NUMBER_TOKEN = re.compile(r"[0-9]+(?:[.,][0-9]+)*")  # deliberately not the builder's own regex
-ANSWER_LINES = re.compile(r"^####.*$|The answer is:.*$", re.MULTILINE)
+import metamath_sets  # noqa: E402
+from metamath_sets import Parser, Unsupported, constant, evaluate, tokenize  # noqa: E402
+
+from prefbuild.builders import gsm8k, metamath  # noqa: E402
+
+NUMBER_TOKEN = re.compile(r"(?<![\d.])(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")  # deliberately not the builder's regex
+LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!|\{,\})(?=\d{3})")
+ANSWER_LINE = re.compile(r"^(?:####.*|.*The answer is:.*|.*The value of [xX] is .*)$", re.MULTILINE)
+BOXED = re.compile(r"\\boxed\{")
+FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
+# An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
+OPERATOR_AFTER = re.compile(
+    r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|\\(?:pi|sqrt|frac|dfrac|cdot|times|left))"
+)
+MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
+EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
+SETS = ("gsm8k", "math", "sv_fobar", "gsm8k_builder")
+REFERENCE_TIERS = ("verified", "unverified", "any_number", "final_result")
+
+# The issue's targets: (set, figure, comparison, bound)
+TARGETS = [
+    ("gsm8k", "coverage", ">=", 0.995),
+    ("math", "coverage", ">=", 0.97),
+    # "Intermediate results (not any_number, not final_result)": the builder's tiers, and our judge's own reading
+    ("gsm8k", "intermediate_tiers", ">=", 0.92),
+    ("gsm8k", "intermediate", ">=", 0.92),
+    ("math", "intermediate_tiers", ">=", 0.55),
+    ("math", "intermediate", ">=", 0.55),
+    *[(name, "answer_lines_changed", "==", 0) for name in SETS],
+    *[(name, "final_answer_outside_final_result", "<=", 0.01) for name in SETS],
+    *[(name, "question_number_outside_final_result", "<=", 0.02) for name in SETS],
+]
 
 
-def metamath_style_rows(folder: Path) -> list[dict]:
-    rows = []
-    for split in ("train", "test"):
-        with open(folder / f"{split}.jsonl") as file:
-            for line in file:
-                row = json.loads(line)
-                final = row["answer"].rsplit("####", 1)[1].strip()
-                response = f"{strip_annotations(row['answer'])}\nThe answer is: {final}"
-                rows.append({"query": row["question"], "response": response, "type": f"GSM8K_{split}"})
-    return rows
+def normalise(text: str) -> str:
+    return LATEX_THOUSANDS.sub("", text)
 
 
-def one_number_changed(chosen: str, rejected: str) -> bool:
-    """Outside the numbers the texts are identical, and exactly one number token differs in value."""
-    if NUMBER_TOKEN.sub("#", chosen) != NUMBER_TOKEN.sub("#", rejected):
+def value_of(token: str) -> Fraction:
+    return Fraction(token.replace(",", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def answer_value(response: str) -> tuple[str, Fraction | None]:
+    """The text after the last `The answer is:` and its value when it is a number or a simple fraction."""
+    if "The answer is:" in response:
+        text = response.rsplit("The answer is:", 1)[-1].strip()
+    else:  # the gsm8k builder's completions end with `#### X` only
+        text = response.rsplit("####", 1)[-1].strip() if "####" in response else ""
+    plain = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace(" ", "")
+    plain = normalise(plain).replace("\\!", "")
+    negative = plain.startswith("-")
+    plain = plain.removeprefix("-")
+    value = None
+    if re.fullmatch(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+", plain):
+        value = value_of(plain)
+    elif match := re.fullmatch(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}", plain):
+        if int(match.group(2)):
+            value = Fraction(int(match.group(1)), int(match.group(2)))
+    elif match := re.fullmatch(r"(\d+)/(\d+)", plain):
+        if int(match.group(2)):
+            value = Fraction(int(match.group(1)), int(match.group(2)))
+    if value is not None and negative:
+        value = -value
+    return text, value
+
+
+def boxed_contents(text: str) -> list[str]:
+    found = []
+    for match in BOXED.finditer(text):
+        depth, position = 1, match.end()
+        while position < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            position += 1
+        found.append(text[match.end() : position - 1])
+    return found
+
+
+def changed_numbers(chosen: str, rejected: str) -> tuple[list[tuple[re.Match, re.Match]], bool]:
+    """The number tokens that differ in value, and whether everything outside the numbers is identical."""
+    before, after = list(NUMBER_TOKEN.finditer(chosen)), list(NUMBER_TOKEN.finditer(rejected))
+    same_shape = NUMBER_TOKEN.sub("#", chosen) == NUMBER_TOKEN.sub("#", rejected) and len(before) == len(after)
+    changed = [(a, b) for a, b in zip(before, after) if value_of(a.group()) != value_of(b.group())]
+    return changed, same_shape
+
+
+def signed(text: str, match: re.Match) -> Fraction:
+    """The token's value, negative when a unary minus is attached (`= -5`, `(-3`, `$-2`)."""
+    value = value_of(match.group())
+    start = match.start()
+    if start and text[start - 1] == "-" and (start < 2 or not (text[start - 2].isalnum() or text[start - 2] in ")}")):
+        return -value
+    return value
+
+
+def fraction_around(text: str, match: re.Match) -> tuple[int, int, Fraction] | None:
+    """(start, end, value) of the `\\frac{a}{b}` the number is a or b of."""
+    for frac in FRAC_AROUND.finditer(text, max(0, match.start() - 30), min(len(text), match.end() + 30)):
+        if frac.start() <= match.start() and match.end() <= frac.end():
+            return (
+                frac.start(),
+                frac.end(),
+                Fraction(int(frac.group(1)), int(frac.group(2))) if int(frac.group(2)) else None,
+            )
+    return None
+
+
+def in_math(text: str, position: int) -> bool:
+    """Inside `$…$` or `\\[…\\]` (counting unescaped dollars; `$$` counts twice, which keeps the parity)."""
+    before = text[:position]
+    dollars = len(re.findall(r"(?<!\\)\$", before))
+    return dollars % 2 == 1 or before.rfind("\\[") > before.rfind("\\]")
+
+
+@functools.lru_cache(maxsize=8)
+def question_values(query: str) -> frozenset[Fraction]:
+    query = normalise(query)
+    values = {value_of(match.group()) for match in NUMBER_TOKEN.finditer(query)}
+    for frac in FRAC_AROUND.finditer(query):
+        if int(frac.group(2)):
+            values.add(Fraction(int(frac.group(1)), int(frac.group(2))))
+    return frozenset(values)
+
+
+def _plain(latex: str) -> str:
+    try:
+        text = metamath_sets._latex_to_plain(latex)
+    except Unsupported:
+        return ""
+    return text.replace("×", "*").replace("÷", "/").replace(" x ", " * ")
+
+
+def _plain_words(text: str, has_unknown: bool) -> str:
+    """GSM8K-style arithmetic with unit words dropped; `x` is the unknown in SV/FOBAR rows, else GSM8K's times."""
+    if not has_unknown:
+        return metamath_sets._written_calculation(text)
+    text = text.replace("$", "").replace("%", "/100")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    return re.sub(r"[A-Za-z']{2,}|[A-WYZa-wyz]", " ", text)
+
+
+def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: Fraction | None = None) -> bool:
+    """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?
+
+    With `unknown` (the value of x in SV/FOBAR rows, i.e. their answer), left sides linear in x count too:
+    `9x = 18` is confirmed when 9 times the answer is 18.
+    """
+    latex = "\\" in text  # in GSM8K text `$` is the dollar sign, not a math delimiter
+    left = text[max(0, equals_at - 120) : equals_at]
+    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", *(("$",) if latex else ())):
+        cut = left.rfind(stop)
+        if cut != -1:
+            left = left[cut + len(stop) :]
+    for start in range(len(left)):
+        if not (left[start].isdigit() or left[start] in "(\\.") or (start and left[start - 1] not in " ($\\{"):
+            continue
+        candidate = _plain(left[start:].strip()) if latex else _plain_words(left[start:], unknown is not None)
+        if not candidate or not re.search(r"[-+*/^]|\d\s*[xX]", candidate.lstrip("-")):
+            continue
+        try:
+            tree = Parser(tokenize(candidate, variables=unknown is not None)).parse()
+            result = evaluate(tree, lambda node: constant(node.value))
+        except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+            continue
+        if result.at(unknown if unknown is not None else Fraction(0)) == value:
+            return True
+    return False
+
+
+UNIT_AFTER = re.compile(r"\^\{?\\circ\}?|\\%|%")
+TERM_BEFORE = re.compile(r"(?:[-+*]|\\cdot|\\times)\s*(?:\\\$|\$|\(|\{)*\s*$")
+
+
+def _top_level_terms(text: str) -> list[str]:
+    """`9^2 - 2 \\cdot 6` → [`9^2`, `2 \\cdot 6`]: split at + and - outside parentheses and braces."""
+    terms, depth, current = [], 0, ""
+    for index, char in enumerate(text):
+        depth += char in "({["
+        depth -= char in ")}]"
+        if depth == 0 and char in "+-" and current.strip() and text[index - 1] not in "^{(":
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    return [*terms, current]
+
+
+def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bool:
+    """Is `value` the value of a computed term or factor (not a bare number) of the side before this `=`?"""
+    if equals_at <= 0:
         return False
-    before, after = NUMBER_TOKEN.findall(chosen), NUMBER_TOKEN.findall(rejected)
-    changed = [(a, b) for a, b in zip(before, after) if a != b]
-    return len(changed) == 1 and float(changed[0][0].replace(",", "")) != float(changed[0][1].replace(",", ""))
+    left = text[max(0, equals_at - 160) : equals_at]
+    for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
+        cut = left.rfind(stop)
+        if cut != -1:
+            left = left[cut + len(stop) :]
+    terms = _top_level_terms(left)
+    factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
+    for term in terms + factors:
+        plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
+        if not plain or not re.search(r"[-+*/^]", plain.strip().lstrip("-")):
+            continue  # a bare number carried over is an operand, not a result
+        try:
+            if evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b == abs(value):
+                return True
+        except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+            continue
+    return False
 
 
-def same_form(original: str, new: str) -> bool:
-    decimals = len(original.partition(".")[2])
-    return len(new.partition(".")[2]) == decimals and ("," in new) <= ("," in original)
+def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> dict:
+    """What the number `match` of the (normalised) chosen text is: answer, given, result, intermediate result."""
+    verdict = {"final_answer": False, "question_number": False, "result": False, "confirmed": False}
+    value = signed(chosen, match)
+    answer_text, answer = answer_value(chosen)
+    frac = fraction_around(chosen, match)
+    values = {frac[2]} if frac and frac[2] is not None else {value}  # a fraction's number is the fraction
+    start, end = (frac[0], frac[1]) if frac else (match.start(), match.end())
+    in_restatement = False
+    if answer_text:
+        compact = answer_text.replace(" ", "")
+        for occurrence in re.finditer(re.escape(compact), chosen):
+            if occurrence.start() <= match.start() and match.end() <= occurrence.end():
+                in_restatement = True
+                break
+    verdict["final_answer"] = (answer is not None and answer in values) or (
+        in_restatement and not re.fullmatch(r"\d+", answer_text.strip())
+    )
+    verdict["question_number"] = bool(values & question_values(row["query"]))
+    right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
+    latex = "\\" in chosen  # `$` delimits math only in LaTeX text; in GSM8K text it is the dollar sign
+    unit = UNIT_AFTER.match(chosen, end)  # 110^\circ, 25\%: the unit belongs to the number
+    after = unit.end() if unit else end
+    operand = OPERATOR_AFTER.match(chosen, after) or (
+        latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, after)
+    )
+    verdict["result"] = bool(right_of_equals) and not operand
+    chain_term = False
+    equals_at = chosen.rfind("=", 0, start)
+    same_side = equals_at != -1 and not re.search(r"\n|\$\s*[A-Za-z]|[.;:,]\s", chosen[equals_at:start])
+    if (right_of_equals and operand) or (not right_of_equals and same_side and TERM_BEFORE.search(chosen, 0, start)):
+        # `= 9^2 - 2 \cdot 6 = 81 - 12`, `= \$1.50 + 5 \cdot \$0.25 = \$1.50 + \$1.25`: the value of a computed
+        # term or factor of the previous side of the chain, carried on into the next one, is a result
+        chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
+        verdict["result"] = chain_term
+    verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
+    if chain_term:
+        verdict["confirmed"] = True
+    elif verdict["result"] and verdict["intermediate"] and confirm:
+        unknown = answer if "unknown variable" in row["query"] else None
+        verdict["confirmed"] = equals_at != -1 and confirmed_by_evaluator(
+            chosen, equals_at, frac[2] if frac else value, unknown
+        )
+    verdict["confirmed"] = verdict["confirmed"] and verdict["intermediate"]
+    return verdict
+
+
+def judge(row: dict, pair: dict) -> dict:
+    """This script's own view of one pair."""
+    chosen, rejected = normalise(pair["chosen"]), normalise(pair["rejected"])
+    changed, same_shape = changed_numbers(chosen, rejected)
+    verdict = {
+        "one_number": same_shape and len(changed) == 1,
+        "answer_lines_changed": ANSWER_LINE.findall(chosen) != ANSWER_LINE.findall(rejected),
+        "boxed_changed": boxed_contents(chosen) != boxed_contents(rejected),
+        "final_answer": False,
+        "question_number": False,
+        "result": False,
+        "confirmed": False,
+        "intermediate": False,
+        "line": ("", ""),
+    }
+    if not changed:
+        return verdict
+    match, new = changed[0]
+    verdict.update(classify(row, chosen, match))
+    line_start = chosen.rfind("\n", 0, match.start()) + 1
+    line_end = chosen.find("\n", match.start())
+    line_end = len(chosen) if line_end == -1 else line_end
+    shift = len(new.group()) - len(match.group())
+    verdict["line"] = (chosen[line_start:line_end], rejected[line_start : line_end + shift])
+    return verdict
+
+
+def has_intermediate_result(row: dict) -> bool:
+    """The ceiling: does the response hold any number our judge reads as an intermediate result?"""
+    return _has_intermediate_result(row["query"], row["response"])
+
+
+@functools.cache  # figures() asks once per set and once per type
+def _has_intermediate_result(query: str, response: str) -> bool:
+    row = {"query": query}
+    response = normalise(response)
+    answer_lines = [(m.start(), m.end()) for m in ANSWER_LINE.finditer(response)]
+    for match in NUMBER_TOKEN.finditer(response):
+        if any(start <= match.start() < end for start, end in answer_lines):
+            continue
+        if classify(row, response, match, confirm=False)["intermediate"]:
+            return True
+    return False
+
+
+def run_set(
+    rows: list[dict], seed: int, source_rows: list[dict] | None = None, builder=None
+) -> tuple[list, list, float]:
+    """The builder's per-row function on each row (on `source_rows` when the builder reads another schema)."""
+    builder = builder or metamath.BUILDER
+    options = dict(builder.options)
+    source_rows = source_rows or rows
+    started = time.process_time()
+    outcomes = [builder.build_row(row, builder.row_id(row, i), seed, options) for i, row in enumerate(source_rows)]
+    seconds = time.process_time() - started  # the builder only, not our judge
+    return outcomes, [[judge(row, pair) for pair in outcome.pairs] for row, outcome in zip(rows, outcomes)], seconds
+
+
+def figures(rows: list[dict], outcomes: list, verdicts: list) -> dict:
+    pairs = [
+        (pair, verdict)
+        for outcome, row_verdicts in zip(outcomes, verdicts)
+        for pair, verdict in zip(outcome.pairs, row_verdicts)
+    ]
+    n = len(pairs)
+    skipped = Counter(outcome.skip_reason for outcome in outcomes if outcome.skip_reason)
+    paired_rows = sum(bool(outcome.pairs) for outcome in outcomes)
+    tiers = Counter(pair["tier"] for pair, _ in pairs)
+    outside = [(pair, verdict) for pair, verdict in pairs if pair["tier"] != "final_result"]
+
+    def share(items, key) -> float:
+        return sum(verdict[key] for _, verdict in items) / len(items) if items else 0.0
+
+    return {
+        "rows": len(rows),
+        # rows with at least one number our judge reads as an intermediate result: the most `intermediate` can be
+        "ceiling": sum(map(has_intermediate_result, rows)) / len(rows) if rows else 0.0,
+        "pairs": n,
+        "coverage": paired_rows / len(rows) if rows else 0.0,
+        "skipped": dict(skipped.most_common()),
+        "tiers": {
+            tier: tiers[tier]
+            for tier in sorted(
+                tiers,
+                key=lambda t: (t not in REFERENCE_TIERS, REFERENCE_TIERS.index(t) if t in REFERENCE_TIERS else 0, t),
+            )
+        },
+        "intermediate_tiers": sum(count for tier, count in tiers.items() if tier not in ("any_number", "final_result"))
+        / n
+        if n
+        else 0.0,
+        "intermediate": share(pairs, "intermediate"),
+        "confirmed": share(pairs, "confirmed"),
+        "final_answer": share(pairs, "final_answer"),
+        "question_number": share(pairs, "question_number"),
+        "final_answer_outside_final_result": share(outside, "final_answer"),
+        "question_number_outside_final_result": share(outside, "question_number"),
+        "intermediate_outside_final_result": share(outside, "intermediate"),
+        "answer_lines_changed": sum(verdict["answer_lines_changed"] for _, verdict in pairs),
+        "boxed_changed": sum(verdict["boxed_changed"] for _, verdict in pairs),
+        "boxed_changed_outside_final_result": sum(verdict["boxed_changed"] for _, verdict in outside),
+        "more_than_one_number": sum(not verdict["one_number"] for _, verdict in pairs),
+    }
+
+
+def by_type(rows, outcomes, verdicts) -> dict[str, dict]:
+    groups = defaultdict(lambda: ([], [], []))
+    for row, outcome, row_verdicts in zip(rows, outcomes, verdicts):
+        group = groups[row["type"]]
+        group[0].append(row)
+        group[1].append(outcome)
+        group[2].append(row_verdicts)
+    return {kind: figures(*groups[kind]) for kind in sorted(groups)}
+
+
+def _tier_text(tiers: dict, pairs: int) -> str:
+    short = {"verified": "ver", "unverified": "unv", "any_number": "any", "final_result": "fin"}
+    return " ".join(f"{short.get(tier, tier)} {count / pairs:.1%}" for tier, count in tiers.items()) if pairs else ""
+
+
+def print_table(name: str, overall: dict, types: dict[str, dict]) -> None:
+    print(f"\n## {name}")
+    header = (
+        f"{'type':<12} {'rows':>6} {'pairs':>6} {'cover':>7} {'interm':>7} {'conf':>6} {'ceil':>6} {'ans*':>6} {'quest*':>6} "
+        f"{'ans':>6} {'lines':>5} {'boxed':>5} {'>1num':>5}  tiers"
+    )
+    print(header)
+    for label, data in [*types.items(), ("all", overall)]:
+        print(
+            f"{label:<12} {data['rows']:>6,} {data['pairs']:>6,} {data['coverage']:>7.2%} {data['intermediate']:>7.2%} "
+            f"{data['confirmed']:>6.1%} {data['ceiling']:>6.1%} {data['final_answer_outside_final_result']:>6.2%} "
+            f"{data['question_number_outside_final_result']:>6.2%} {data['final_answer']:>6.2%} "
+            f"{data['answer_lines_changed']:>5} {data['boxed_changed']:>5} {data['more_than_one_number']:>5}  {_tier_text(data['tiers'], data['pairs'])}"
+        )
+    if overall["skipped"]:
+        print(f"skipped: {overall['skipped']}")
+
+
+def markdown_table(results: dict) -> str:
+    """One Markdown table, a row per set and type, for BENCHMARKS.md."""
+    lines = [
+        "| set | type | rows | pairs | coverage | intermediate: tiers · judge (confirmed) / ceiling | answer* | question* "
+        "| answer (all) "
+        "| answer lines · boxed · >1 number | tiers |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, result in results.items():
+        types = list(result["by_type"].items())
+        for label, data in types + [("**all**", result["all"])] if len(types) > 1 else types:
+            lines.append(
+                f"| {name} | {label} | {data['rows']:,} | {data['pairs']:,} | {data['coverage']:.2%} "
+                f"| {data['intermediate_tiers']:.1%} · {data['intermediate']:.1%} ({data['confirmed']:.1%}) / "
+                f"{data['ceiling']:.1%} "
+                f"| {data['final_answer_outside_final_result']:.2%} | {data['question_number_outside_final_result']:.2%} "
+                f"| {data['final_answer']:.1%} | {data['answer_lines_changed']} · {data['boxed_changed']} · "
+                f"{data['more_than_one_number']} | {_tier_text(data['tiers'], data['pairs'])} |"
+            )
+    return "\n".join(lines)
+
+
+def check_targets(results: dict) -> list[dict]:
+    checks = []
+    for name, key, comparison, bound in TARGETS:
+        if name not in results:
+            continue
+        value = results[name]["all"][key]
+        passed = {">=": value >= bound, "<=": value <= bound, "==": value == bound}[comparison]
+        checks.append({"set": name, "figure": key, "value": value, "target": f"{comparison} {bound}", "pass": passed})
+    return checks
+
+
+def print_examples(name: str, rows, outcomes, verdicts, count: int, seed: int) -> None:
+    items = [
+        (row["type"], pair["tier"], verdict)
+        for row, outcome, row_verdicts in zip(rows, outcomes, verdicts)
+        for pair, verdict in zip(outcome.pairs, row_verdicts)
+    ]
+    print(f"\n## {count} random examples from {name} (type, tier, our verdict; the changed line before → after)")
+    for kind, tier, verdict in random.Random(seed).sample(items, min(count, len(items))):
+        flags = [key for key in ("intermediate", "confirmed", "final_answer", "question_number") if verdict[key]]
+        before, after = verdict["line"]
+        print(
+            f"- {kind} [{tier}] {', '.join(flags) or 'not a result'}\n    {before.strip()[:220]}\n  → {after.strip()[:220]}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS, help="gsm8k_builder: the gsm8k builder")
+    parser.add_argument("--examples", type=int, default=0, help="print N random changed lines per set")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
+    parser.add_argument("--distances", action="store_true", help="also the edit-distance definitions on GSM8K")
+    parser.add_argument("--markdown", action="store_true", help="also print the per-type table in Markdown")
+    args = parser.parse_args()
+
+    sets, derivation = metamath_sets.build_sets(args.seed)
+    print("sets: " + ", ".join(f"{name} {len(sets[name.removesuffix('_builder')]):,} rows" for name in args.sets))
+    print(
+        f"SV/FOBAR derivation: GSM8K {derivation['gsm8k_unknown_x'].get('derived', 0):,} rows, "
+        f"MATH {derivation['math_unknown_x'].get('derived', 0):,} rows (each gives one FOBAR and one SV row)"
+    )
+    results, runs = {}, {}
+    for name in args.sets:
+        if name == "gsm8k_builder":  # the same GSM8K rows through the gsm8k builder (calculator annotations)
+            raw = metamath_sets.gsm8k_source()
+            rows = sets["gsm8k"]
+            outcomes, verdicts, seconds = run_set(rows, args.seed, raw, gsm8k.BUILDER)
+        else:
+            rows = sets[name]
+            outcomes, verdicts, seconds = run_set(rows, args.seed)
+        runs[name] = (rows, outcomes, verdicts)
+        overall = figures(rows, outcomes, verdicts)
+        overall["cpu_us_per_row"] = seconds / len(rows) * 1e6
+        results[name] = {"all": overall, "by_type": by_type(rows, outcomes, verdicts)}
+        print_table(name, overall, results[name]["by_type"])
+        print(f"builder CPU time: {overall['cpu_us_per_row']:.0f} µs per row (build_row only, one process)")
+    print(
+        "\ncolumns: interm = changed number is an intermediate result (right of `=`, not an operand, not the answer,"
+        " not in the question; our classifier); conf = ... and our evaluator computes it; ceil = rows with any number"
+        " the judge reads as an intermediate result (the most interm can reach); ans* / quest* = share of"
+        " pairs outside final_result whose changed number is the final answer / in the question; ans = same over"
+        " all pairs; lines = pairs with a changed answer line; boxed = pairs with a changed \\boxed{}; >1num = pairs not differing in exactly"
+        " one number"
+    )
+    if args.markdown:
+        print("\n" + markdown_table(results))
+    checks = check_targets(results)
+    print("\n## targets")
+    for check in checks:
+        value = check["value"]
+        shown = f"{value:.2%}" if isinstance(value, float) else str(value)
+        print(
+            f"{'PASS' if check['pass'] else 'FAIL'}  {check['set']:<9} {check['figure']:<38} {shown:>8}  (target {check['target']})"
+        )
+    if args.examples:
+        for name, (rows, outcomes, verdicts) in runs.items():
+            print_examples(name, rows, outcomes, verdicts, args.examples, args.seed)
+    if args.distances and "gsm8k" in runs:
+        print_distances(runs["gsm8k"][1])
+    if args.json:
+        args.json.write_text(
+            json.dumps({"results": results, "targets": checks, "derivation": derivation}, indent=2) + "\n"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Edit-distance definitions (compared with the paper's 6.5 % in BENCHMARKS.md)
 
 
 def summary(values: list[float]) -> str:
@@ -67,51 +562,13 @@ def summary(values: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gsm8k-dir", type=Path, default=REPO.parent / "shared" / "data" / "gsm8k")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-
-    rows = metamath_style_rows(args.gsm8k_dir)
-    builder = metamath.BUILDER
-    options = dict(builder.options)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    outcomes = [builder.build_row(row, builder.row_id(row, i), args.seed, options) for i, row in enumerate(rows)]
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-
+def print_distances(outcomes: list) -> None:
     pairs = [pair for outcome in outcomes for pair in outcome.pairs]
-    skipped = Counter(outcome.skip_reason for outcome in outcomes if outcome.skip_reason)
-    tiers = Counter(pair["tier"] for pair in pairs)
-    slips = Counter(pair["slip"] for pair in pairs)
-    answer_changed = sum(
-        ANSWER_LINES.findall(pair["chosen"]) != ANSWER_LINES.findall(pair["rejected"]) for pair in pairs
-    )
-    not_one_number = sum(not one_number_changed(pair["chosen"], pair["rejected"]) for pair in pairs)
-    form_changed = sum(not same_form(pair["original_value"], pair["new_value"]) for pair in pairs)
-    chosen_altered = sum(
-        pair["chosen"] != row["response"] for row, outcome in zip(rows, outcomes) for pair in outcome.pairs
-    )
-
-    print(f"source rows            {len(rows):,} (GSM8K train + test as MetaMath-style responses)")
-    print(f"pairs                  {len(pairs):,}   coverage {len(pairs) / len(rows):.2%}   skipped {dict(skipped)}")
-    print(f"verified share         {tiers['verified'] / len(pairs):.2%}")
-    print(f"tiers                  {dict(tiers.most_common())}")
-    print(f"slips                  {dict(slips.most_common())}")
-    print(
-        f"rows/s (build_row)     {len(rows) / seconds:,.0f} wall, {len(rows) / cpu_seconds:,.0f} per CPU-second"
-        f"   ({cpu_seconds / len(rows) * 1e6:.0f} CPU-µs/row, one process; wall time suffers on a busy machine)"
-    )
-    print(f"answer changed         {answer_changed}")
-    print(f"not exactly one number {not_one_number}")
-    print(f"format not kept        {form_changed}")
-    print(f"chosen altered         {chosen_altered}")
-
     chosen = [pair["chosen"] for pair in pairs]
     rejected = [pair["rejected"] for pair in pairs]
     prompts = [pair["prompt"] for pair in pairs]
     char = [Levenshtein.normalized_distance(c, r) for c, r in zip(chosen, rejected)]
-    print(f"\nedit distance (char, Levenshtein / longer length, as in stats.json): {summary(char)}")
+    print(f"\n## GSM8K edit distance (char, Levenshtein / longer length, as in stats.json): {summary(char)}")
     alternatives = {
         "word Levenshtein / longer word count": [
             Levenshtein.normalized_distance(c.split(), r.split()) for c, r in zip(chosen, rejected)
@@ -129,11 +586,7 @@ def main() -> None:
         "char, prompt + completion": [
             Levenshtein.normalized_distance(p + c, p + r) for p, c, r in zip(prompts, chosen, rejected)
         ],
-        "word positions differing after the change / words": [
-            _positional_words(c, r) for c, r in zip(chosen, rejected)
-        ],
         "token positions differing (Hamming) / longer": [_positional_tokens(c, r) for c, r in zip(chosen, rejected)],
-        "chars from first difference to end / length": [_suffix_share(c, r) for c, r in zip(chosen, rejected)],
         "char Levenshtein over the changed line only": [
             Levenshtein.normalized_distance(*_changed_line(c, r)) for c, r in zip(chosen, rejected)
         ],
@@ -145,37 +598,6 @@ def main() -> None:
     print("alternative definitions (mean; the paper reports 6.5 % for MetaMath):")
     for name, values in alternatives.items():
         print(f"  {name:<58} {statistics.fmean(values):.4f}")
-    gsm8k_builder_figures(args.gsm8k_dir, args.seed)
-
-
-def gsm8k_builder_figures(folder: Path, seed: int) -> None:
-    """The gsm8k builder on the same rows, with its results taken from the calculator annotations."""
-    raw = [json.loads(line) for split in ("train", "test") for line in open(folder / f"{split}.jsonl")]
-    builder = gsm8k.BUILDER
-    started = time.perf_counter()
-    outcomes = [
-        builder.build_row(row, builder.row_id(row, i), seed, dict(builder.options)) for i, row in enumerate(raw)
-    ]
-    seconds = time.perf_counter() - started
-    pairs = [pair for outcome in outcomes for pair in outcome.pairs]
-    tiers = Counter(pair["tier"] for pair in pairs)
-    answer_changed = sum(
-        ANSWER_LINES.findall(pair["chosen"]) != ANSWER_LINES.findall(pair["rejected"]) for pair in pairs
-    )
-    not_one_number = sum(not one_number_changed(pair["chosen"], pair["rejected"]) for pair in pairs)
-    char = [Levenshtein.normalized_distance(pair["chosen"], pair["rejected"]) for pair in pairs]
-    print(
-        f"\ngsm8k builder (annotations):  coverage {len(pairs) / len(raw):.2%}  verified {tiers['verified'] / len(pairs):.2%}"
-    )
-    print(
-        f"  tiers {dict(tiers.most_common())}  answer changed {answer_changed}  not exactly one number {not_one_number}"
-    )
-    print(f"  edit distance (char): {summary(char)}  rows/s {len(raw) / seconds:,.0f}")
-
-
-def _positional_words(chosen: str, rejected: str) -> float:
-    a, b = chosen.split(), rejected.split()
-    return sum(x != y for x, y in zip(a, b)) / max(len(a), len(b))
 
 
 def _positional_tokens(chosen: str, rejected: str) -> float:
@@ -184,12 +606,7 @@ def _positional_tokens(chosen: str, rejected: str) -> float:
 
 
 def _changed_line(chosen: str, rejected: str) -> tuple[str, str]:
-    return next((a, b) for a, b in zip(chosen.splitlines(), rejected.splitlines()) if a != b)
-
-
-def _suffix_share(chosen: str, rejected: str) -> float:
-    first = next((i for i, (x, y) in enumerate(zip(chosen, rejected)) if x != y), min(len(chosen), len(rejected)))
-    return 1 - first / max(len(chosen), len(rejected))
+    return next(((a, b) for a, b in zip(chosen.splitlines(), rejected.splitlines()) if a != b), (chosen, rejected))
 
 
 if __name__ == "__main__":

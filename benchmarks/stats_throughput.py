@@ -40,7 +40,7 @@ NUMBER = re.compile(r"[0-9]+")
 
 def corpus_pairs(count: int, seed: int = 0) -> pa.Table:
     """chosen = response, rejected = the response with one number (not in the last line) one higher."""
-    rows, _ = metamath_corpus(count, seed)
+    rows, _ = metamath_corpus(count, seed, kind="gsm8k")  # the corpus of the recorded figures
     chosen, rejected = [], []
     for index, row in enumerate(rows):
         text = row["response"]

@@ -34,6 +34,8 @@ from prefbuild.sources import check_fields, load_source, split_location
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
 ROW_ID = "_row_id"
+GROUP = "_group"  # the source row's `builder.group_column` value, on pairs and status rows alike
+MISSING_GROUP = "(missing)"
 FEW_SHOT_SEPARATOR = "\n\n"
 
 
@@ -44,11 +46,23 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _pair_schema(builder: Builder) -> pa.Schema:
+def _pair_schema(builder: Builder, grouped: bool = False) -> pa.Schema:
     fields = [pa.field(name, pa.string()) for name in PAIR_COLUMNS]
     fields += [pa.field(name, dtype) for name, dtype in builder.metadata_schema.items()]
     fields += [pa.field(ROW_ID, pa.string()), pa.field(STATUS, pa.string())]
+    if grouped:
+        fields.append(pa.field(GROUP, pa.string()))
     return pa.schema(fields)
+
+
+def _group_column(builder: Builder, dataset: datasets.Dataset) -> str | None:
+    """The builder's group column when this split of the source has it, else None (no per-group statistics)."""
+    column = builder.group_column
+    return column if column and column in dataset.column_names else None
+
+
+def _group_value(value: Any) -> str:
+    return MISSING_GROUP if value is None or value == "" else str(value)
 
 
 def _build_batch(
@@ -58,26 +72,35 @@ def _build_batch(
     seed: int,
     options: dict[str, Any],
     row_seconds: float = bad_rows.ROW_SECONDS,
+    group_column: str | None = None,
 ) -> dict[str, list]:
     """Run the builder on a batch of rows; return pairs and status rows as columns.
 
     A row is isolated from the rest: one marked bad at load time, one with an oversized field, one that runs
     past `row_seconds` or into Python's own limits becomes a skip status row. Any other exception out of
-    `build_row` is a builder bug and stops the build.
+    `build_row` is a builder bug and stops the build. With `group_column`, every pair and status row also carries
+    its source row's value of that column, so skips and drops can be counted per group (MetaMathQA `type`) as
+    well as per split.
     """
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
+    if group_column:
+        out[GROUP] = []
     empty = dict.fromkeys(builder.metadata_schema)
     source_columns = {key: list(batch[key]) for key in batch if key != bad_rows.BAD_ROW}  # read each column once
     marks = batch[bad_rows.BAD_ROW] if bad_rows.BAD_ROW in batch else None
     keys = list(source_columns)
     checked = list(builder.checked_fields())
+    groups = source_columns.get(group_column) if group_column else None
+    group = ""
 
     def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
         for name in columns[:-2]:
             out[name].append(pair.get(name))
         out[ROW_ID].append(row_id)
         out[STATUS].append(status)
+        if group_column:
+            out[GROUP].append(group)
 
     def skip(row_id: str, reason: str) -> None:
         emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"skip:{reason}")
@@ -85,6 +108,8 @@ def _build_batch(
     clock = bad_rows.RowClock(row_seconds)
     with clock.running():
         for position, (index, values) in enumerate(zip(indices, zip(*source_columns.values()))):
+            if groups is not None:
+                group = _group_value(groups[position])
             if marks is not None and marks[position]:
                 skip(str(index), marks[position])
                 continue
@@ -212,6 +237,46 @@ def _load_tokenizer(name: str | None) -> Any:
         raise PrefbuildError(f"Cannot load --tokenizer '{name}': {str(error).splitlines()[0]}") from None
 
 
+def group_statistics(
+    table: pa.Table, input_groups: pa.Array | pa.ChunkedArray | list[Any]
+) -> dict[str, dict[str, Any]]:
+    """Per-group counts of one split: {group: {input_rows, pairs, skipped, dropped_pairs, tiers}}.
+
+    `table` is the split's mapped table (pairs and status rows, each with its `_group`); `input_groups` the
+    source rows' group values. As for the split: input_rows = rows paired + rows skipped, per group.
+    """
+    if not isinstance(input_groups, (pa.Array, pa.ChunkedArray)):
+        input_groups = pa.array(input_groups)
+    if not pa.types.is_string(input_groups.type):
+        input_groups = pc.cast(input_groups, pa.string())
+    input_rows: Counter = Counter()
+    for item in pc.value_counts(input_groups).to_pylist():  # counted in Arrow: no Python pass over the rows
+        input_rows[_group_value(item["values"])] += item["counts"]
+    result: dict[str, dict[str, Any]] = {
+        group: {"input_rows": count, "pairs": 0, "skipped": Counter(), "dropped_pairs": Counter(), "tiers": Counter()}
+        for group, count in input_rows.items()
+    }
+    keys = [GROUP, STATUS, *(["tier"] if "tier" in table.column_names else [])]
+    # One aggregate over (group, status, tier) instead of a Python loop over 395,000 rows
+    counted = table.select(keys).group_by(keys).aggregate([([], "count_all")]).to_pylist()
+    for item in counted:
+        counts, status, number = result[item[GROUP]], item[STATUS], item["count_all"]
+        if status == "":
+            counts["pairs"] += number
+            if item.get("tier") is not None:
+                counts["tiers"][item["tier"]] += number
+        elif status.startswith("skip:"):
+            counts["skipped"][status[len("skip:") :]] += number
+        else:
+            counts["dropped_pairs"][status[len("drop:") :]] += number
+    for counts in result.values():
+        for key in ("skipped", "dropped_pairs", "tiers"):
+            counts[key] = dict(sorted(counts[key].items()))
+        if "tier" not in table.column_names:
+            del counts["tiers"]
+    return dict(sorted(result.items()))
+
+
 def split_statistics(
     table: pa.Table, statuses: pa.ChunkedArray, input_rows: int, tokenizer: Any = None
 ) -> tuple[pa.Table, dict[str, Any]]:
@@ -325,17 +390,20 @@ def build_dataset(
         _check_few_shot_pool(pool, few_shot)
 
     started = time.perf_counter()
-    schema = _pair_schema(builder)
-    features = datasets.Features.from_arrow_schema(schema)
-    mapped = {}
+    mapped, group_columns = {}, {}
     for split, dataset in splits.items():
+        group_columns[split] = _group_column(builder, dataset)
+        features = datasets.Features.from_arrow_schema(_pair_schema(builder, grouped=bool(group_columns[split])))
+        fn_kwargs = {"builder": builder, "seed": seed, "options": options}
+        if group_columns[split]:
+            fn_kwargs["group_column"] = group_columns[split]
         mapped[split] = dataset.map(
             _build_batch,
             batched=True,
             with_indices=True,
             remove_columns=dataset.column_names,
             features=features,
-            fn_kwargs={"builder": builder, "seed": seed, "options": options},
+            fn_kwargs=fn_kwargs,
             num_proc=num_proc if num_proc > 1 else None,
             load_from_cache_file=False,
             new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset._fingerprint),
@@ -352,6 +420,11 @@ def build_dataset(
         if few_shot:
             pairs = _prefix_few_shot(pairs, pool, few_shot, seed)
         pairs, split_stats[split] = split_statistics(pairs, statuses, len(splits[split]), token_model)
+        if group_columns[split]:
+            column = group_columns[split]
+            source_groups = splits[split].with_format("arrow")[column]  # honours a hold-out's indices mapping
+            split_stats[split][f"by_{column}"] = group_statistics(table, source_groups)
+            pairs = pairs.drop_columns([GROUP])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
         if fmt == "conversational":
             pairs = to_conversational(pairs, system_prompt)
@@ -443,5 +516,8 @@ def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> dict[
         )
         for key in ("skipped", "dropped_pairs"):
             summary[key] = split_recorded.get(key, {})
+        for key, value in split_recorded.items():
+            if key.startswith("by_"):  # per-group counts cannot be recomputed from the shards: keep the recorded ones
+                summary[key] = value
         result["splits"][split] = summary
     return result

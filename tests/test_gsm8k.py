@@ -41,7 +41,8 @@ def test_one_result_changes_and_the_answer_line_stays(seed, keep):
         expected_chosen = row["answer"] if keep else strip_annotations(row["answer"])
         assert pair["chosen"] == expected_chosen
         assert ("<<" in pair["rejected"]) is keep
-        assert pair["tier"] == "verified"
+        # rows 0 and 4 have no result but the answer (48 - 24 = 24, 2.5 * 4 = 10): the final result is the fallback
+        assert pair["tier"] == ("final_result" if index in (0, 4) else "verified")
         assert pair["rejected"].splitlines()[-1] == pair["chosen"].splitlines()[-1]
         start, end = pair["span_start"], pair["span_end"]
         assert pair["rejected"][start:end] == pair["new_value"]
@@ -52,7 +53,8 @@ def test_one_result_changes_and_the_answer_line_stays(seed, keep):
 
 
 def test_unannotated_results_fall_back_to_the_text():
-    (pair,) = BUILDER.build_row(rows("test")[1] | {"answer": "Not red: 120 - 40 = 80.\n#### 80"}, "x", 0, {}).pairs
+    answer = "Not red: 120 - 40 = 80 cars, and 80 / 2 = 40 per lot.\n#### 40"
+    (pair,) = BUILDER.build_row(rows("test")[1] | {"answer": answer}, "x", 0, {}).pairs
     assert pair["original_value"] == "80" and pair["tier"] == "verified"
 
 
@@ -69,7 +71,7 @@ def test_end_to_end_build_with_test_split_as_eval(tmp_path):
     kept = build_dataset(
         "gsm8k", source=str(SOURCE), out=tmp_path / "kept", plot=False, options={"keep_annotations": True}
     )
-    assert kept.stats["options"] == {"keep_annotations": True}
+    assert kept.stats["options"] == {"keep_annotations": True, "final_result_fallback": True, "slip_model": "small"}
 
 
 def test_few_shot_examples_are_stripped_solutions():

@@ -1,6 +1,8 @@
 """The metamath builder on our fixture rows and end to end through the engine."""
 
 import json
+import random
+import re
 
 import datasets
 import pyarrow.parquet as pq
@@ -8,21 +10,129 @@ import pytest
 
 from prefbuild.build import build_dataset
 from prefbuild.builders import BUILDERS
+from prefbuild.builders.metamath import MAX_RESPONSE_CHARS
+from prefbuild.corrupt import TIERS, NumberForm, candidate_numbers, corrupt_row
 from prefbuild.errors import PrefbuildError
 
 from .conftest import FIXTURES
 
 SOURCE = FIXTURES / "metamath"
 BUILDER = BUILDERS["metamath"]
+# Hand-written rows of every MetaMathQA type, each with the numbers that may change (`may_change`), the tier they
+# are found in and the final calculation's result (the `final_result` fallback).
+ROW_TYPES = json.loads((SOURCE / "row_types.json").read_text())
+TYPES = {
+    "GSM_AnsAug",
+    "GSM_Rephrased",
+    "GSM_SV",
+    "GSM_FOBAR",
+    "MATH_AnsAug",
+    "MATH_Rephrased",
+    "MATH_SV",
+    "MATH_FOBAR",
+}
+NUMBER_TOKEN = re.compile(r"[0-9]+(?:(?:[.,]|\{,\})[0-9]+)*")  # independent of the builder's own number regex
+ANSWER_LINES = re.compile(r"^####.*$|The answer is.*$|The value of .* is .*$", re.MULTILINE)
 
 
 def fixture_rows():
     return [json.loads(line) for line in (SOURCE / "train.jsonl").read_text().splitlines()]
 
 
-def build_fixture(index: int, seed: int = 0):
+def build_fixture(index: int, seed: int = 0, **options):
     row = fixture_rows()[index]
-    return BUILDER.build_row(row, BUILDER.row_id(row, index), seed, dict(BUILDER.options))
+    return BUILDER.build_row(row, BUILDER.row_id(row, index), seed, {**BUILDER.options, **options})
+
+
+def build(row: dict, seed: int = 0, **options):
+    return BUILDER.build_row(row, BUILDER.row_id(row, 0), seed, {**BUILDER.options, **options})
+
+
+def test_fixture_covers_every_row_type():
+    assert {row["type"] for row in ROW_TYPES} == TYPES
+
+
+@pytest.mark.parametrize("row", ROW_TYPES, ids=[f"{row['type']}-{i}" for i, row in enumerate(ROW_TYPES)])
+def test_expected_candidate_set_per_row_type(row):
+    pool, reason = candidate_numbers(row["response"], row["query"])
+    assert reason is None
+    assert sorted(row["response"][r.start : r.end] for r in pool) == sorted(row["may_change"])
+    assert {r.tier for r in pool} == {row["tier"]}
+
+
+@pytest.mark.parametrize("row", ROW_TYPES, ids=[f"{row['type']}-{i}" for i, row in enumerate(ROW_TYPES)])
+def test_only_the_candidates_change_and_never_an_answer_line(row):
+    for seed in range(12):
+        (pair,) = build(row, seed).pairs
+        assert pair["original_value"] in row["may_change"] and pair["tier"] == row["tier"]
+        assert pair["type"] == row["type"]
+        assert ANSWER_LINES.findall(pair["rejected"]) == ANSWER_LINES.findall(row["response"])
+        # exactly one number token differs, everything else is identical
+        assert NUMBER_TOKEN.sub("#", pair["chosen"]) == NUMBER_TOKEN.sub("#", pair["rejected"])
+        before, after = NUMBER_TOKEN.findall(pair["chosen"]), NUMBER_TOKEN.findall(pair["rejected"])
+        assert sum(a != b for a, b in zip(before, after)) == 1
+        if row["tier"] != "final_result":  # the final answer, wherever it is restated, stays
+            assert "\\boxed" not in row["response"] or (
+                pair["rejected"][pair["rejected"].index("\\boxed") :]
+                == row["response"][row["response"].index("\\boxed") :]
+            )
+
+
+def test_final_result_fallback_can_be_switched_off():
+    (sv,) = [row for row in ROW_TYPES if row["tier"] == "final_result"]
+    (pair,) = build(sv).pairs
+    assert pair["tier"] == "final_result" and pair["original_value"] == "8"
+    assert pair["rejected"].endswith("The value of x is 8.\nThe answer is: 8")  # the answer lines still say 8
+    outcome = build(sv, final_result_fallback=False)
+    assert outcome.pairs == [] and outcome.skip_reason == "only_final_result"
+    # a row with an intermediate result is unaffected by the option
+    assert build(ROW_TYPES[0], final_result_fallback=False).pairs == build(ROW_TYPES[0]).pairs
+
+
+def test_final_result_in_a_box_when_nothing_else_qualifies():
+    row = {"query": "Compute $130 - 62$.", "response": "We have $130-62=\\boxed{68}$.\nThe answer is: 68"}
+    (pair,) = build(row).pairs
+    assert pair["tier"] == "final_result" and pair["original_value"] == "68"
+    assert pair["rejected"].endswith("The answer is: 68")
+
+
+def test_fraction_result_keeps_its_form_and_lowest_terms():
+    (row,) = [row for row in ROW_TYPES if row.get("fraction_denominator")]
+    for seed in range(20):
+        (pair,) = build(row, seed).pairs
+        numerator = int(pair["new_value"])
+        assert f"\\frac{{{numerator}}}{{15}}" in pair["rejected"]
+        assert numerator != 11 and numerator > 0 and all(numerator % p for p in (3, 5))
+
+
+def test_latex_thousands_keep_their_separator():
+    (row,) = [row for row in ROW_TYPES if "{,}" in row["may_change"][0]]
+    for seed in range(10):
+        (pair,) = build(row, seed).pairs
+        assert re.fullmatch(r"[0-9]{1,3}\{,\}[0-9]{3}", pair["new_value"]), pair["new_value"]
+
+
+def test_wide_slips_are_the_datasheet_size():
+    # The authors' datasheet shows `= $47` corrupted to `= $52`: about 10 %, more than ±1/±2
+    row = {
+        "query": "Pens cost $4 each. Sam buys 10 pens and a $7 bag, and pays $1 tax.",
+        "response": "Pens: 4 * 10 = $40. Total: 40 + 7 = $47 before tax.\nThe answer is: 48",
+    }
+    small, wide = set(), set()
+    for seed in range(60):
+        for model, found in (("small", small), ("wide", wide)):
+            (pair,) = build(row, seed, slip_model=model).pairs
+            if pair["original_value"] == "47":
+                found.add((pair["slip"], int(pair["new_value"])))
+    assert {slip for slip, _ in small} <= {"offset", "digit_slip", "off_by_one_step"}
+    assert {slip for slip, _ in wide} <= {"wide_offset", "off_by_one_step"}
+    offsets = [value for slip, value in wide if slip == "wide_offset"]
+    assert offsets and all(3 <= abs(value - 47) <= 12 for value in offsets)
+
+
+def test_unknown_slip_model_is_refused_before_building():
+    with pytest.raises(PrefbuildError, match="--slip-model must be one of small, wide, got 'huge'"):
+        BUILDER.prepare({}, {"slip_model": "huge"}, 0)
 
 
 def test_row_without_numbers_is_skipped_under_a_named_reason():
@@ -43,26 +153,107 @@ def test_latex_row_changes_a_verified_result_never_the_boxed_answer(seed):
 
 
 def test_fallback_tiers():
-    (unverified,) = build_fixture(8).pairs  # x / 2 = 12, so x = 24
-    assert unverified["tier"] == "unverified"
-    (any_number,) = build_fixture(11).pairs  # no `=`: "which makes 210 pages"
-    assert any_number["tier"] == "any_number" and any_number["original_value"] == "210"  # 30 and 7 are givens
+    # x / 2 = 12 (12 is given), so x = 24 (the answer): only the final result is left
+    (pair,) = build_fixture(8).pairs
+    assert pair["tier"] == "final_result" and pair["original_value"] == "24"
+    # no `=`: "30 pages on each of the 7 days, which makes 210 pages": 30 is given, 210 the answer, 7 (a week) is
+    # another number
+    (pair,) = build_fixture(11).pairs
+    assert pair["tier"] == "any_number" and pair["original_value"] == "7"
+    row = {"query": "How far did she walk?", "response": "She walked 3 km, then 4 km.\nThe answer is: 7"}
+    (pair,) = build(row).pairs
+    assert pair["tier"] == "any_number" and pair["original_value"] in {"3", "4"}
+    row = {"query": "What is the radius?", "response": "The area is $25\\pi$, so the radius is 5.\nThe answer is: 10"}
+    (pair,) = build(row).pairs
+    assert pair["tier"] == "stated" and pair["original_value"] == "5"
 
 
 def test_step_labels_and_years_are_not_results():
     for seed in range(20):
         (pair,) = build_fixture(6, seed).pairs  # "Step 1: 40% * 250 = 100 ...", "In 1998"
-        assert pair["original_value"] in {"100", "150"}
+        assert pair["original_value"] == "150"  # 100 is the answer
 
 
-def test_eval_hold_out_is_seeded_and_sized():
-    dataset = datasets.Dataset.from_list(fixture_rows())
+def test_operands_bases_exponents_and_bounds_are_not_candidates():
+    response = (
+        "The numbers less than 5 are 1, 2, 3 and 4. We need $\\frac{1}{4}$ of $2^{10}$, twice.\n"
+        "That gives 9 cookies.\nThe answer is: 9"
+    )
+    pool, reason = candidate_numbers(response, "How many cookies?")
+    assert reason is None and [(r.tier, response[r.start : r.end]) for r in pool] == [("final_result", "9")]
+
+
+def test_number_too_long_and_response_too_long_are_skipped_not_raised():
+    digits = "7" * 10_000
+    outcome = build({"query": "q", "response": f"So 3 + 4 = {digits}.\nThe answer is: 7"})
+    assert outcome.skip_reason == "number_too_long"
+    outcome = build({"query": "q", "response": "3 + 4 = 7. " * (MAX_RESPONSE_CHARS // 11 + 1)})
+    assert outcome.skip_reason == "response_too_long"
+    # the engine itself never converts such a number (Python refuses int() past 4,300 digits)
+    assert isinstance(corrupt_row(f"So 3 + 4 = {digits} and 2 + 2 = 4.", random.Random(0)), object)
+    with pytest.raises(ValueError, match="longer than"):
+        NumberForm.parse(digits)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "\\boxed{" * 7_000 + "1 + 1 = 2",
+        "The answer is: 1\n" * 2_800 + "1 + 1 = 2",
+        "Step 1: 1 + 1 = 2\n" * 2_500,
+        "= 2 " * 12_000,
+        "#### 1\n" * 6_000 + "1 + 1 = 2",
+    ],
+)
+def test_hostile_responses_stay_linear(response):
+    # Each under MAX_RESPONSE_CHARS so the engine runs on them; quadratic work on 50 KB would take minutes
+    import time
+
+    assert len(response) <= MAX_RESPONSE_CHARS
+    started = time.process_time()
+    outcome = build({"query": "Q?", "response": response})
+    assert outcome.skip_reason in (None, "no_number_to_corrupt", "only_final_result")
+    assert time.process_time() - started < 5.0
+
+
+def grouped_rows():
+    rows = []
+    for group in range(40):
+        for variant in ("AnsAug", "Rephrased", "SV", "FOBAR")[: 1 + group % 4]:
+            question = f"Question {group}: how many apples are {group} + 1?"
+            rows.append(
+                {
+                    "query": f"{variant}: {question}",
+                    "response": f"{group} + 1 = {group + 1} apples.\nThe answer is: {group + 1}",
+                    "type": f"GSM_{variant}",
+                    "original_question": question,
+                }
+            )
+    return rows
+
+
+def test_eval_hold_out_takes_whole_question_groups():
+    dataset = datasets.Dataset.from_list(grouped_rows())  # 100 rows in 40 groups of 1 to 4
+    first = BUILDER.prepare({"train": dataset}, {"eval_size": 10}, 0)
+    again = BUILDER.prepare({"train": dataset}, {"eval_size": 10}, 0)
+    other = BUILDER.prepare({"train": dataset}, {"eval_size": 10}, 1)
+    eval_questions = set(first["eval"]["original_question"])
+    assert eval_questions.isdisjoint(first["train"]["original_question"])
+    assert 10 <= len(first["eval"]) <= 13  # at least eval_size, at most one group's size more
+    assert len(first["eval"]) + len(first["train"]) == len(dataset)
+    assert first["eval"]["query"] == again["eval"]["query"]
+    assert set(other["eval"]["original_question"]) != eval_questions
+    for question in eval_questions:  # whole groups
+        assert first["eval"]["original_question"].count(question) == dataset["original_question"].count(question)
+
+
+def test_eval_hold_out_falls_back_to_rows_without_original_question():
+    dataset = datasets.Dataset.from_list(fixture_rows()).remove_columns("original_question")
     first = BUILDER.prepare({"train": dataset}, {"eval_size": 3}, 0)
     again = BUILDER.prepare({"train": dataset}, {"eval_size": 3}, 0)
     other = BUILDER.prepare({"train": dataset}, {"eval_size": 3}, 1)
     assert len(first["eval"]) == 3 and len(first["train"]) == len(dataset) - 3
-    assert first["eval"]["query"] == again["eval"]["query"]
-    assert first["eval"]["query"] != other["eval"]["query"]
+    assert first["eval"]["query"] == again["eval"]["query"] != other["eval"]["query"]
     assert set(first["eval"]["query"]).isdisjoint(first["train"]["query"])
     assert set(BUILDER.prepare({"train": dataset}, {"eval_size": 0}, 0)) == {"train"}
 
@@ -83,10 +274,23 @@ def test_end_to_end_build(tmp_path):
     assert sum(s["input_rows"] for s in splits.values()) == len(fixture_rows())
     for split in splits.values():
         assert split["input_rows"] == split["pairs"] + sum(split["skipped"].values())
-        assert set(split.get("tiers", {})) <= {"verified", "unverified", "any_number"}
+        assert set(split.get("tiers", {})) <= set(TIERS)
     table = pq.read_table(next((tmp_path / "out" / "data").glob("train*.parquet")))
     assert {"tier", "slip", "original_value", "new_value", "span_start", "span_end", "type"} <= set(table.column_names)
     assert str(table.schema.field("span_start").type) == "int32"
+
+
+def test_options_reach_the_build(tmp_path):
+    report = build_dataset(
+        "metamath",
+        source=str(SOURCE),
+        out=tmp_path / "out",
+        options={"eval_size": 0, "final_result_fallback": False, "slip_model": "wide"},
+        plot=False,
+    )
+    train = report.stats["splits"]["train"]
+    assert "final_result" not in train.get("tiers", {}) and train["skipped"].get("only_final_result", 0) >= 2
+    assert report.stats["options"]["slip_model"] == "wide"
 
 
 def test_eval_size_zero_gives_no_eval_split(tmp_path):

@@ -58,6 +58,9 @@ class Builder:
     field_types: field -> the shape the builder reads, checked before building (prefbuild/bad_rows.py): a type
         or tuple of types, [spec] for a list, {key: spec} for a mapping; None is always accepted. Default
         (None): every required field is text.
+    group_column: a source column whose values split each split's statistics (`by_<column>` in stats.json:
+        input rows, pairs, skips and tiers per value), used only when the source has it. Defaults to `type`,
+        MetaMathQA's row type (GSM_AnsAug, MATH_SV, ...); sources without the column build exactly as before.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Builder:
     prepare: Callable[[dict, dict[str, Any], int], dict] | None = None
     options: dict[str, Any] = field(default_factory=dict)
     field_types: dict[str, Any] | None = None
+    group_column: str | None = "type"
 
     def checked_fields(self) -> dict[str, Any]:
         """The fields whose values are checked before building, with their shapes."""

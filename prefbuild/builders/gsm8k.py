@@ -13,13 +13,21 @@ import re
 from typing import Any
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
-from prefbuild.builders.metamath import CORRUPTION_SCHEMA, content_id, corruption_pair
-from prefbuild.corrupt import ExpressionError, NumberForm, Result, corrupt_intermediate_result, matches_result
+from prefbuild.builders.metamath import (
+    CORRUPTION_SCHEMA,
+    DEFAULT_SLIP_MODEL,
+    check_options,
+    content_id,
+    corruption_options,
+    corruption_pair,
+    oversized,
+)
+from prefbuild.corrupt import ExpressionError, NumberForm, Result, corrupt_row, matches_result
 from prefbuild.corrupt.expression import evaluate, has_operation, parse_expression
 from prefbuild.corrupt.numbers import DIGITS, NUMBER_END
 from prefbuild.seeding import row_rng
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"
 
 ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _RESULT_AFTER = re.compile(DIGITS + NUMBER_END)
@@ -69,13 +77,27 @@ def build_row(row: Row, row_id: str, seed: int, options: dict[str, Any]) -> RowO
     question, answer = row["question"], row["answer"]
     if not question or not answer or not question.strip() or not answer.strip():
         return RowOutcome.skip("empty_question_or_answer")
+    reason = oversized(answer)
+    if reason:
+        return RowOutcome.skip(reason)
     text, results, annotation_spans = annotated_results(answer, bool(options.get("keep_annotations", False)))
-    corruption = corrupt_intermediate_result(
-        text, row_rng(seed, row_id, "gsm8k"), question=question, results=results or None, protected=annotation_spans
+    corruption = corrupt_row(
+        text,
+        row_rng(seed, row_id, "gsm8k"),
+        question=question,
+        results=results or None,
+        protected=annotation_spans,
+        **corruption_options(options),
     )
-    if corruption is None:
-        return RowOutcome.skip("no_number_to_corrupt")
+    if isinstance(corruption, str):
+        return RowOutcome.skip(corruption)
     return RowOutcome(pairs=[corruption_pair(question, text, corruption, row_id)])
+
+
+def prepare(splits: dict, options: dict[str, Any], seed: int) -> dict:
+    """Check the options before building (GSM8K has its own test split, so nothing is held out)."""
+    check_options(options)
+    return splits
 
 
 def row_id(row: Row, index: int) -> str:
@@ -101,5 +123,6 @@ BUILDER = Builder(
     build_row=build_row,
     row_id=row_id,
     format_example=format_example,
-    options={"keep_annotations": False},
+    prepare=prepare,
+    options={"keep_annotations": False, "final_result_fallback": True, "slip_model": DEFAULT_SLIP_MODEL},
 )

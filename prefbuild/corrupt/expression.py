@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import re
 
+from prefbuild.corrupt.numbers import _plain
+
 MAX_TOKENS = 120
 MAX_DEPTH = 24
 MAX_DIGITS = 15
@@ -35,7 +37,7 @@ _TOKEN = re.compile(
     (?:
     (?P<word>(?:x|X|times|plus|minus)(?![A-Za-z_])  # words that may be operators: one token each
     |(?:(?!(?:x|X|times|plus|minus)(?![A-Za-z_]))[A-Za-z_]+[ \t]*)+)  # other prose: one token per run of words
-    |(?P<n>[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
+    |(?P<n>[0-9]{1,3}(?:(?:,|,\\!|\{,\})[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)
     |(?P<mul>[*](?![*])|[×·∙⋅]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))
     |(?P<add>\+)
     |(?P<sub>[-−–])
@@ -194,10 +196,21 @@ class _Parser:
             if kind == "*" or kind == "/":
                 self.position += 1
                 node = (kind, node, self.unary())
-            elif kind == "(" or kind == "f" or kind == "s":  # implicit multiplication: 2(3 + 4), 3\sqrt{2}
+            elif kind == "f" and node[0] == "n" and self._mixed_number():  # 2\frac{1}{2} is 2 + 1/2
+                node = ("+", node, self.unary())
+            elif (
+                kind == "(" or kind == "f" or kind == "s" or kind == "v"
+            ):  # implicit products: 2(3 + 4), 3\sqrt{2}, 2x
                 node = ("*", node, self.unary())
             else:
                 return node
+
+    def _mixed_number(self) -> bool:
+        """A whole number followed by `\\frac{a}{b}` with integer a and b: LaTeX's mixed number."""
+        position, tokens = self.position, self.tokens
+        if self.kinds[position + 1 : position + 7] != ["(", "n", ")", "(", "n", ")"]:
+            return False
+        return "." not in tokens[position - 1][1] and "." not in tokens[position + 2][1] + tokens[position + 5][1]
 
     def unary(self) -> tuple:
         kind = self.kinds[self.position]
@@ -231,11 +244,14 @@ class _Parser:
         position = self.position
         kind = self.kinds[position]
         if kind == "n":
-            text = self.tokens[position][1].replace(",", "")
+            text = _plain(self.tokens[position][1])
             if len(text) - ("." in text) > MAX_DIGITS:
                 raise ExpressionError(f"number longer than {MAX_DIGITS} digits")
             self.position = position + 1
             return ("n", float(text))
+        if kind == "v":  # a variable: only in equations (prefbuild.corrupt.equations); evaluate() refuses it
+            self.position = position + 1
+            return ("v", self.tokens[position][1])
         if kind == "(":
             self.position = position + 1
             node = self.expr()
@@ -263,12 +279,29 @@ _BINARY = frozenset("+-*/")
 
 
 def parse_tokens(tokens: list[tuple[str, str]]) -> tuple:
-    # Fast path for the most common left side, `a op b` with op one of + - * /: the tree the parser builds for it,
-    # (op, ("n", a), ("n", b)), without the descent. Anything else, or a number over MAX_DIGITS, takes the parser.
-    if len(tokens) == 3:
+    # Fast paths for the most common sides, the trees the parser builds for them without the descent: `a op b`
+    # with op one of + - * / → (op, ("n", a), ("n", b)); a lone number → ("n", a); a lone variable → ("v", x) (the
+    # sides of `x = 7`); `3x` → ("*", ("n", 3), ("v", x)). Anything else, or a number over MAX_DIGITS, takes the
+    # parser.
+    count = len(tokens)
+    if count == 1:
+        kind, value = tokens[0]
+        if kind == "v":
+            return ("v", value)
+        if kind == "n":
+            value = _plain(value)
+            if len(value) - ("." in value) <= MAX_DIGITS:
+                return ("n", float(value))
+    elif count == 2:
+        (left_kind, left), (right_kind, right) = tokens
+        if left_kind == "n" and right_kind == "v":
+            left = _plain(left)
+            if len(left) - ("." in left) <= MAX_DIGITS:
+                return ("*", ("n", float(left)), ("v", right))
+    if count == 3:
         (left_kind, left), (op, _), (right_kind, right) = tokens
         if left_kind == "n" and right_kind == "n" and op in _BINARY:
-            left, right = left.replace(",", ""), right.replace(",", "")
+            left, right = _plain(left), _plain(right)
             if len(left) - ("." in left) <= MAX_DIGITS and len(right) - ("." in right) <= MAX_DIGITS:
                 return (op, ("n", float(left)), ("n", float(right)))
     return _Parser(tokens).parse()
@@ -302,6 +335,8 @@ def evaluate(node: tuple) -> float:
         raise ExpressionError(f"magnitude above {MAX_MAGNITUDE:.0e}")
     if op == "neg":
         return -evaluate(node[1])
+    if op == "v":
+        raise ExpressionError(f"variable {node[1]!r} has no value")
     if op == "%":
         return evaluate(node[1]) / 100.0
     if op == "sqrt":

@@ -1,25 +1,39 @@
 """Find the results of calculations in a worked solution, and the final-answer text that must stay untouched.
 
-A result is a number written right after an `=` (`16 * $47 = $752`, `$2^5 = 32$`, `x = 7`) that ends the
-term: not followed by an operator (`= 5 * 4 = 20`: only 20 is a result) nor glued to a letter (`= 3x`). The
-expression on its left is the run of arithmetic tokens back to the previous `=`, line break, word or
-punctuation; a result is *verified* when that expression (not a bare number) evaluates to it.
+A result is a number written right after an `=` (`16 * $47 = $752`, `$2^5 = 32$`, `x = 7`, `= \\frac{7}{12}`)
+that ends the term: not followed by an operator or a LaTeX command (`= 5 * 4 = 20` and `= 3\\sqrt{2}`: only 20
+counts) nor glued to a letter (`= 3x`). The expression on its left is the run of arithmetic tokens back to the
+previous `=`, line break, word or punctuation; a result is *verified* when that expression (not a bare number)
+evaluates to it, *solved* when it ends a one-variable equation whose solution another equation in the text
+confirms (prefbuild/corrupt/equations.py), else *unverified*. Which results may change is decided in
+prefbuild/corrupt/corruption.py (not the final answer, not a number given in the question).
+
+Every scan here is linear in the text: spans are merged once and looked up by bisection, `\\boxed{` braces are
+matched in one pass, and the left side of an `=` is read from at most `MAX_LEFT_CHARS` characters.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
+from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
 from prefbuild.corrupt.expression import (
+    _KIND_BY_INDEX,
+    _TOKEN,
+    MAX_DIGITS,
     ExpressionError,
     evaluate,
     has_operation,
+    parse_expression,
     parse_tokens,
     tokenize,
     trailing_expression,
 )
-from prefbuild.corrupt.numbers import DIGITS, NUMBER, NUMBER_END, NumberForm, matches_result
+from prefbuild.corrupt.numbers import DIGITS, MAX_NUMBER_CHARS, NUMBER, NUMBER_END, NumberForm, matches_result
 
 MAX_LEFT_CHARS = 240  # how far back from an `=` the left expression may start
 
@@ -32,16 +46,140 @@ _RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*(?:\\?\$)?"
     rf"(?P<number>{DIGITS}){NUMBER_END}"
 )
-# After the result: an operator or a fraction/power means the number is only the first term of an expression.
-_CONTINUES = re.compile(r"[ \t]*(?:[-+*^×÷·−]|/(?![A-Za-z])|\\(?:cdot|times|div|frac)(?![A-Za-z])|\()")
-# Final-answer text that is never changed: the `#### 72` line, the `The answer is: 72` line, `\boxed{...}`.
-_ANSWER_LINE = re.compile(r"^[ \t]*####.*$|[Tt]he answer is\b.*$", re.MULTILINE)
-# The same without the `####` branch, for text without `####` (where that branch cannot match): about 3x faster.
-_ANSWER_IS_LINE = re.compile(r"[Tt]he answer is\b.*$", re.MULTILINE)
+# `= \frac{7}{12}`: a fraction result, whose numerator is the number that may change (the denominator stays).
+_FRACTION_RESULT = re.compile(
+    r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*\\[dt]?frac[ \t]*"
+    r"\{[ \t]*(?P<number>[0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\}"
+)
+# `= 12\pi`, `= 3x`, `= 162x^4`, `= 5\sqrt{2}`: a result that is a number times one symbol. The number is the
+# result of the calculation (`2\pi \cdot 6 = 12\pi`, `2 * 2x = 4x dolls`); what follows the monomial must end the
+# term (a word may follow: `4x dolls`).
+_MONOMIAL_RESULT = re.compile(
+    r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
+    r"(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*(?:\\[,;!][ \t]*)?"
+    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])|\\sqrt[ \t]*\{[ \t]*[0-9]{1,6}[ \t]*\})"
+    r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
+    r"(?![A-Za-z0-9]|[ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])))"
+)
+# After the result: an operator, a factorial, a bracket or a LaTeX command that continues a product (`\cdot`,
+# `\sqrt`, `\pi`, `\mathbf`, `\left(`) means the number is only the first term of an expression. Units, spacing,
+# relations and prose commands do not: `^\circ`, `\text{ cm}`, `\%`, `\quad`, `\implies`, `\le`, `\right)`, `\\`.
+_CONTINUES = re.compile(
+    r"[ \t]*(?:[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
+    r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
+)
+# Final-answer text that is never changed: the `#### 72` line, the `The answer is: 72` line (also "so the answer
+# is 72" to the end of its line), `The value of x is 72` / `The value of unknown variable x is 72`, `\boxed{...}`.
+# One pattern each, starting with a literal so that `re` finds them fast; the capital or small T is checked after.
+_HASH_LINE = re.compile(r"^[ \t]*####[ \t]*(?P<answer>.*)$", re.MULTILINE)
+_ANSWER_IS = re.compile(r"he answer is\b:?(?P<answer>.*)$", re.MULTILINE)
+_VALUE_IS = re.compile(
+    r"he value of (?:the )?(?:unknown )?(?:variable )?\$?[A-Za-z]\$? is\b:?(?P<answer>.*)$", re.MULTILINE
+)
 _CLAUSE_BREAKS = (": ", "; ", "? ", "! ", ". ", ", ")
 _BOXED = re.compile(r"\\boxed\s*\{")
-# Numbers that label rather than compute: `Step 2:`, `2.` or `2)` opening a line, `(2)`, `#2`.
-_MARKER = re.compile(r"(?:^[ \t]*(?:Step[ \t]+)?|\(|#)[0-9]+(?=[.):][ \t]|[.):]?$|\))", re.MULTILINE | re.IGNORECASE)
+_ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
+_BRACE = re.compile(r"[{}]")
+# Numbers that label rather than compute: `Step 2:`, `Case 1`, `2.` or `2)` opening a line, `(2)`, `#2`. Checked
+# around each number (not by scanning the whole text): `_LINE_LABEL` on the text from the line start to the number,
+# `_LABEL_WORD` on the few characters before it.
+_LINE_LABEL = re.compile(r"[ \t]*(?:[Ss]tep[ \t]+)?")
+_LABEL_END = re.compile(r"[.):](?:[ \t]|$)|[.):]?$", re.MULTILINE)
+_LABEL_WORD = re.compile(
+    r"\b(?:[Ss]tep|[Cc]ase|[Pp]art|[Ee]quation|[Ee]xample|[Mm]ethod|[Oo]ption|[Pp]roblem|[Qq]uestion|[Rr]ound|[Dd]ay"
+    r"|[Ww]eek|[Yy]ear|[Pp]hase|[Ss]tage|[Ff]igure|[Ll]ine|[Rr]ow|[Cc]olumn|[Pp]age|[Cc]hapter|STEP|CASE)[ \t]+\Z"
+)
+
+
+def _is_marker(text: str, start: int, end: int) -> bool:
+    before = text[start - 1 : start]
+    if before == "#" or (before == "(" and text[end : end + 1] == ")"):
+        return True
+    line_start = text.rfind("\n", max(0, start - 16), start) + 1 if start else 0
+    if (line_start or start < 16) and _LINE_LABEL.fullmatch(text, line_start, start) and _LABEL_END.match(text, end):
+        return True
+    return _LABEL_WORD.search(text, max(0, start - 12), start) is not None
+
+
+# Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
+_GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
+_GIVEN_FRACTION = re.compile(r"\\[dt]?frac[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+_ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
+# Before a number that is an operand, a bound or an index rather than a stated result.
+_OPERAND_BEFORE = re.compile(
+    r"(?:[-+*/×÷·=<>^_{(\[−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|frac|dfrac|sqrt|log|sin|cos|tan)"
+    r"|\b(?:less|more|greater|fewer|smaller|larger|bigger|other)[ \t]+than|\bat[ \t]+(?:least|most)|\bbetween"
+    r"|\bup[ \t]+to|\bexcept|\btimes|\bby|\bplus|\bminus|\b[Ss]ubtract\w*|\b[Aa]dd\w*|\b[Mm]ultipl\w*"
+    r"|\b[Dd]ivid\w*)[ \t$]*\\?\$?[ \t]*\Z"
+)
+# `_OPERAND_BEFORE.search(text, before, start)` without trying its alternatives at every position of the window
+# (7 µs a number on MATH text): `_operand_before` below. The pattern ends in spacing (`[ \t$]*\\?\$?[ \t]*`) and
+# none of its alternatives ends in a space, tab, `$` or backslash, so the spacing is exactly the run of those
+# characters before `start`, and the alternative ends right before it: an operator character, or a `\w` run that
+# is a listed LaTeX command after a backslash, a listed word or stem (its `\b` is the run's start), or the second
+# word of `less than`, `at least`, `up to`, ...
+_OPERATOR_CHARS_BEFORE = frozenset("-+*/×÷·=<>^_{([−")
+_COMMANDS_BEFORE = frozenset("cdot times div le leq ge geq lt gt ne neq pm frac dfrac sqrt log sin cos tan".split())
+_WORDS_BEFORE = frozenset({"between", "except", "times", "by", "plus", "minus"})
+_STEMS_BEFORE = ("Subtract", "subtract", "Add", "add", "Multipl", "multipl", "Divid", "divid")
+_THAN_BEFORE = frozenset({"less", "more", "greater", "fewer", "smaller", "larger", "bigger", "other"})
+_SECOND_WORDS = {"than": _THAN_BEFORE, "least": frozenset({"at"}), "most": frozenset({"at"}), "to": frozenset({"up"})}
+_SPACING_BEFORE = re.compile(r"[ \t$]*\\?\$?[ \t]*")
+
+
+def _word_start(text: str, end: int) -> int:
+    """Where the run of `\\w` characters (as `re` defines them) that ends at `end` starts."""
+    while end and (text[end - 1].isalnum() or text[end - 1] == "_"):
+        end -= 1
+    return end
+
+
+def _operand_before(text: str, before: int, start: int) -> bool:
+    """Whether `_OPERAND_BEFORE.search(text, before, start)` finds a match (same answer, no search)."""
+    end = start
+    while end > before and text[end - 1] in " \t$\\":
+        end -= 1
+    if end == before or _SPACING_BEFORE.fullmatch(text, end, start) is None:
+        return False
+    last = text[end - 1]
+    if last in _OPERATOR_CHARS_BEFORE:
+        return True
+    if not (last.isalnum() or last == "_"):
+        return False
+    word_start = _word_start(text, end)
+    word = text[word_start:end]
+    if word_start > before and text[word_start - 1] == "\\" and word in _COMMANDS_BEFORE:
+        return True
+    if word_start < before:
+        return False
+    if word in _WORDS_BEFORE or word.startswith(_STEMS_BEFORE):
+        return True
+    firsts = _SECOND_WORDS.get(word)
+    if firsts is None:
+        return False
+    gap = word_start
+    while gap > before and text[gap - 1] in " \t":
+        gap -= 1
+    if gap == word_start:
+        return False
+    first_start = _word_start(text, gap)
+    return first_start >= before and text[first_start:gap] in firsts
+
+
+_OPERAND_AFTER = re.compile(
+    r"[ \t$]*(?:[-+*/×÷·=<>^_}\)\]!−]|\\(?:cdot|times|div|le|leq|ge|geq|lt|gt|ne|neq|pm|sqrt|pi)(?![A-Za-z])"
+    r"|x[ \t]+[0-9]|times\b|divided\b|plus\b|minus\b|,[ \t]*(?:and[ \t]+|or[ \t]+)?\$?-?[0-9]"
+    # a coefficient or argument: `2 \cos 6^\circ`, `3 \mathbf{v}` (not a unit or spacing: `5 \text{ cm}`, `4 \quad`)
+    r"|\\(?!(?:text|textrm|mbox|mathrm|quad|qquad|right|end|circ|ldots|cdots|dots|hspace)(?![A-Za-z]))[A-Za-z]+)"
+)
+# An item of a list (`1, 4, 9, 16`, `2, 5, or 8`, `3 and 4`): a label, not a result.
+_LIST_ITEM_BEFORE = re.compile(r"[0-9]\$?(?:,[ \t]*(?:and[ \t]+|or[ \t]+)?|[ \t]+(?:and|or)[ \t]+)\$?-?\Z")
+# A number stated as the value of something in prose: `so its radius is 5`, `we get 83`, `yields $72$`.
+_STATED_BEFORE = re.compile(
+    r"\b(?:is|are|was|were|equals?|gives?|yields?|gets?|obtain|becomes?|makes?|leaves?|totals?)[ \t]+"
+    r"(?:\\?\$[ \t]*)*\Z"
+)
 
 
 class Result(NamedTuple):  # a NamedTuple: built for every `=` of every row, and cheaper than a dataclass
@@ -49,37 +187,161 @@ class Result(NamedTuple):  # a NamedTuple: built for every `=` of every row, and
 
     start: int
     end: int
-    tier: str  # "verified", "unverified" or "any_number"
+    tier: str  # "verified", "solved", "unverified", "any_number" or "final_result"
     expression: tuple | None = None  # the parsed left side of a verified result
+    value: Fraction | None = None  # the written result's value: 7/12 for `\frac{7}{12}`, whose span is the 7
+    denominator: int | None = None  # a fraction result's denominator (the new numerator stays coprime to it)
+    equals: int = -1  # position of the `=` before the result
 
 
-def protected_spans(text: str) -> list[tuple[int, int]]:
+class Spans:
+    """Sorted, merged character spans with a bisection lookup: linear to build, logarithmic to query."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(spans):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [span[0] for span in merged]
+        self.ends = [span[1] for span in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect_right(self.starts, end - 1) - 1  # the last span starting before `end`
+        return index >= 0 and self.ends[index] > start
+
+    def spans(self) -> list[tuple[int, int]]:
+        return list(zip(self.starts, self.ends))
+
+
+@lru_cache(maxsize=4)  # protected_spans, final_answer_values and boxed_result ask for the same row's boxes
+def _boxed_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Each `\\boxed{...}` with its contents; an unclosed one runs to the end of the text. One pass over braces."""
+    first = text.find("\\boxed")
+    if first < 0:
+        return ()
+    close_of: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACE.finditer(text, first):  # braces before the first box cannot close one
+        if match.group() == "{":
+            stack.append(match.start())
+        elif stack:
+            close_of[stack.pop()] = match.end()
+    return tuple((match.start(), close_of.get(match.end() - 1, len(text))) for match in _BOXED.finditer(text))
+
+
+def answer_lines(text: str) -> list[re.Match]:
+    """The final-answer lines: `#### X`, `The answer is: X` (and "the answer is X" to the end of its line),
+    `The value of x is X`; each match's group "answer" is the X."""
+    first = text.find("####")
+    # Every match holds `####`: start at the line of the first one (`^` still sees the line break before `pos`)
+    found = list(_HASH_LINE.finditer(text, text.rfind("\n", 0, first) + 1)) if first >= 0 else []
+    for pattern in (_ANSWER_IS, _VALUE_IS):
+        found += [match for match in pattern.finditer(text) if match.start() and text[match.start() - 1] in "Tt"]
+    return found
+
+
+def protected_spans(text: str, lines: list[re.Match] | None = None) -> list[tuple[int, int]]:
     """Character spans of the final answer: answer lines and the contents of every `\\boxed{...}`."""
-    answer_line = _ANSWER_LINE if "####" in text else _ANSWER_IS_LINE
-    spans = [match.span() for match in answer_line.finditer(text)]
-    for match in _BOXED.finditer(text):
-        depth, position = 1, match.end()
-        while position < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[position], 0)
-            position += 1
-        spans.append((match.start(), position))
+    if lines is None:
+        lines = answer_lines(text)
+    spans = [(match.start() - (match.re is not _HASH_LINE), match.end()) for match in lines]
+    spans += list(_boxed_spans(text))
+    if "[asy]" in text:  # diagram code (`real xmin=-1.5`, `label("$12$")`) is not reasoning: never changed
+        spans += [match.span() for match in _ASY.finditer(text)]
     return spans
 
 
-def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < span_end and span_start < end for span_start, span_end in spans)
+def _as_spans(protected: Spans | list[tuple[int, int]] | None, text: str) -> Spans:
+    if isinstance(protected, Spans):
+        return protected
+    return Spans(protected_spans(text) if protected is None else protected)
 
 
-def _left_expression(text: str, equals: int) -> tuple | None:
-    """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
-    start = max(text.rfind("\n", 0, equals) + 1, text.rfind("=", 0, equals) + 1, equals - MAX_LEFT_CHARS)
+def _left_start(text: str, equals: int) -> int:
+    """Where the text read for the left side of the `=` at `equals` starts."""
+    low = max(0, equals - MAX_LEFT_CHARS)
+    start = max(text.rfind("\n", low, equals) + 1, text.rfind("=", low, equals) + 1, low)
     # Skip the prose before the last clause break (`...per decade: 13 mice/year * 10 = 130`): tokenising it
     # would only end in a word that discards it, and it is most of the cost.
     for needle in _CLAUSE_BREAKS:
         found = text.rfind(needle, start, equals)
         if found >= 0:
             start = found + len(needle)
-    tokens = trailing_expression(tokenize(text[start:equals]))
+    return start
+
+
+# Every token that can make a tree more than a bare number starts with one of these characters or is one of these
+# words: an operator (`*`, `×`, `\cdot`, `x`, `times`, ...), a bracket (implicit product), `%`, `\frac`, `\sqrt`.
+# A left side without any of them parses to a number or nothing, so there is nothing to verify: no need to tokenise.
+_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%(\[{\\xX]|times|plus|minus")
+
+
+def _left_calculation(text: str, equals: int) -> tuple | None:
+    """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
+    start = _left_start(text, equals)
+    if _MAY_OPERATE.search(text, start, equals) is None:
+        return None
+    return _parse_left(text, start, equals)
+
+
+def _left_expression(text: str, equals: int) -> tuple | None:
+    """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
+    return _parse_left(text, _left_start(text, equals), equals)
+
+
+# The last number of a left side that follows a word: `Natalia sold 48/2`, `5 apples and 3 * 4`, `costs $12 + 3`.
+# A run of words (not `x`, `times`, `plus`, `minus`, nor a LaTeX command) before a number either ends the prose
+# before the expression or is the unit of a number before it; `trailing_expression` restarts its expression at
+# that number either way, and the tokenizer starts afresh there. So the words, and everything before them, need
+# not be tokenised. Searched in the reversed text, so the first match is the last such number: a digit, the
+# skipped characters between (`\\$` reversed is `$\\`), the word (group 1, reversed), not glued to a letter on
+# its left.
+_NUMBER_AFTER_WORD = re.compile(r"[0-9](?:[\s$]|[$,;:! ]\\)*[ \t]*([A-Za-z_]+)(?![A-Za-z_])")
+_NOT_PROSE = frozenset({"x", "X", "semit", "sulp", "sunim"})  # x, X, times, plus, minus reversed
+# `a op b op c ...` and nothing else (ASCII digits, no separators, + - * / only, at most 16 numbers; spaces, tabs
+# and `$` are skipped by the tokenizer too, `$12 + $4`): the tokens n, op, n, ..., which the parser turns into the
+# usual left-associative tree, products before sums.
+_CHAIN = re.compile(r"[ \t$]*[0-9]+(?:\.[0-9]+)?(?:[ \t$]*(?:[-+/]|\*(?!\*))[ \t$]*[0-9]+(?:\.[0-9]+)?){1,15}[ \t$]*")
+_CHAIN_PART = re.compile(r"[0-9]+(?:\.[0-9]+)?|[-+*/]")
+
+
+def _chain_tree(text: str) -> tuple | None:
+    """The parser's tree for a `_CHAIN` text, or None when a number is longer than MAX_DIGITS (the parser's job)."""
+    parts = _CHAIN_PART.findall(text)
+    for number in parts[::2]:
+        if len(number) - ("." in number) > MAX_DIGITS:
+            return None
+    total, sign = None, ""  # the sum so far and the operator that adds the product being built to it
+    product = ("n", float(parts[0]))
+    for index in range(1, len(parts), 2):
+        op, operand = parts[index], ("n", float(parts[index + 1]))
+        if op == "*" or op == "/":
+            product = (op, product, operand)
+        else:
+            total = product if total is None else (sign, total, product)
+            sign, product = op, operand
+    return product if total is None else (sign, total, product)
+
+
+def _parse_left(text: str, start: int, equals: int) -> tuple | None:
+    left = text[start:equals]
+    found = _NUMBER_AFTER_WORD.search(left[::-1])
+    if found is not None:
+        word_start = len(left) - found.end()
+        if found.group(1) not in _NOT_PROSE and left[word_start - 1 : word_start] != "\\":
+            left = left[len(left) - found.start() - 1 :]  # from the digit on
+    if _CHAIN.fullmatch(left):
+        tree = _chain_tree(left)
+        if tree is not None:
+            return tree
+    tokens = trailing_expression(tokenize(left))
     # Prose can leave an unmatched `(` or a dangling operator at the front: drop leading tokens until it parses.
     for skip in range(min(len(tokens), 8)):
         try:
@@ -89,21 +351,135 @@ def _left_expression(text: str, equals: int) -> tuple | None:
     return None
 
 
-def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> list[Result]:
-    """Every `= number` result outside the final answer, tiered "verified" or "unverified"."""
-    if protected is None:
-        protected = protected_spans(text)
+def _fraction_result(text: str, equals: int, position: int) -> Result | None:
+    match = _FRACTION_RESULT.match(text, position)
+    if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
+        return None
+    start, end = match.span("number")
+    value = Fraction(int(match.group("number")), int(match.group("denominator")))
+    tier, expression = "unverified", None
+    node = _left_calculation(text, equals)
+    if node is not None and has_operation(node):
+        try:
+            computed = polynomial(node)  # exact: 1/3 + 1/4 is 7/12, not 0.58333
+        except (ExpressionError, ZeroDivisionError, OverflowError):
+            computed = ()
+        if len(computed) == 1 and abs(computed[0]) == value:
+            tier, expression = "verified", node
+    return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
+
+
+def _monomial_result(text: str, equals: int, position: int) -> Result | None:
+    match = _MONOMIAL_RESULT.match(text, position)
+    if match is None:
+        return None
+    start, end = match.span("number")
+    value = _fraction(match.group("number"))
+    symbol = match.group("symbol")
+    tier = "unverified"
+    if not symbol.startswith("\\sqrt") and value:
+        power = int(match.group("braced") or match.group("power") or 1)
+        low = max(0, equals - MAX_LEFT_CHARS)
+        line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+        found = left_polynomial(text, max(line_start, low), equals)
+        if found is not None:
+            coefficients, names = found
+            expected = [Fraction(0)] * power + [value]
+            if names == {"π" if symbol == "\\pi" else symbol} and power <= MAX_DEGREE and len(coefficients) > 1:
+                if [abs(c) for c in coefficients] == expected:
+                    tier = "verified"
+    return Result(start, end, tier, None, value, None, equals)
+
+
+# Where the right side of an `=` ends: a line break, a math delimiter (not `\\$`), `\\]`, `\\\\`, a clause break
+_RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
+_TERM_EDGE = frozenset("^_{}")
+
+
+def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
+    """The arithmetic right of an `=` (from `position`) and where it ends, or None when there is none."""
+    end = min(len(text), position + MAX_LEFT_CHARS)
+    stop = _RIGHT_STOP.search(text, position, end)
+    if stop is not None:
+        end = stop.start()
+    tokens: list[tuple[str, str]] = []
+    ends: list[int] = []
+    for match in _TOKEN.finditer(text, position, end):
+        index = match.lastindex
+        if not index:
+            continue
+        kind = _KIND_BY_INDEX[index]
+        if kind in "w?":
+            break
+        tokens.append((kind, match[index]))
+        ends.append(match.end())
+    for drop in range(min(len(tokens), 4)):
+        part = tokens[: len(tokens) - drop]
+        if len(part) < 3:
+            return None
+        try:
+            return parse_tokens(part), ends[len(part) - 1]
+        except ExpressionError:
+            continue
+    return None
+
+
+def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
+    """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
+    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms."""
+    right = _right_expression(text, position)
+    if right is None:
+        return []
+    node, end = right
+    left = _left_expression(text, equals)
+    if left is None or not has_operation(node):
+        return []
+    try:
+        left_value, right_value = evaluate(left), evaluate(node)
+    except ExpressionError:
+        return []
+    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+        return []
+    low = max(0, equals - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
+    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, equals) if len(number) <= 40}
+    terms = []
+    for match in NUMBER.finditer(text, position, end):
+        start, stop = match.span()
+        if stop - start > 40 or text[start - 1 : start] in _TERM_EDGE or text[stop : stop + 1] in _TERM_EDGE:
+            continue
+        value = _fraction(match.group())
+        if value not in seen:
+            terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+    return terms
+
+
+def direct_results(text: str, protected: Spans) -> tuple[list[Result], list[int]]:
+    """The `= number` results (verified or unverified, fraction and monomial results included), and the positions
+    of the `=` signs whose right side continues as an expression (where `chain_terms` looks)."""
     results = []
+    continuing = []
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
-        match = result_at(text, equals.end())
+        position = equals.end()
+        match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
+            if match is None and "frac" in text[position : position + 16]:
+                other = _fraction_result(text, equals.start(), position)
+            else:
+                other = _monomial_result(text, equals.start(), position)
+            if other is not None:
+                if not (protected and protected.overlaps(other.start, other.end)):
+                    results.append(other)
+            elif match is not None:
+                continuing.append(equals.start())
             continue
         start, end = match.span("number")
-        if protected and _inside(start, end, protected):
+        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
             continue
+        form = NumberForm.parse(match.group("number"))
         tier, expression = "unverified", None
-        node = _left_expression(text, equals.start())
+        node = _left_calculation(text, equals.start())
         if node is not None and has_operation(node):
             try:
                 value = evaluate(node)
@@ -113,25 +489,194 @@ def find_results(text: str, protected: list[tuple[int, int]] | None = None) -> l
                 if match.group("sign"):
                     value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
                 percent = text.startswith("%", end) or text.startswith("\\%", end)
-                if matches_result(value, NumberForm.parse(match.group("number")), percent):
+                if matches_result(value, form, percent):
                     tier, expression = "verified", node
-        results.append(Result(start, end, tier, expression))
+        written = _form_value(form)
+        results.append(Result(start, end, tier, expression, written, None, equals.start()))
+    return results, continuing
+
+
+def chain_terms(text: str, continuing: list[int], protected: Spans) -> list[Result]:
+    """The `verified_term` results right of the given `=` positions (see `_chain_terms`)."""
+    return [
+        term
+        for equals in continuing
+        for term in _chain_terms(text, equals, equals + 1)
+        if not (protected and protected.overlaps(term.start, term.end))
+    ]
+
+
+def solve_unverified(text: str, results: list[Result]) -> list[Result]:
+    """`results` with the unverified ones whose equation another equation confirms moved to the `solved` tier."""
+    unverified = [result.equals for result in results if result.tier == "unverified" and result.equals >= 0]
+    solved = solved_equals(text, unverified) if unverified else set()
+    if not solved:
+        return results
+    return [
+        result._replace(tier="solved") if result.tier == "unverified" and result.equals in solved else result
+        for result in results
+    ]
+
+
+def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+    """Every result outside the final answer: `= number` results tiered "verified", "solved" or "unverified",
+    and the "verified_term" numbers of checked equality chains (in text order)."""
+    protected = _as_spans(protected, text)
+    results, continuing = direct_results(text, protected)
+    results = solve_unverified(text, results) + chain_terms(text, continuing, protected)
+    return sorted(results, key=lambda result: result.start)
+
+
+def _form_value(form: NumberForm) -> Fraction:
+    """A written number's exact value (an int when whole: it hashes and compares as the equal Fraction, faster)."""
+    if not form.decimals:
+        return form.scaled  # type: ignore[return-value]
+    whole, remainder = divmod(form.scaled, 10**form.decimals)
+    return whole if not remainder else Fraction(form.scaled, 10**form.decimals)  # type: ignore[return-value]
+
+
+def _fraction(written: str) -> Fraction:
+    """The exact value of a plain written number, without `Fraction`'s slower string parsing."""
+    if "," in written:
+        written = written.replace("\\!", "").replace("{,}", "").replace(",", "")
+    whole, _, decimals = written.partition(".")
+    if not decimals or not decimals.strip("0"):
+        return int(whole)  # type: ignore[return-value]  # an int hashes and compares as the equal Fraction, faster
+    return Fraction(int(whole + decimals), 10 ** len(decimals))
+
+
+def given_values(question: str) -> set[Fraction]:
+    """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included."""
+    values = set()
+    for text in set(_GIVEN.findall(question)):
+        if len(text) <= MAX_NUMBER_CHARS:
+            values.add(_fraction(text))
+    if "frac" in question:
+        for numerator, denominator in _GIVEN_FRACTION.findall(question):
+            if int(denominator):
+                values.add(Fraction(int(numerator), int(denominator)))
+    return values
+
+
+@lru_cache(maxsize=256)  # `#### 72` and `The answer is: 72` state the same answer
+def _answer_value(answer: str) -> frozenset[Fraction]:
+    # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
+    for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
+        answer = answer.split(stop, 1)[0]
+    answer = answer.strip().strip(".").strip("$").strip()
+    if not answer or len(answer) > 200:
+        return frozenset()
+    plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
+    match = _ANSWER_NUMBER.fullmatch(plain)
+    if match:
+        return frozenset({_fraction(plain.lstrip("-"))})
+    try:
+        computed = polynomial(parse_expression(plain))
+        if len(computed) == 1:
+            return frozenset({abs(computed[0])})
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        pass
+    # A tuple, an interval or an expression with a surd: every number written in it is part of the answer
+    return frozenset(
+        _fraction(number.lstrip("-")) for number in _ANSWER_NUMBER.findall(plain) if len(number) <= MAX_NUMBER_CHARS
+    )
+
+
+def final_answer_values(text: str, lines: list[re.Match] | None = None) -> set[Fraction]:
+    """The magnitudes of the final answer, from every place it is stated: `#### X`, `The answer is: X`,
+    `The value of x is X` and the last `\\boxed{X}`."""
+    if lines is None:
+        lines = answer_lines(text)
+    values: set[Fraction] = set()
+    for match in lines:
+        values |= _answer_value(match.group("answer"))
+    boxed = _boxed_spans(text)
+    if boxed:
+        start, end = boxed[-1]
+        opening = text.find("{", start) + 1
+        values |= _answer_value(text[opening : end - 1 if text[end - 1 : end] == "}" else end])
+    return values
+
+
+_BOXED_NUMBER = re.compile(
+    rf"[ \t$]*-?[ \t]*(?:(?P<number>{DIGITS})|\\[dt]?frac[ \t]*\{{[ \t]*(?P<numerator>[0-9]{{1,9}})[ \t]*\}}"
+    r"[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\})[ \t$]*\}"
+)
+
+
+_LOOSE_NUMBER = re.compile(r"(?<![0-9.A-Za-z])[0-9]+(?:\.[0-9]+)?(?![0-9])|\\[dt]?frac([0-9])([0-9])(?![0-9])")
+
+
+def _leading_boxed_number(text: str, opening: int, end: int) -> Result | None:
+    """The first number of a box holding an expression (`360\\pi`, `162x^4`, `2y`, `(2,-3)`, `\\frac38`) that
+    is not an exponent, an index or a `\\frac{}{}`/`\\sqrt{}` operand: the leading term of the final result."""
+    for number in _LOOSE_NUMBER.finditer(text, opening, end):
+        if number.group(1) is not None:  # `\frac38`: the numerator digit, the fraction kept in lowest terms
+            denominator = int(number.group(2))
+            if denominator == 0:
+                continue
+            value = Fraction(int(number.group(1)), denominator)
+            return Result(*number.span(1), "final_result", None, value, denominator)
+        start, stop = number.span()
+        before = text[start - 1]
+        if before in "^_" or (before == "{" and start - 1 != opening - 1) or stop - start > MAX_NUMBER_CHARS:
+            continue
+        form = NumberForm.parse(number.group())
+        return Result(start, stop, "final_result", None, _form_value(form))
+    return None
+
+
+def boxed_result(text: str) -> Result | None:
+    """The number in the last `\\boxed{N}` (or the numerator of `\\boxed{\\frac{a}{b}}`), for the `final_result`
+    fallback of solutions whose last calculation ends in the box: `$130-62=\\boxed{68}$`."""
+    boxed = _boxed_spans(text)
+    if not boxed:
+        return None
+    start, end = boxed[-1]
+    opening = text.find("{", start) + 1
+    match = _BOXED_NUMBER.match(text, opening)
+    if match is None:
+        return _leading_boxed_number(text, opening, end)
+    if match.group("number") is not None:
+        number_start, number_end = match.span("number")
+        if number_end - number_start > MAX_NUMBER_CHARS:
+            return None
+        form = NumberForm.parse(match.group("number"))
+        return Result(number_start, number_end, "final_result", None, _form_value(form))
+    denominator = int(match.group("denominator"))
+    if denominator == 0:
+        return None
+    number_start, number_end = match.span("numerator")
+    value = Fraction(int(match.group("numerator")), denominator)
+    return Result(number_start, number_end, "final_result", None, value, denominator)
+
+
+def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+    """Numbers in the reasoning that stand alone as a statement (`which makes 210 pages`): not in the final
+    answer, not a step label, not an operand, base, exponent, index or bound (`\\frac{1}{4}`, `2^5`, `x_3`,
+    `less than 5`). Which of them may change is decided with the question (see corruption.py)."""
+    protected = _as_spans(protected, text)
+    results = []
+    for match in NUMBER.finditer(text):
+        start, end = match.span()
+        if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end):
+            continue
+        if _OPERAND_AFTER.match(text, end):
+            continue
+        before = max(0, start - 24)
+        if _operand_before(text, before, start):
+            continue
+        if _LIST_ITEM_BEFORE.search(text, before, start):
+            continue
+        if _is_marker(text, start, end):
+            continue
+        tier = "stated" if _STATED_BEFORE.search(text, before, start) else "any_number"
+        form = NumberForm.parse(match.group())
+        results.append(Result(start, end, tier, None, _form_value(form)))
     return results
 
 
 def find_other_numbers(text: str, question: str = "", protected: list[tuple[int, int]] | None = None) -> list[Result]:
-    """Numbers in the reasoning that are not step labels, not in the final answer and not restated from the
-    question (a year or quantity copied from the question is a given, not a result)."""
-    if protected is None:
-        protected = protected_spans(text)
-    markers = [match.span() for match in _MARKER.finditer(text)]
-    given = {match.group().replace(",", "") for match in NUMBER.finditer(question)}
-    results = []
-    for match in NUMBER.finditer(text):
-        start, end = match.span()
-        if _inside(start, end, protected) or _inside(start, end, markers):
-            continue
-        if match.group().replace(",", "") in given:
-            continue
-        results.append(Result(start, end, "any_number"))
-    return results
+    """`other_numbers` without those whose value is given in the question (kept for callers of version 1)."""
+    given = given_values(question)
+    return [result for result in other_numbers(text, protected) if result.value not in given]
