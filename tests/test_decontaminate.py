@@ -39,7 +39,7 @@ def _planted_source(tmp_path):
         {"query": "Solve the system, please, in 2 steps.", "response": math["solution"] + "\nThe answer is: 5"},
         {
             "query": "Finish the story in 1 sentence: " + hellaswag["ctx"] + " " + " ".join(hellaswag["endings"]),
-            "response": "She adds 2 cups of sugar and 1 stick of butter.\nThe answer is: 3",
+            "response": "She mixes 4 + 5 = 9 spoons of sugar into the bowl.\nThe answer is: 12",
         },
     ]
     planted = [{**row, "type": "GSM_AnsAug", "original_question": row["query"]} for row in planted]
