@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefbuild.decontaminate import read_rows
 from prefbuild.errors import PrefbuildError, unknown_name_error
 from prefbuild.seeding import row_seed
 
@@ -64,18 +65,6 @@ def _arc_text(row: dict[str, Any]) -> str:
     return f"{row.get('question', '')}\n{answer}".strip()
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-        return data if isinstance(data, list) else [data]
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def _row_text(row: Any) -> str:
     if isinstance(row, str):
         return row
@@ -96,7 +85,7 @@ def load_texts(benchmark: str, data_dir: str | Path | None = None) -> tuple[list
             texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         elif path.suffix in (".jsonl", ".json", ".parquet"):
             try:
-                texts = [_row_text(row) for row in _read_rows(path)]
+                texts = [_row_text(row) for row in read_rows(path)]
             except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
                 raise PrefbuildError(f"--benchmark file '{benchmark}' does not read: {error}") from None
         else:
@@ -112,7 +101,7 @@ def load_texts(benchmark: str, data_dir: str | Path | None = None) -> tuple[list
                 f"--data-dir has no {folder}/{source.split}.jsonl for '{benchmark}' (the {source.split} split of "
                 f"{source.hub_id} in its Hub schema)."
             )
-        rows, where = _read_rows(files[0]), str(files[0])
+        rows, where = read_rows(files[0]), str(files[0])
     else:
         import datasets
 

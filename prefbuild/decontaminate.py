@@ -246,7 +246,8 @@ def _all_strings(value: Any) -> list[str]:
     return []
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a local benchmark file: `.parquet`, `.json` (a list or one object) or JSON lines."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -273,7 +274,7 @@ def load_benchmark_documents(name: str, data_dir: str | Path | None = None) -> t
             documents = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         elif path.suffix in (".jsonl", ".json", ".parquet"):
             try:
-                documents = [text for row in _read_rows(path) for text in _all_strings(row)]
+                documents = [text for row in read_rows(path) for text in _all_strings(row)]
             except (json.JSONDecodeError, UnicodeDecodeError, OSError, pa.ArrowInvalid) as error:
                 raise PrefbuildError(f"--benchmarks file '{name}' does not read: {error}") from None
         else:
@@ -290,7 +291,7 @@ def load_benchmark_documents(name: str, data_dir: str | Path | None = None) -> t
                 f"--data-dir has no {benchmark.label} for '{name}': expected {folder}/{benchmark.split}.jsonl (or "
                 f".parquet) in the Hub schema of {benchmark.hub_id}."
             )
-        rows = [row for file in files for row in _read_rows(file)]
+        rows = [row for file in files for row in read_rows(file)]
         where = str(folder)
     else:
         rows = _hub_rows(benchmark)
