@@ -53,6 +53,20 @@ def write_pair_folder(out: Path) -> Path:
     return out
 
 
+def nudged_copy(model, scale: float = 0.05, seed: int = 1):
+    """A deep copy of `model` with every weight moved by `scale` × N(0, 1) (seeded): a policy away from its reference."""
+    import copy
+
+    import torch
+
+    policy = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
+    return policy
+
+
 def offline_env() -> dict[str, str]:
     """Environment for subprocesses: no Hub, no telemetry, single-threaded BLAS so two ranks fit on two cores."""
     env = dict(os.environ)

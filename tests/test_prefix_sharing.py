@@ -16,7 +16,7 @@ from transformers import LlamaForCausalLM
 from prefbuild.train import LOSS_TYPES, DPOPConfig, DPOPTrainer
 from prefbuild.train import prefix_sharing as ps
 from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer, write_tiny_model
-from tests.conftest_train import CPU_TRAINING_ARGS, FIXTURES, offline_env, read_rows, write_pair_folder
+from tests.conftest_train import CPU_TRAINING_ARGS, FIXTURES, nudged_copy, offline_env, read_rows, write_pair_folder
 
 # Hand-made pairs, one per case the packing must get right (plus the fixture's low- and high-edit pairs)
 EXTRA_PAIRS = [
@@ -52,12 +52,7 @@ def base_model(tokenizer):
 @pytest.fixture(scope="module")
 def moved_policy(base_model):
     """The base model with every weight nudged, so policy ≠ reference and the losses are not trivial."""
-    policy = copy.deepcopy(base_model)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in policy.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return policy
+    return nudged_copy(base_model)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from trl import DPOConfig, DPOTrainer
 
 from prefbuild.train import LOSS_TYPES, DPOPConfig, DPOPTrainer
 from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer
-from tests.conftest_train import CPU_TRAINING_ARGS, read_rows
+from tests.conftest_train import CPU_TRAINING_ARGS, nudged_copy, read_rows
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,7 @@ def base_model(tokenizer):
 @pytest.fixture(scope="module")
 def moved_policy(base_model):
     """The base model with every weight nudged: the policy after some training, away from the reference."""
-    policy = copy.deepcopy(base_model)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in policy.parameters():
-            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
-    return policy
+    return nudged_copy(base_model)
 
 
 @pytest.fixture(scope="module")
