@@ -146,14 +146,19 @@ def reasons_table(splits: dict[str, dict[str, Any]]) -> str:
     return markdown_table(rows) if len(rows) > 1 else ""
 
 
-def edit_distance_table(splits: dict[str, dict[str, Any]]) -> str:
-    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
-    rows = [["split", "level", "mean", "median", "p10", "p90"]]
+def edit_distance_rows(splits: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The cells of `edit_distance_table`'s body, one row per split and level (the mixture card prefixes a source)."""
+    rows = []
     for name, split in splits.items():
         for level, summary in split["edit_distance"].items():
             cells = [_percent(summary.get(key)) for key in ("mean", "median", "p10", "p90")]
             rows.append([f"`{name}`", level, *cells])
-    return markdown_table(rows, numeric=4)
+    return rows
+
+
+def edit_distance_table(splits: dict[str, dict[str, Any]]) -> str:
+    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
+    return markdown_table([["split", "level", "mean", "median", "p10", "p90"], *edit_distance_rows(splits)], numeric=4)
 
 
 def _text(value: Any) -> str:
