@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from prefbuild.builders.base import Row, RowOutcome
+from prefbuild.builders.base import RowOutcome
 from prefbuild.formats import SYSTEM
 
 METADATA_SCHEMA = {SYSTEM: pa.string()}
@@ -32,6 +32,10 @@ def text_pair(system: Any, prompt: Any, chosen: Any, rejected: Any) -> RowOutcom
     return RowOutcome(pairs=[{"prompt": prompt, "chosen": chosen, "rejected": rejected, SYSTEM: system}])
 
 
-def no_few_shot_example(row: Row) -> None:
-    """Open-ended replies make no solved examples to prefix a prompt with: `--few-shot` is refused."""
-    return None
+def solved_example(outcome: RowOutcome) -> str | None:
+    """A row as a `--few-shot` example: its prompt, a line break and the chosen reply (no system message: the
+    prompt being answered keeps its own); None when the row makes no pair."""
+    if not outcome.pairs:
+        return None
+    pair = outcome.pairs[0]
+    return f"{pair['prompt']}\n{pair['chosen']}"

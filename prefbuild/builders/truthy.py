@@ -7,7 +7,7 @@ Fields: `id`, `source`, `system`, `prompt`, `chosen`, `rejected`. The system mes
 from __future__ import annotations
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
-from prefbuild.builders.preference_sets import METADATA_SCHEMA, no_few_shot_example, text_pair
+from prefbuild.builders.preference_sets import METADATA_SCHEMA, solved_example, text_pair
 
 VERSION = "1.0.0"
 CITATION = ""  # the dataset card on the Hub gives none
@@ -15,6 +15,10 @@ CITATION = ""  # the dataset card on the Hub gives none
 
 def build_row(row: Row, row_id: str, seed: int, options: dict) -> RowOutcome:
     return text_pair(row.get("system"), row.get("prompt"), row.get("chosen"), row.get("rejected"))
+
+
+def format_example(row: Row) -> str | None:
+    return solved_example(build_row(row, "", 0, {}))
 
 
 def row_id(row: Row, index: int) -> str:
@@ -34,6 +38,6 @@ BUILDER = Builder(
     card="truthy",
     build_row=build_row,
     row_id=row_id,
-    format_example=no_few_shot_example,
+    format_example=format_example,
     group_column=None,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
-from prefbuild.builders.preference_sets import METADATA_SCHEMA, no_few_shot_example, text_pair
+from prefbuild.builders.preference_sets import METADATA_SCHEMA, solved_example, text_pair
 
 VERSION = "1.0.0"
 CITATION = """@misc{cui2023ultrafeedback,
@@ -47,6 +47,10 @@ def build_row(row: Row, row_id: str, seed: int, options: dict) -> RowOutcome:
     return text_pair(None, prompt, chosen, rejected)
 
 
+def format_example(row: Row) -> str | None:
+    return solved_example(build_row(row, "", 0, {}))
+
+
 def row_id(row: Row, index: int) -> str:
     return str(row.get("prompt_id") or index)
 
@@ -64,7 +68,7 @@ BUILDER = Builder(
     card="ultrafeedback",
     build_row=build_row,
     row_id=row_id,
-    format_example=no_few_shot_example,
+    format_example=format_example,
     field_types={"prompt": str, "chosen": MESSAGES, "rejected": MESSAGES},
     group_column=None,
 )

@@ -69,7 +69,9 @@ def infer_schema(entry: MixEntry, label: str) -> str:
             f"{label}: '{entry.source}' is not a folder written by `prefbuild build` (no stats.json). For a local "
             f"copy of a third-party set, add `schema:` with its Hub id ({', '.join(THIRD_PARTY)}) or `pairs`."
         )
-    builder = entry.name if entry.name in BUILDERS else path.name if path.name in BUILDERS else None
+    # a set prefbuild constructs is built first; a third-party one is read by its Hub id (the hint below)
+    constructed = [name for name, builder in BUILDERS.items() if builder.default_source not in THIRD_PARTY]
+    builder = entry.name if entry.name in constructed else path.name if path.name in constructed else None
     if builder is not None:
         raise PrefbuildError(
             f"{label}: folder '{entry.source}' does not exist. Build it first: "
