@@ -483,3 +483,27 @@ def test_entries_made_in_python_are_checked_too():
         MixEntry("x", "somewhere", rows=0)
     assert MixEntry("x", "somewhere").share == 1.0
     assert MixEntry("x", "somewhere", rows=4).share == 4
+
+
+def test_bad_rows_stop_the_mixture_or_are_counted(tmp_path, run_cli):
+    source = tmp_path / "pairs"
+    source.mkdir()
+    (source / "train.jsonl").write_bytes(
+        b'{"prompt": "p1", "chosen": "a", "rejected": "b"}\n{"prompt": "p2\xff", "chosen": "a", "rejected": "c"}\n'
+    )
+    config = tmp_path / "mix.yaml"
+    config.write_text(
+        yaml.safe_dump({"name": "m", "sources": [{"name": "x", "source": str(source), "schema": "pairs"}]})
+    )
+    code, _, err = run_cli("mix", "--config", config, "--out", tmp_path / "out", "--no-plot")
+    assert code == 1 and not (tmp_path / "out").exists()
+    assert err == (
+        f"Error: Mixture entry 1 ('x'): '{source / 'train.jsonl'}', row 2, field 'prompt': text that is not valid "
+        "UTF-8. Fix the row, or pass --on-bad-rows skip to count such rows as skipped (undecodable_text) and build "
+        "the rest.\n"
+    )
+    code, _, err = run_cli("mix", "--config", config, "--out", tmp_path / "out", "--no-plot", "--on-bad-rows", "skip")
+    assert (code, err) == (0, "")
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["splits"]["train"]["skipped"] == {"x:undecodable_text": 1}
+    assert stats["splits"]["train"]["input_rows"] == 2 and stats["splits"]["train"]["pairs"] == 1

@@ -21,7 +21,7 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from prefbuild import cards
+from prefbuild import bad_rows, cards
 from prefbuild.builders import BUILDERS, orca, truthy, ultrafeedback
 from prefbuild.builders.base import Builder
 from prefbuild.builders.preference_sets import text_pair
@@ -29,12 +29,13 @@ from prefbuild.errors import PrefbuildError
 from prefbuild.formats import SYSTEM, to_format
 from prefbuild.mix.config import MIX_SPLITS, PAIRS_SCHEMA, PREFBUILD_SCHEMA, THIRD_PARTY, MixEntry, entry_label
 from prefbuild.output import read_output_folder
-from prefbuild.sources import load_source
+from prefbuild.sources import load_source, split_location
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 CITATIONS = {module.BUILDER.name: module.CITATION for module in (orca, truthy, ultrafeedback)}
 # `pairs` sets: source split -> mixture split (a set's `test` counts as eval when it has no `eval`)
 PAIRS_SPLITS = {"train": "train", "eval": "eval", "test": "eval"}
+PAIRS_FIELD_TYPES = dict.fromkeys(PAIR_COLUMNS, str)
 
 
 @dataclass
@@ -139,18 +140,43 @@ def _load_prefbuild(entry: MixEntry, label: str, fmt: str, system_prompt: str | 
     return LoadedSource(entry, PREFBUILD_SCHEMA, rows, available, skipped, license_id, hub_id, details)
 
 
-def _build_split(builder: Builder, dataset: datasets.Dataset) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Every row of a split through the builder (seed 0, default options: these builders use neither)."""
-    pairs, reasons = [], {}
+def _well_formed(
+    entry: MixEntry, split: str, dataset: datasets.Dataset, field_types: dict[str, Any], on_bad_rows: str
+) -> tuple[datasets.Dataset, dict[str, int]]:
+    """The split without rows that are not valid UTF-8 or have a field of the wrong type, and those rows' counts
+    under the build's skip reasons (prefbuild.bad_rows: `undecodable_text`, `wrong_field_type`); with
+    on_bad_rows="error", the first such row stops the mixture instead."""
+    bad = bad_rows.find_bad_rows(dataset, field_types, split_location(entry.source, split), on_bad_rows)
+    reasons: dict[str, int] = {}
+    for reason in bad.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if bad:
+        dataset = dataset.select([index for index in range(len(dataset)) if index not in bad])
+    return dataset, reasons
+
+
+def _pairs_from_rows(
+    entry: MixEntry, split: str, dataset: datasets.Dataset, builder: Builder | None, on_bad_rows: str
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Every well-formed row of a split through the builder (`pairs` sets: the same text checks), with the skip
+    reasons of the rows that made no pair. Seed 0 and default options: these builders use neither."""
+    field_types = builder.checked_fields() if builder is not None else PAIRS_FIELD_TYPES
+    dataset, reasons = _well_formed(entry, split, dataset, field_types, on_bad_rows)
+    pairs = []
     for index, row in enumerate(dataset):
-        outcome = builder.build_row(row, builder.row_id(row, index), 0, dict(builder.options))
+        if builder is None:
+            outcome = text_pair(None, row["prompt"], row["chosen"], row["rejected"])
+        else:
+            outcome = builder.build_row(row, builder.row_id(row, index), 0, dict(builder.options))
         if outcome.skip_reason is not None:
             reasons[outcome.skip_reason] = reasons.get(outcome.skip_reason, 0) + 1
         pairs.extend(outcome.pairs)
     return pairs, dict(sorted(reasons.items()))
 
 
-def _load_third_party(entry: MixEntry, schema: str, label: str, fmt: str, system_prompt: str | None) -> LoadedSource:
+def _load_third_party(
+    entry: MixEntry, schema: str, label: str, fmt: str, system_prompt: str | None, on_bad_rows: str
+) -> LoadedSource:
     builder = THIRD_PARTY[schema]
     raw = _read_splits(entry, list(builder.split_map))
     if not raw:
@@ -169,7 +195,7 @@ def _load_third_party(entry: MixEntry, schema: str, label: str, fmt: str, system
                 f"{label}: split '{split}' has no field {', '.join(missing)}; is '{entry.source}' in the schema of "
                 f"{schema} (fields: {', '.join(builder.required_fields)})?"
             )
-        pairs, skipped[target] = _build_split(builder, raw[split])
+        pairs, skipped[target] = _pairs_from_rows(entry, split, raw[split], builder, on_bad_rows)
         rows[target] = to_format(_pairs_table(pairs), fmt, system_prompt)
         available[target] = len(raw[split])
     return LoadedSource(
@@ -177,7 +203,7 @@ def _load_third_party(entry: MixEntry, schema: str, label: str, fmt: str, system
     )
 
 
-def _load_pairs(entry: MixEntry, label: str, fmt: str, system_prompt: str | None) -> LoadedSource:
+def _load_pairs(entry: MixEntry, label: str, fmt: str, system_prompt: str | None, on_bad_rows: str) -> LoadedSource:
     raw = _read_splits(entry, list(PAIRS_SPLITS))
     rows, available, skipped = {}, {}, {}
     for split, target in PAIRS_SPLITS.items():
@@ -188,19 +214,16 @@ def _load_pairs(entry: MixEntry, label: str, fmt: str, system_prompt: str | None
                 raise PrefbuildError(f"{label}: split '{split}' has no column '{column}' (schema pairs needs it).")
             if not isinstance(raw[split].features[column], datasets.Value):  # None cells are counted below
                 raise PrefbuildError(f"{label}: schema pairs reads string columns; '{split}' has message lists.")
-        pairs, reasons = [], {}
-        for row in raw[split]:
-            outcome = text_pair(None, row["prompt"], row["chosen"], row["rejected"])
-            if outcome.skip_reason is not None:
-                reasons[outcome.skip_reason] = reasons.get(outcome.skip_reason, 0) + 1
-            pairs.extend(outcome.pairs)
+        pairs, skipped[target] = _pairs_from_rows(entry, split, raw[split], None, on_bad_rows)
         rows[target] = to_format(_pairs_table(pairs), fmt, system_prompt)
-        available[target], skipped[target] = len(raw[split]), dict(sorted(reasons.items()))
+        available[target] = len(raw[split])
     hub_id = None if Path(entry.source).expanduser().exists() else entry.source
     return LoadedSource(entry, PAIRS_SCHEMA, rows, available, skipped, None, hub_id)
 
 
-def load_entry(entry: MixEntry, index: int, fmt: str, system_prompt: str | None) -> LoadedSource:
+def load_entry(
+    entry: MixEntry, index: int, fmt: str, system_prompt: str | None, *, on_bad_rows: str = "error"
+) -> LoadedSource:
     """Read one mixture entry (0-based `index`) into the target format, with its counts and skip reasons."""
     label = entry_label(index + 1, entry.name)
     schema = infer_schema(entry, label)
@@ -208,8 +231,8 @@ def load_entry(entry: MixEntry, index: int, fmt: str, system_prompt: str | None)
         if schema == PREFBUILD_SCHEMA:
             return _load_prefbuild(entry, label, fmt, system_prompt)
         if schema == PAIRS_SCHEMA:
-            return _load_pairs(entry, label, fmt, system_prompt)
-        return _load_third_party(entry, schema, label, fmt, system_prompt)
+            return _load_pairs(entry, label, fmt, system_prompt, on_bad_rows)
+        return _load_third_party(entry, schema, label, fmt, system_prompt, on_bad_rows)
     except PrefbuildError as error:
         message = str(error)
         raise PrefbuildError(message if message.startswith(label) else f"{label}: {message}") from None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from prefbuild import stats
+from prefbuild import bad_rows, stats
 from prefbuild.decontaminate import DecontaminationRequest
 from prefbuild.errors import PrefbuildError
 from prefbuild.formats import check_format
@@ -48,16 +48,20 @@ def mix_datasets(
     config_path: str | None = None,
     plot: bool = True,
     decontaminate: DecontaminationRequest | None = None,
+    on_bad_rows: str = "error",
 ) -> MixReport:
     """Take every entry of `config` by its share, shuffle with the seed, and write a Hub-ready folder `out`.
 
     `fmt`, `system_prompt` and `seed` override the config's. Columns: prompt, chosen, rejected, source (the entry
     name), edit_distance_char, edit_distance_word. stats.json holds per-source counts and edit distances.
+    on_bad_rows: a third-party or `pairs` row with undecodable text or a wrong type stops the mixture ("error",
+    naming file, row and field) or is counted under the entry's skip reasons ("skip"), as in `build_dataset`.
     """
     out = Path(out)
     refuse_existing(out, overwrite, inputs=[config_path, *(entry.source for entry in config.sources)])
     fmt = fmt or config.format
     check_format(fmt)
+    bad_rows.check_policy(on_bad_rows)
     system_prompt = system_prompt if system_prompt is not None else config.system_prompt
     if system_prompt and fmt != "conversational":
         raise PrefbuildError("--system-prompt applies only to --format conversational.")
@@ -65,7 +69,10 @@ def mix_datasets(
     if seed < 0:
         raise PrefbuildError(f"--seed must be >= 0, got {seed}.")
 
-    loaded = [load_entry(entry, index, fmt, system_prompt) for index, entry in enumerate(config.sources)]
+    loaded = [
+        load_entry(entry, index, fmt, system_prompt, on_bad_rows=on_bad_rows)
+        for index, entry in enumerate(config.sources)
+    ]
     parts: dict[str, list[pa.Table]] = {split: [] for split in MIX_SPLITS}
     sources_stats = []
     for index, source in enumerate(loaded):
