@@ -163,7 +163,7 @@ def _pairs_from_rows(
     field_types = builder.checked_fields() if builder is not None else PAIRS_FIELD_TYPES
     dataset, reasons = _well_formed(entry, split, dataset, field_types, on_bad_rows)
     pairs = []
-    for index, row in enumerate(dataset):
+    for index, row in enumerate(dataset.to_list()):  # one conversion: iterating a Dataset decodes row by row
         if builder is None:
             outcome = text_pair(None, row["prompt"], row["chosen"], row["rejected"])
         else:
