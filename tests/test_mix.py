@@ -507,3 +507,16 @@ def test_bad_rows_stop_the_mixture_or_are_counted(tmp_path, run_cli):
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["splits"]["train"]["skipped"] == {"x:undecodable_text": 1}
     assert stats["splits"]["train"]["input_rows"] == 2 and stats["splits"]["train"]["pairs"] == 1
+
+
+def test_a_local_copy_without_the_sets_splits_names_what_it_found(tmp_path):
+    copy = tmp_path / "uf"
+    copy.mkdir()
+    shutil.copy(MIX / "ultrafeedback" / "test_prefs.jsonl", copy / "validation.jsonl")
+    entry = {"name": "uf", "source": str(copy), "schema": "HuggingFaceH4/ultrafeedback_binarized"}
+    with pytest.raises(PrefbuildError) as error:
+        mix_datasets(parse_config({"name": "m", "sources": [entry]}), out=tmp_path / "out")
+    assert str(error.value) == (
+        f"Mixture entry 1 ('uf'): '{copy}' has none of the splits HuggingFaceH4/ultrafeedback_binarized uses "
+        "(train_prefs, test_prefs); found: validation."
+    )

@@ -87,17 +87,16 @@ def infer_schema(entry: MixEntry, label: str) -> str:
     )
 
 
-def _read_splits(entry: MixEntry, splits: list[str]) -> dict[str, datasets.Dataset]:
-    """The entry's source splits named in `splits` that it has: the Hub, a local folder of <split> files, or a file
-    (its one split is `train`)."""
+def _read_splits(entry: MixEntry, splits: list[str]) -> datasets.DatasetDict:
+    """Every split of the entry's source: the Hub, a local folder of <split> files (`splits` names the source's
+    own split names to look for besides train / validation / test), or a file (its one split is `train`)."""
     disabled = datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # a mixture reads a few local files: no "Generating split" bars on stderr
     try:
-        loaded = load_source(entry.source, split_names=splits)
+        return load_source(entry.source, split_names=splits)
     finally:
         if not disabled:
             datasets.enable_progress_bars()
-    return {split: loaded[split] for split in splits if split in loaded}
 
 
 def _pairs_table(pairs: list[dict[str, Any]]) -> pa.Table:
@@ -179,11 +178,10 @@ def _load_third_party(
 ) -> LoadedSource:
     builder = THIRD_PARTY[schema]
     raw = _read_splits(entry, list(builder.split_map))
-    if not raw:
-        found = ", ".join(load_source(entry.source)) or "none"
+    if not any(split in raw for split in builder.split_map):
         raise PrefbuildError(
             f"{label}: '{entry.source}' has none of the splits {schema} uses ({', '.join(builder.split_map)}); "
-            f"found: {found}."
+            f"found: {', '.join(raw) or 'none'}."
         )
     rows, available, skipped = {}, {}, {}
     for split, target in builder.split_map.items():
