@@ -369,4 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # As `prefbuild train`: the console logging, one `Error:` line, --debug / PREFBUILD_DEBUG=1
+    from prefbuild.cli import main as cli_main
+
+    raise SystemExit(cli_main(["train", *sys.argv[1:]]))
