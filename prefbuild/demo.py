@@ -20,6 +20,7 @@ from typing import Any
 from prefbuild.errors import PrefbuildError
 
 logger = logging.getLogger(__name__)
+
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_SETS = ("metamath", "arc", "hellaswag")
 DEMO_OPTIONS = {"metamath": {"eval_size": 5}}  # MetaMathQA has one split: hold 5 of the 24 sample rows out
