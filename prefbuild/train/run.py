@@ -29,8 +29,6 @@ from prefbuild.train.eval_callback import BenchmarkEvalArguments, benchmark_call
 from prefbuild.train.history import save_training_history
 from prefbuild.train.trainer import DPOPTrainer
 
-logger = logging.getLogger(__name__)
-
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
@@ -56,6 +54,9 @@ class TrainScriptArguments(ScriptArguments, BenchmarkEvalArguments):
             "help": "Split used for evaluation when `eval_strategy` is not 'no'. `prefbuild build` names it 'eval'."
         },
     )
+
+
+logger = logging.getLogger(__name__)
 
 
 def make_parser():
