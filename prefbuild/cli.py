@@ -410,7 +410,8 @@ def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise PrefbuildError(f"--max-steps must be >= 1, got {args.max_steps}.")
     # run_demo empties a non-empty --out only with --overwrite: refuse first what must never be emptied
     check_out(args.out, overwrite=True)
-    run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps)
+    # The narration is the command's output, on stdout; the steps' own log lines go to stderr
+    run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps, echo=print)
     return 0
 
 

@@ -1,10 +1,10 @@
 """Console output of the `prefbuild` command: one handler on the `prefbuild` logger, set up by `cli.main`.
 
 Library modules log through `logger = logging.getLogger(__name__)` and never print. `setup_logging` gives the
-`prefbuild` logger a console handler that prints each message bare, as the `print` calls it replaces did: INFO
-to stdout; WARNING and above, and DEBUG lines (which name their logger), to stderr, so `--debug` leaves a command's
-output (`prefbuild stats DIR --json`) alone. Used as a library (no `setup_logging`), records propagate
-to whatever logging the caller configured, as any library's do.
+`prefbuild` logger a console handler that prints each message bare, as the `print` calls it replaces did, on
+stderr: stdout is left to a command's result (`prefbuild stats DIR --json | jq` works whatever the library logs,
+e.g. CHES scoring progress). DEBUG lines name their logger. Used as a library (no `setup_logging`), records
+propagate to whatever logging the caller configured, as any library's do.
 
 Under torchrun or `accelerate launch` every process runs `cli.main`: only rank 0 prints INFO; the other ranks print
 WARNING and above, prefixed with `[rank N]`. With `--debug` / `PREFBUILD_DEBUG=1` the level is DEBUG and every
@@ -47,8 +47,8 @@ def rank_prefix() -> str:
 
 
 class ConsoleHandler(logging.Handler):
-    """INFO to stdout, DEBUG and WARNING and above to stderr. The streams are looked up for each record, so
-    redirections made after setup (pytest's capsys, contextlib.redirect_stdout) see the output."""
+    """Bare messages on stderr. The stream is looked up for each record, so redirections made after setup
+    (pytest's capsys, contextlib.redirect_stderr) see the output."""
 
     def __init__(self, debug: bool) -> None:
         super().__init__(logging.DEBUG if debug else logging.INFO)
@@ -71,9 +71,8 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = sys.stdout if logging.INFO <= record.levelno < logging.WARNING else sys.stderr
-            stream.write(self.format(record) + "\n")
-            stream.flush()
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
         except Exception:
             self.handleError(record)
 

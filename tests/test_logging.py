@@ -78,15 +78,16 @@ def test_an_unexpected_error_keeps_its_traceback_and_says_how_to_report_it(run_c
     assert "it is a bug: please report it with the command you ran and this traceback" in raised.value.__notes__[0]
 
 
-def test_info_on_stdout_warnings_and_debug_on_stderr(capsys):
+def test_log_lines_are_bare_on_stderr_and_debug_only_with_debug(capsys):
+    """stdout is the command's result: `prefbuild stats DIR --json | jq` works whatever the library logs."""
     logger = logging.getLogger("prefbuild.some.module")
     setup_logging(debug=False)
     logger.debug("hidden")
     logger.info("Model saved to out.")
     logger.warning("careful\nsecond line")
-    assert capsys.readouterr() == ("Model saved to out.\n", "careful\nsecond line\n")
+    assert capsys.readouterr() == ("", "Model saved to out.\ncareful\nsecond line\n")
     setup_logging(debug=True)
-    logger.debug("shown")  # on stderr, with the command's output: `prefbuild --debug stats DIR --json | jq` works
+    logger.debug("shown")
     assert capsys.readouterr() == ("", "DEBUG prefbuild.some.module: shown\n")
     console = [h for h in logging.getLogger("prefbuild").handlers if isinstance(h, ConsoleHandler)]
     assert len(console) == 1  # set up twice, one handler
@@ -102,13 +103,13 @@ def test_only_rank_0_prints_info(capsys, monkeypatch):
     assert capsys.readouterr() == ("", "[rank 1] careful\n[rank 1] second line\n")
     monkeypatch.setenv("RANK", "0")
     logger.info("Model saved to out.")
-    assert capsys.readouterr() == ("Model saved to out.\n", "")
+    assert capsys.readouterr() == ("", "Model saved to out.\n")
     # LOCAL_RANK alone (some launchers), and --debug: every rank prints everything, prefixed
     monkeypatch.delenv("RANK")
     monkeypatch.setenv("LOCAL_RANK", "3")
     setup_logging(debug=True)
     logger.info("step 1")
-    assert capsys.readouterr().out == "[rank 3] step 1\n"
+    assert capsys.readouterr().err == "[rank 3] step 1\n"
 
 
 def test_errors_on_other_ranks_say_which_rank(run_cli, tmp_path, monkeypatch):
@@ -116,24 +117,27 @@ def test_errors_on_other_ranks_say_which_rank(run_cli, tmp_path, monkeypatch):
     assert run_cli("build", "arcc", "--out", tmp_path / "x") == (1, "", "[rank 2] " + UNKNOWN_BUILDER)
 
 
-def test_demo_narration_is_printed_bare_on_stdout(run_cli, tmp_path):
-    """The demo narrates through its logger: stdout is exactly its messages, one per line, as `print` wrote them."""
+def test_the_demo_used_as_a_library_narrates_through_its_logger(tmp_path, capsys):
+    """`prefbuild demo` prints the narration (its output) on stdout; `run_demo()` called from Python logs it at INFO
+    on `prefbuild.demo` instead of printing."""
+    from prefbuild.demo import run_demo
+
     messages = []
 
     class Collect(logging.Handler):
         def emit(self, record):
-            messages.append(record.getMessage())
+            messages.append((record.levelno, record.getMessage()))
 
     demo_logger = logging.getLogger("prefbuild.demo")
     demo_logger.addHandler(collect := Collect())
     try:
-        code, out, _ = run_cli("demo", "--out", tmp_path / "demo", "--no-train")
+        run_demo(tmp_path / "demo", train=False)
     finally:
         demo_logger.removeHandler(collect)
-    assert code == 0 and len(messages) > 20
-    assert out == "".join(message + "\n" for message in messages)
-    assert out.startswith("\n== 1. Build metamath from the package's sample rows\n$ prefbuild build metamath ")
-    assert out.endswith("Next: `prefbuild build arc --out data/arc` builds from the Hub; see `prefbuild --help`.\n")
+    assert capsys.readouterr().out == ""
+    assert len(messages) > 20 and {level for level, _ in messages} == {logging.INFO}
+    assert messages[0][1].startswith("\n== 1. Build metamath from the package's sample rows\n$ prefbuild build ")
+    assert messages[-1][1] == "Next: `prefbuild build arc --out data/arc` builds from the Hub; see `prefbuild --help`."
 
 
 def _prints(path: Path) -> list[str]:
