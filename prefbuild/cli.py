@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def _recorded_command(argv: Sequence[str]) -> str:
     """
     from prefbuild.cards import public_argv
 
-    return shlex.join(["prefbuild", *public_argv([arg for arg in argv if arg != "--overwrite"])])
+    return shlex.join(["prefbuild", *public_argv([arg for arg in argv if arg not in ("--overwrite", "--debug")])])
 
 
 def _builder_option_flags(parser: argparse.ArgumentParser) -> None:
@@ -418,7 +419,8 @@ def _run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise PrefbuildError(f"--max-steps must be >= 1, got {args.max_steps}.")
     # run_demo empties a non-empty --out only with --overwrite: refuse first what must never be emptied
     check_out(args.out, overwrite=True)
-    run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps)
+    # The narration is the command's output, on stdout; the steps' own log lines go to stderr
+    run_demo(args.out, overwrite=args.overwrite, train=not args.no_train, max_steps=args.max_steps, echo=print)
     return 0
 
 
@@ -595,10 +597,21 @@ def build_parser() -> argparse.ArgumentParser:
         "push them to the Hugging Face Hub and train on them with DPOP.",
     )
     parser.add_argument("--version", action="version", version=f"prefbuild {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     for add in VERBS:
         add(subparsers)
+    for verb, subparser in subparsers.choices.items():
+        if verb != "train":  # train's flags go to TRL's parser, where `--debug` is TrainingArguments' own field
+            # SUPPRESS: a verb without the flag leaves `prefbuild --debug VERB`'s value alone
+            subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+DEBUG_HELP = (
+    "show DEBUG log lines, and the full traceback behind an `Error:` line (also PREFBUILD_DEBUG=1); "
+    "for train, put it before the verb: prefbuild --debug train ..."
+)
 
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
@@ -606,7 +619,14 @@ VERBS += [_add_eval, _add_decontaminate, _add_contamination]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from prefbuild.log import debug_from_env, rank_prefix, setup_logging
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_from_env()
+    while argv[:1] == ["--debug"]:  # the global option; `train` hands the rest to TRL's parser untouched
+        debug, argv = True, argv[1:]
+    logger = setup_logging(debug)
+    logger.debug("prefbuild %s, Python %s, arguments %s", __version__, sys.version.split()[0], argv)
     signals: list[int] = []
     try:
         with _interruptible(signals):
@@ -614,22 +634,52 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run_train(argv[1:])
             parser = build_parser()
             args = parser.parse_args(argv)
+            if args.debug and not debug:  # `prefbuild VERB --debug`
+                debug = True
+                setup_logging(debug)
             if args.verb is None:
                 parser.print_help()
                 return 0
             return args.handler(args, argv)
     except PrefbuildError as error:
-        print(f"Error: {error}", file=sys.stderr)
+        print(f"{rank_prefix()}Error: {error}", file=sys.stderr)
+        if debug:
+            _print_traceback(error)
         return 1
-    except KeyboardInterrupt:
-        print("Error: interrupted.", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        print(f"{rank_prefix()}Error: interrupted.", file=sys.stderr)
+        if debug:
+            _print_traceback(error)
         return 130
-    except Exception:
+    except Exception as error:
         # datasets' multiprocess map replaces the KeyboardInterrupt with its own error while it unwinds
         if not signals:
+            _how_to_report(error)
             raise
-        print("Error: interrupted.", file=sys.stderr)
+        print(f"{rank_prefix()}Error: interrupted.", file=sys.stderr)
+        if debug:
+            _print_traceback(error)
         return 130
+
+
+def _print_traceback(error: BaseException) -> None:
+    """The traceback behind an `Error:` line, with the exception it replaced: errors raised `from None` hide
+    their cause from users, which is what --debug asks to see."""
+    error.__suppress_context__ = False
+    traceback.print_exception(error, file=sys.stderr)
+
+
+def _how_to_report(error: BaseException) -> None:
+    """Add to an unexpected exception's traceback (not an `Error:` line: prefbuild did not foresee it) how to
+    report it."""
+    note = (
+        f"prefbuild {__version__} stopped on an unexpected error. Unless it is about this machine (memory, disk, "
+        "GPU), it is a bug: please report it with the command you ran and this traceback."
+    )
+    if hasattr(error, "add_note"):  # Python >= 3.11: printed under the exception's line
+        error.add_note(note)
+    else:
+        print(note, file=sys.stderr)
 
 
 class _Terminated(KeyboardInterrupt):

@@ -8,6 +8,7 @@ which .gitignore already ignores). Settings are passed as arguments, so nothing 
 
 from __future__ import annotations
 
+import logging
 import shlex
 import shutil
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from prefbuild.errors import PrefbuildError
+
+logger = logging.getLogger(__name__)
 
 SAMPLES = Path(__file__).parent / "samples"
 DEMO_SETS = ("metamath", "arc", "hellaswag")
@@ -99,9 +102,9 @@ def run_demo(
     overwrite: bool = False,
     train: bool = True,
     max_steps: int = 3,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], Any] | None = None,
 ) -> DemoReport:
-    """Run the demo into `out` and narrate each step through `echo`."""
+    """Run the demo into `out` and narrate each step through `echo` (default: this module's logger, at INFO)."""
     from prefbuild.build import build_dataset
     from prefbuild.builders import BUILDERS
     from prefbuild.cards import check_card
@@ -109,6 +112,7 @@ def run_demo(
     from prefbuild.mix import MixConfig, MixEntry, mix_datasets
     from prefbuild.stats import render_summary
 
+    echo = echo or logger.info
     begun = time.perf_counter()
     out = Path(out)
     _prepare(out, overwrite)

@@ -327,7 +327,7 @@ def test_tiny_recipe_trains_with_prefix_sharing_offline_and_reuses_the_reference
                 "--output_dir", str(tmp_path / out), "--max_steps", "2", "--eval_steps", "2", "--logging_steps", "1",
                 "--disable_tqdm", "true"]  # fmt: skip
         assert main(argv) == 0
-        return capsys.readouterr().out
+        return capsys.readouterr().err
 
     first = run("first")
     assert "cache miss for the train split" in first and "cache miss for the eval split" in first

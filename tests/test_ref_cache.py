@@ -60,13 +60,13 @@ def test_second_run_reads_what_the_first_computed(tmp_path, model_dir, count_com
     cache = tmp_path / "cache"
     first = make_trainer(tmp_path / "a", model_dir, cache)
     assert count_computes == ["train"]
-    assert "cache miss for the train split" in capsys.readouterr().out
+    assert "cache miss for the train split" in capsys.readouterr().err
     stored = sorted(p.name for p in cache.iterdir())
     assert len(stored) == 2 and stored[0].endswith(".json") and stored[1].endswith(".npz")
 
     second = make_trainer(tmp_path / "b", model_dir, cache)
     assert count_computes == ["train"]  # no second reference pass
-    assert "cache hit for the train split" in capsys.readouterr().out
+    assert "cache hit for the train split" in capsys.readouterr().err
     for computed, read in zip(ref_columns(first), ref_columns(second), strict=True):
         torch.testing.assert_close(read, computed, rtol=0, atol=0)
     # The sidecar says what the key was made of
@@ -105,7 +105,7 @@ def test_each_key_component_invalidates(tmp_path, model_dir, count_computes, cap
         overrides["truncation_mode"] = "keep_end"
     changed = make_trainer(tmp_path / "changed", model, cache, data=data, tokenizer=tokenizer, **overrides)
     assert count_computes == ["train", "train"], "a changed key must recompute"
-    assert "cache miss for the train split" in capsys.readouterr().out
+    assert "cache miss for the train split" in capsys.readouterr().err
     assert len(list(cache.glob("*.npz"))) == 2  # a new entry; the old one stays for runs with the old key
     assert len(changed.train_dataset) == len(data)
 

@@ -184,7 +184,7 @@ def test_max_length_that_every_prompt_fills_is_refused_before_training(tmp_path,
         main(quick_run(tiny_model, pair_folder, tmp_path / "out", "--max_length", "10"))
     assert not (tmp_path / "out" / "model.safetensors").exists()
     assert main(quick_run(tiny_model, pair_folder, tmp_path / "out", "--max_length", "20", "--max_steps", "1")) == 0
-    assert "Dropped 6 of 8 train pairs (split 'train' of " in capsys.readouterr().out
+    assert "Dropped 6 of 8 train pairs (split 'train' of " in capsys.readouterr().err
 
 
 GOOD = {"prompt": "Q: 1+1?", "chosen": "2", "rejected": "3"}

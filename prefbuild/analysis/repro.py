@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import random
 import time
@@ -28,6 +29,8 @@ from prefbuild.analysis.logprobs import pair_logprobs, summarise_logprobs, token
 from prefbuild.analysis.problems import Problem, extract_answer, make_problems
 from prefbuild.errors import PrefbuildError
 from prefbuild.output import atomic_folder
+
+logger = logging.getLogger(__name__)
 
 # The paper's names → DPOPConfig.loss_type
 METHOD_LOSS_TYPES = {"dpo": "sigmoid", "dpop": "dpop", "ipo": "ipo", "slic": "hinge"}
@@ -435,7 +438,7 @@ def _headline(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_repro(
-    out: str | Path, config: ReproConfig = QUICK, *, overwrite: bool = False, progress: bool = True, log=print
+    out: str | Path, config: ReproConfig = QUICK, *, overwrite: bool = False, progress: bool = True, log=None
 ) -> dict[str, Any]:
     """Run the toy reproduction into `out`; return what `out/results.json` holds.
 
@@ -457,7 +460,7 @@ def run_repro(
     # Minutes of training go into a temporary sibling that replaces `out` in one rename at the end: a failed or
     # interrupted run leaves the old folder (or none), never half of a new one, and no temporary sibling.
     with atomic_folder(out, overwrite=overwrite) as work:
-        return _run_repro_into(work, config, progress=progress, log=log)
+        return _run_repro_into(work, config, progress=progress, log=log or logger.info)
 
 
 def _run_repro_into(out: Path, config: ReproConfig, *, progress: bool, log) -> dict[str, Any]:

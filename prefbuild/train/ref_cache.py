@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
+
+logger = logging.getLogger(__name__)
 
 # Bump when the file layout or the meaning of a key component changes
 CACHE_FORMAT = 1
@@ -160,13 +163,13 @@ def precompute_with_cache(trainer, dataset, name: str, batch_size: int, compute)
         chosen, rejected = cached
         columns = Dataset.from_dict({"ref_chosen_logps": chosen, "ref_rejected_logps": rejected})
         result = concatenate_datasets([dataset, columns], axis=1)
-        accelerator.print(
+        logger.info(
             f"Reference log-probs cache hit for the {name} split: read {len(dataset)} pairs from {path} "
             f"in {time.perf_counter() - start:.2f} s (key {key[:12]})."
         )
         return result
 
-    accelerator.print(
+    logger.info(
         f"Reference log-probs cache miss for the {name} split (key {key[:12]}): computing them, then storing to {path}."
     )
     result = compute(dataset, name, batch_size)
@@ -175,7 +178,7 @@ def precompute_with_cache(trainer, dataset, name: str, batch_size: int, compute)
         write_cache(
             path, np.asarray(columns["ref_chosen_logps"]), np.asarray(columns["ref_rejected_logps"]), components
         )
-        accelerator.print(
+        logger.info(
             f"Reference log-probs for the {name} split computed in {time.perf_counter() - start:.2f} s and stored."
         )
     accelerator.wait_for_everyone()

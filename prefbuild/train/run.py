@@ -7,6 +7,7 @@ override the YAML; keys that belong to none of them fail.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from contextlib import nullcontext
@@ -53,6 +54,9 @@ class TrainScriptArguments(ScriptArguments, BenchmarkEvalArguments):
             "help": "Split used for evaluation when `eval_strategy` is not 'no'. `prefbuild build` names it 'eval'."
         },
     )
+
+
+logger = logging.getLogger(__name__)
 
 
 def make_parser():
@@ -248,7 +252,7 @@ def _check_truncation(trainer, role: str, original, script_args) -> None:
             f"{len(original)} pairs), leaving no completion token. Raise `max_length` (the recipes use 1024)."
         )
     if len(prepared) < len(original):
-        trainer.accelerator.print(
+        logger.info(
             f"Dropped {len(original) - len(prepared)} of {len(original)} {role} pairs ({where}): their prompt alone "
             f"fills max_length={max_length}."
         )
@@ -305,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     warning = benchmark_split_warning(script_args.dataset_name, script_args.dataset_train_split)
     if warning:
-        print(warning, file=sys.stderr)
+        logger.warning(warning)
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = _check_split(
@@ -357,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     save_training_history(
         trainer, train_result, train_samples=len(train_dataset) if isinstance(train_dataset, Dataset) else None
     )
-    trainer.accelerator.print(f"Model saved to {training_args.output_dir}.")
+    logger.info(f"Model saved to {training_args.output_dir}.")
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.dataset_name)
     if hasattr(trainer, "end"):  # transformers >= 5.18: finish trackers and destroy the process group
@@ -366,4 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # As `prefbuild train`: the console logging, one `Error:` line, --debug / PREFBUILD_DEBUG=1
+    from prefbuild.cli import main as cli_main
+
+    raise SystemExit(cli_main(["train", *sys.argv[1:]]))
