@@ -9,7 +9,10 @@ import pytest
 from prefbuild.log import ConsoleHandler, process_rank, setup_logging
 
 PACKAGE = Path(__file__).parents[1] / "prefbuild"
-UNKNOWN_BUILDER = "Error: Unknown builder 'arcc'. Did you mean: arc? Available: arc, gsm8k, hellaswag, metamath.\n"
+UNKNOWN_BUILDER = (
+    "Error: Unknown builder 'arcc'. Did you mean: arc, orca? "
+    "Available: arc, gsm8k, hellaswag, metamath, orca, truthy, ultrafeedback.\n"
+)
 
 
 @pytest.fixture(autouse=True)
