@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
-from prefbuild.builders.metamath import (
+from prefbuild.builders.math_rows import (
     CORRUPTION_SCHEMA,
     DEFAULT_SLIP_MODEL,
     check_options,
