@@ -558,7 +558,6 @@ def given_values(question: str) -> set[Fraction]:
     return values
 
 
-@lru_cache(maxsize=256)  # `#### 72` and `The answer is: 72` state the same answer
 def _answer_value(answer: str) -> frozenset[Fraction]:
     # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
     for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
@@ -566,7 +565,13 @@ def _answer_value(answer: str) -> frozenset[Fraction]:
     answer = answer.strip().strip(".").strip("$").strip()
     if not answer or len(answer) > 200:
         return frozenset()
-    plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
+    return _plain_answer_value(answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip())
+
+
+# `#### 72` and `The answer is: 72` state the same answer, and so do ` \frac{7}{12}` after `The answer is:` and
+# the `\frac{7}{12}` in the box: cached on the answer as read, after its spacing and clauses are cut.
+@lru_cache(maxsize=256)
+def _plain_answer_value(plain: str) -> frozenset[Fraction]:
     match = _ANSWER_NUMBER.fullmatch(plain)
     if match:
         return frozenset({_fraction(plain.lstrip("-"))})
