@@ -75,6 +75,7 @@ from prefbuild.corrupt.results import (
     other_numbers,
     protected_spans,
     solve_unverified,
+    verify_result,
 )
 
 TIERS = (
@@ -222,7 +223,9 @@ def candidate_numbers(
     given = given_values(question)
     continuing: list[int] = []
     if results is None:
-        results, continuing = direct_results(text, spans)
+        # A result whose value is given (and not the answer) is dropped by `keep` below: not read at all. One whose
+        # value is the answer goes to `finals`, which needs its span, and its left side only if it is chosen.
+        results, continuing = direct_results(text, spans, given - answers, answers)
     finals: list[Result] = []
 
     def keep(found: list[Result]) -> list[Result]:
@@ -279,7 +282,7 @@ def candidate_numbers(
         return [], "no_number_to_corrupt"
     if not final_result_fallback:
         return [], "only_final_result"
-    return [final[0]._replace(tier="final_result")], None
+    return [verify_result(text, final[0])._replace(tier="final_result")], None
 
 
 def _inside_extra(result: Result, protected: list[tuple[int, int]] | None) -> bool:
