@@ -351,12 +351,15 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     return None
 
 
-def _fraction_result(text: str, equals: int, position: int) -> Result | None:
+def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
+    """A `= \\frac{a}{b}` result; its left side is read unless its value is in `unneeded`."""
     match = _FRACTION_RESULT.match(text, position)
     if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
         return None
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
+    if value in unneeded:
+        return Result(start, end, "unverified", None, value, int(match.group("denominator")), equals)
     tier, expression = "unverified", None
     node = _left_calculation(text, equals)
     if node is not None and has_operation(node):
@@ -369,7 +372,8 @@ def _fraction_result(text: str, equals: int, position: int) -> Result | None:
     return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
 
 
-def _monomial_result(text: str, equals: int, position: int) -> Result | None:
+def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
+    """A `= 12\\pi` / `= 4x` result; its left side is read unless its value is in `unneeded`."""
     match = _MONOMIAL_RESULT.match(text, position)
     if match is None:
         return None
@@ -377,7 +381,7 @@ def _monomial_result(text: str, equals: int, position: int) -> Result | None:
     value = _fraction(match.group("number"))
     symbol = match.group("symbol")
     tier = "unverified"
-    if not symbol.startswith("\\sqrt") and value:
+    if not symbol.startswith("\\sqrt") and value and value not in unneeded:
         power = int(match.group("braced") or match.group("power") or 1)
         low = max(0, equals - MAX_LEFT_CHARS)
         line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
@@ -470,20 +474,23 @@ def direct_results(
     a plain `= number` result whose value is in `discard` is left out (a number given in the question,
     `120x = 960`: a third of the results on MATH and SV/FOBAR text); one whose value is in `unread` gets the tier
     `UNREAD` (the final answer, `= 72` before `#### 72`: a third of the results on GSM8K text, of which at most one
-    is ever used, as the `final_result` fallback); `verify_result` reads it when needed."""
+    is ever used, as the `final_result` fallback); `verify_result` reads it when needed. Fraction and monomial
+    results with such values are not verified either (the `final_result` fallback reads neither their tier nor
+    their expression: a fraction's slip changes its numerator, a monomial has no expression)."""
     results = []
     continuing = []
+    unneeded = frozenset(discard) | frozenset(unread) if discard or unread else frozenset()
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
         position = equals.end()
         match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
             if match is None and "frac" in text[position : position + 16]:
-                other = _fraction_result(text, equals.start(), position)
+                other = _fraction_result(text, equals.start(), position, unneeded)
             else:
-                other = _monomial_result(text, equals.start(), position)
+                other = _monomial_result(text, equals.start(), position, unneeded)
             if other is not None:
-                if not (protected and protected.overlaps(other.start, other.end)):
+                if other.value not in discard and not (protected and protected.overlaps(other.start, other.end)):
                     results.append(other)
             elif match is not None:
                 continuing.append(equals.start())
