@@ -55,11 +55,14 @@ NUMBER_TOKEN = re.compile(r"(?<![\d.])(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")  # de
 LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!|\{,\})(?=\d{3})")
 ANSWER_LINE = re.compile(r"^(?:####.*|.*The answer is:.*|.*The value of [xX] is .*)$", re.MULTILINE)
 BOXED = re.compile(r"\\boxed\{")
+ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 # An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
 OPERATOR_AFTER = re.compile(
     r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|\\(?:pi|sqrt|frac|dfrac|cdot|times|left))"
 )
+# One symbol after a coefficient, and nothing more of the product: `x`, `x^2`, `n`, `\sqrt{6}`, `\pi`
+MONOMIAL_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])(?:\^\{?\d\}?)?|\\sqrt\s*\{?\d+\}?|\\pi(?![A-Za-z]))")
 MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
@@ -234,8 +237,27 @@ def _top_level_terms(text: str) -> list[str]:
     return [*terms, current]
 
 
+# An operation in plain arithmetic: an operator, or an implicit product (`5(7)`, `(23+1)(12+1)`, `2(30)`)
+OPERATION = re.compile(r"[-+*/^]|\d\s*\(|\)\s*[(\d]")
+PARENTHESISED = re.compile(r"(?:\\left)?\(([^()]*)(?:\\right)?\)")  # the innermost `( … )` groups
+
+
+def _top_level_cuts(text: str) -> list[int]:
+    """Positions of the + and - signs that separate the top-level terms of `text`."""
+    cuts, depth, seen = [], 0, False
+    for index, char in enumerate(text):
+        depth += char in "({["
+        depth -= char in ")}]"
+        if depth == 0 and char in "+-" and seen and text[index - 1] not in "^{(":
+            cuts.append(index)
+        seen = seen or not char.isspace()
+    return cuts
+
+
 def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bool:
-    """Is `value` the value of a computed term or factor (not a bare number) of the side before this `=`?"""
+    """Is `value` the value of a computed part (not a bare number) of the side before this `=`: a term or factor
+    (`= 9^2 - 12 = 81 - 12`), the first terms together (`25 - 12 + 9 = 13 + 9`) or a parenthesised group
+    (`2(19+11) = 2(30)`)?"""
     if equals_at <= 0:
         return False
     left = text[max(0, equals_at - 160) : equals_at]
@@ -245,9 +267,11 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bo
             left = left[cut + len(stop) :]
     terms = _top_level_terms(left)
     factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
-    for term in terms + factors:
+    leading = [left[:cut] for cut in _top_level_cuts(left)[1:]]  # `25 - 12` of `25 - 12 + 9`
+    groups = [match.group(1) for match in PARENTHESISED.finditer(left)]
+    for term in terms + factors + leading + groups:
         plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
-        if not plain or not re.search(r"[-+*/^]", plain.strip().lstrip("-")):
+        if not plain or not OPERATION.search(plain.strip().lstrip("-")):
             continue  # a bare number carried over is an operand, not a result
         try:
             if evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b == abs(value):
@@ -283,7 +307,16 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
     operand = OPERATOR_AFTER.match(chosen, after) or (
         latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, after)
     )
-    verdict["result"] = bool(right_of_equals) and not operand
+    # `(5x)^2 = 25x^2`, `= 13\sqrt{6}`, `= 3y`: in math, a right side that is one monomial is a result, carried by
+    # its coefficient (the number that changes), unless more of the expression follows
+    monomial = None
+    if right_of_equals and operand and latex and in_math(chosen, start):
+        monomial = MONOMIAL_AFTER.match(chosen, after)
+        if monomial and (
+            OPERATOR_AFTER.match(chosen, monomial.end()) or MATH_FACTOR_AFTER.match(chosen, monomial.end())
+        ):
+            monomial = None
+    verdict["result"] = bool(right_of_equals) and (not operand or monomial is not None)
     chain_term = False
     equals_at = chosen.rfind("=", 0, start)
     same_side = equals_at != -1 and not re.search(r"\n|\$\s*[A-Za-z]|[.;:,]\s", chosen[equals_at:start])
@@ -291,7 +324,7 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
         # `= 9^2 - 2 \cdot 6 = 81 - 12`, `= \$1.50 + 5 \cdot \$0.25 = \$1.50 + \$1.25`: the value of a computed
         # term or factor of the previous side of the chain, carried on into the next one, is a result
         chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
-        verdict["result"] = chain_term
+        verdict["result"] = chain_term or monomial is not None
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:
         verdict["confirmed"] = True
@@ -341,6 +374,7 @@ def _has_intermediate_result(query: str, response: str) -> bool:
     row = {"query": query}
     response = normalise(response)
     answer_lines = [(m.start(), m.end()) for m in ANSWER_LINE.finditer(response)]
+    answer_lines += [m.span() for m in ASY.finditer(response)]  # diagram code is not reasoning
     for match in NUMBER_TOKEN.finditer(response):
         if any(start <= match.start() < end for start, end in answer_lines):
             continue

@@ -72,9 +72,11 @@ from prefbuild.corrupt.results import (
     direct_results,
     final_answer_values,
     given_values,
+    negative_given_values,
     other_numbers,
     protected_spans,
     solve_unverified,
+    unary_minus,
     verify_result,
 )
 
@@ -221,6 +223,7 @@ def candidate_numbers(
     spans = Spans(protected_spans(text, lines) + list(protected or ()))
     answers = final_answer_values(text, lines)
     given = given_values(question)
+    negative_given = negative_given_values(question)
     continuing: list[int] = []
     if results is None:
         # A result whose value is given (and not the answer) is dropped by `keep` below: not read at all. One whose
@@ -237,10 +240,8 @@ def candidate_numbers(
             value = result.value if result.value is not None else written_value(text[result.start : result.end])
             if value in answers:
                 finals.append(result)
-            elif value in given:
-                continue
-            elif result.denominator is not None and value.numerator in given | answers:
-                continue  # the numerator that would change is itself a given or the answer (`\\frac{1}{6}`, 1 given)
+            elif value in (negative_given if unary_minus(text, result.start) else given):
+                continue  # a fraction is given when the fraction is (`\\frac{1}{4}` is not a given 1), -9 when -9 is
             else:
                 kept.append(result)
         return kept
@@ -267,7 +268,12 @@ def candidate_numbers(
     if nonzero or intermediate:
         return nonzero or intermediate, None
     others = other_numbers(text, spans)
-    pool = [result for result in others if result.value not in answers and result.value not in given]
+    pool = [
+        result
+        for result in others
+        if result.value not in answers
+        and result.value not in (negative_given if unary_minus(text, result.start) else given)
+    ]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:
         return stated, None

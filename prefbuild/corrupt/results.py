@@ -64,8 +64,10 @@ _MONOMIAL_RESULT = re.compile(
 # After the result: an operator, a factorial, a bracket or a LaTeX command that continues a product (`\cdot`,
 # `\sqrt`, `\pi`, `\mathbf`, `\left(`) means the number is only the first term of an expression. Units, spacing,
 # relations and prose commands do not: `^\circ`, `\text{ cm}`, `\%`, `\quad`, `\implies`, `\le`, `\right)`, `\\`.
+# A degree sign followed by an operator continues too: `= 180^\circ - 73^\circ`.
 _CONTINUES = re.compile(
-    r"[ \t]*(?:[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"[ \t]*(?:\^[ \t]*\{?[ \t]*\\circ[ \t]*\}?[ \t]*(?:[-+*×÷·−/]|\\(?:cdot|times|div)(?![A-Za-z]))"
+    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
     r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
     r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
 )
@@ -381,7 +383,7 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
     value = _fraction(match.group("number"))
     symbol = match.group("symbol")
     tier = "unverified"
-    if not symbol.startswith("\\sqrt") and value and value not in unneeded:
+    if not symbol.startswith("\\sqrt") and value and (value not in unneeded or match.group("sign")):
         power = int(match.group("braced") or match.group("power") or 1)
         low = max(0, equals - MAX_LEFT_CHARS)
         line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
@@ -436,7 +438,9 @@ def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
         return []
     node, end = right
     left = _left_expression(text, equals)
-    if left is None or not has_operation(node):
+    # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
+    # whose factors are operands, not results
+    if left is None or not has_operation(node) or not has_operation(left):
         return []
     try:
         left_value, right_value = evaluate(left), evaluate(node)
@@ -490,7 +494,9 @@ def direct_results(
             else:
                 other = _monomial_result(text, equals.start(), position, unneeded)
             if other is not None:
-                if other.value not in discard and not (protected and protected.overlaps(other.start, other.end)):
+                if (other.value not in discard or unary_minus(text, other.start)) and not (
+                    protected and protected.overlaps(other.start, other.end)
+                ):
                     results.append(other)
             elif match is not None:
                 continuing.append(equals.start())
@@ -500,7 +506,7 @@ def direct_results(
             continue
         form = NumberForm.parse(match.group("number"))
         written = _form_value(form)
-        if written in discard:
+        if written in discard and not unary_minus(text, start):
             continue
         if written in unread:
             results.append(Result(start, end, UNREAD, None, written, None, equals.start()))
@@ -585,6 +591,32 @@ def _fraction(written: str) -> Fraction:
     if not decimals or not decimals.strip("0"):
         return int(whole)  # type: ignore[return-value]  # an int hashes and compares as the equal Fraction, faster
     return Fraction(int(whole + decimals), 10 ** len(decimals))
+
+
+def unary_minus(text: str, start: int) -> bool:
+    """Whether the number starting at `start` is negative: a minus sign before it (spaces, `$` and `\\` between)
+    that has no operand on its left (`= -9`, `(-2, 3)`, `$-5$`), not the binary minus of `12 - 9`."""
+    index = start
+    while index and text[index - 1] in " \t$\\":
+        index -= 1
+    if not index or text[index - 1] not in "-−":
+        return False
+    index -= 1
+    while index and text[index - 1] in " \t$":
+        index -= 1
+    return not index or not (text[index - 1].isalnum() or text[index - 1] in ")}]!%.")
+
+
+def negative_given_values(question: str) -> set[Fraction]:
+    """The magnitudes of the question's negative numbers (`f(-1)`, `x = -3`): a negative result is given only when
+    its magnitude is one of these (`-9` is not given by a 9)."""
+    if "-" not in question and "−" not in question:
+        return set()
+    return {
+        _fraction(match.group())
+        for match in _GIVEN.finditer(question)
+        if len(match.group()) <= MAX_NUMBER_CHARS and unary_minus(question, match.start())
+    }
 
 
 def given_values(question: str) -> set[Fraction]:
@@ -708,7 +740,7 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
         start, end = match.span()
         if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end):
             continue
-        if _OPERAND_AFTER.match(text, end):
+        if _OPERAND_AFTER.match(text, end) or text.startswith("(", end):  # `is 8(11 + 13 + 27)`: a coefficient
             continue
         before = max(0, start - 24)
         if _operand_before(text, before, start):
