@@ -23,7 +23,7 @@ PASS/FAIL for the issue's targets (the intermediate target twice: on the builder
 and on this judge's stricter reading).
 
     python benchmarks/metamath_quality.py [--seed 0] [--sets gsm8k math sv_fobar gsm8k_builder] [--examples 10]
-                                          [--json out.json] [--markdown] [--distances]
+                                          [--json out.json] [--markdown] [--distances] [--disagreements N]
 """
 
 from __future__ import annotations
@@ -239,6 +239,7 @@ def _top_level_terms(text: str) -> list[str]:
 
 # An operation in plain arithmetic: an operator, or an implicit product (`5(7)`, `(23+1)(12+1)`, `2(30)`)
 OPERATION = re.compile(r"[-+*/^]|\d\s*\(|\)\s*[(\d]")
+BRACED = re.compile(r"\{([^{}]*)\}")  # the innermost `{ … }` groups
 PARENTHESISED = re.compile(r"(?:\\left)?\(([^()]*)(?:\\right)?\)")  # the innermost `( … )` groups
 
 
@@ -263,12 +264,16 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bo
     left = text[max(0, equals_at - 160) : equals_at]
     for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
         cut = left.rfind(stop)
+        while stop == "$" and cut > 0 and left[cut - 1] == "\\":  # `\$0.25` is a dollar sign, not a delimiter
+            cut = left.rfind(stop, 0, cut - 1)
         if cut != -1:
             left = left[cut + len(stop) :]
     terms = _top_level_terms(left)
     factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
     leading = [left[:cut] for cut in _top_level_cuts(left)[1:]]  # `25 - 12` of `25 - 12 + 9`
     groups = [match.group(1) for match in PARENTHESISED.finditer(left)]
+    # `10\sqrt[3]{3^3+4^3+5^3} = 10\sqrt[3]{27+64+125}`: the terms inside a braced group
+    groups += [term for match in BRACED.finditer(left) for term in _top_level_terms(match.group(1))]
     for term in terms + factors + leading + groups:
         plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
         if not plain or not OPERATION.search(plain.strip().lstrip("-")):
@@ -524,6 +529,25 @@ def print_examples(name: str, rows, outcomes, verdicts, count: int, seed: int) -
         )
 
 
+def print_disagreements(name: str, rows, outcomes, verdicts, count: int, seed: int) -> None:
+    """Pairs the builder's tiers count as intermediate (not any_number, not final_result) and our judge does not,
+    with the text around the change, to read by eye and decide which side is wrong."""
+    items = [
+        (row["type"], pair, verdict)
+        for row, outcome, row_verdicts in zip(rows, outcomes, verdicts)
+        for pair, verdict in zip(outcome.pairs, row_verdicts)
+        if pair["tier"] not in ("any_number", "final_result") and not verdict["intermediate"]
+    ]
+    tiers = Counter(pair["tier"] for _, pair, _ in items)
+    print(f"\n## {name}: {len(items):,} pairs intermediate by the builder's tier, not by our judge: {dict(tiers)}")
+    for kind, pair, verdict in random.Random(seed).sample(items, min(count, len(items))):
+        flags = [key for key in ("result", "final_answer", "question_number") if verdict[key]]
+        chosen, start = pair["chosen"], pair["span_start"]
+        after = chosen[start + len(pair["original_value"]) :][:60]
+        context = f"{chosen[max(0, start - 120) : start]}⟦{pair['original_value']} → {pair['new_value']}⟧{after}"
+        print(f"- {kind} [{pair['tier']}] judge: {', '.join(flags) or 'not a result'}\n    {context!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -532,6 +556,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--distances", action="store_true", help="also the edit-distance definitions on GSM8K")
     parser.add_argument("--markdown", action="store_true", help="also print the per-type table in Markdown")
+    parser.add_argument(
+        "--disagreements", type=int, default=0, help="print N random pairs the tiers call intermediate and we do not"
+    )
     args = parser.parse_args()
 
     sets, derivation = metamath_sets.build_sets(args.seed)
@@ -576,6 +603,9 @@ def main() -> None:
     if args.examples:
         for name, (rows, outcomes, verdicts) in runs.items():
             print_examples(name, rows, outcomes, verdicts, args.examples, args.seed)
+    if args.disagreements:
+        for name, (rows, outcomes, verdicts) in runs.items():
+            print_disagreements(name, rows, outcomes, verdicts, args.disagreements, args.seed)
     if args.distances and "gsm8k" in runs:
         print_distances(runs["gsm8k"][1])
     if args.json:
