@@ -231,6 +231,12 @@ def candidate_numbers(
         results, continuing = direct_results(text, spans, given - answers, answers)
     finals: list[Result] = []
 
+    def is_given(value, start: int) -> bool:
+        """A fraction is given when the fraction is (`\\frac{1}{4}` is not a given 1), -9 when -9 is (not a 9)."""
+        if value not in given and value not in negative_given:
+            return False  # the common case, without looking for a sign
+        return value in (negative_given if unary_minus(text, start) else given)
+
     def keep(found: list[Result]) -> list[Result]:
         """The results that are intermediate: not the final answer (kept aside for `final_result`), not given."""
         kept = []
@@ -240,8 +246,8 @@ def candidate_numbers(
             value = result.value if result.value is not None else written_value(text[result.start : result.end])
             if value in answers:
                 finals.append(result)
-            elif value in (negative_given if unary_minus(text, result.start) else given):
-                continue  # a fraction is given when the fraction is (`\\frac{1}{4}` is not a given 1), -9 when -9 is
+            elif is_given(value, result.start):
+                continue
             else:
                 kept.append(result)
         return kept
@@ -268,12 +274,7 @@ def candidate_numbers(
     if nonzero or intermediate:
         return nonzero or intermediate, None
     others = other_numbers(text, spans)
-    pool = [
-        result
-        for result in others
-        if result.value not in answers
-        and result.value not in (negative_given if unary_minus(text, result.start) else given)
-    ]
+    pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:
         return stated, None
