@@ -9,7 +9,8 @@ What may change (decided by value, so that a restatement anywhere is caught):
 - never a number given in the question, including its restatement as an equation's right side (`120x = 960` for
   "the total is 960"): a result whose value equals a number of the question is left alone. The rule is by value,
   so a computed result that happens to equal a given number (3 * 4 = 12 with "12 apples" in the question) is left
-  alone too: it would read as a misstated problem as often as a slip;
+  alone too: it would read as a misstated problem as often as a slip. A fraction result is compared as a fraction
+  (`\\frac{1}{4}` is not a given 1), and a negative result (`= -9`) is given only when the question has -9;
 - never an operand, base, exponent, index, bound or label: results are numbers after `=` that end their term,
   and the `any_number` fallback skips numbers next to an operator, a brace, `^`, `_`, a comparison or words such
   as "less than", "at least", "times" (prefbuild/corrupt/results.py).
@@ -20,7 +21,8 @@ path of most rows):
 
 - `verified`: a number right after `=` whose left side parses and evaluates to it (`48/2 = 24`);
 - `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
-  $1.25`: both sides evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
+  $1.25`: both sides compute (`117 = 9 \\times 13` writes a number as a product, whose factors are operands),
+  evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
   which are exponents, indices and operands of `\\frac`, are not terms);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
