@@ -259,7 +259,7 @@ def candidate_numbers(
     verified = [result for result in intermediate if result.tier == "verified"]
     if verified:
         return verified, None
-    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans))
+    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, given - answers))
     checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None
@@ -275,7 +275,7 @@ def candidate_numbers(
     nonzero = [result for result in intermediate if result.value != 0]
     if nonzero or intermediate:
         return nonzero or intermediate, None
-    others = other_numbers(text, spans)
+    others = other_numbers(text, spans, given - answers)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:

@@ -430,23 +430,15 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
     return None
 
 
-def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
+def _chain_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
     """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
-    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms."""
+    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms.
+    When every new number has a value in `discard` (given, and the caller drops it), the sides are not checked."""
     right = _right_expression(text, position)
     if right is None:
         return []
     node, end = right
-    left = _left_expression(text, equals)
-    # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
-    # whose factors are operands, not results
-    if left is None or not has_operation(node) or not has_operation(left):
-        return []
-    try:
-        left_value, right_value = evaluate(left), evaluate(node)
-    except ExpressionError:
-        return []
-    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+    if not has_operation(node):
         return []
     low = max(0, equals - MAX_LEFT_CHARS)
     line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
@@ -459,6 +451,19 @@ def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
         value = _fraction(match.group())
         if value not in seen:
             terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+    if not any(term.value not in discard or unary_minus(text, term.start) for term in terms):
+        return []
+    left = _left_expression(text, equals)
+    # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
+    # whose factors are operands, not results
+    if left is None or not has_operation(left):
+        return []
+    try:
+        left_value, right_value = evaluate(left), evaluate(node)
+    except ExpressionError:
+        return []
+    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+        return []
     return terms
 
 
@@ -544,12 +549,14 @@ def verify_result(text: str, result: Result) -> Result:
     return result._replace(tier=tier, expression=expression)
 
 
-def chain_terms(text: str, continuing: list[int], protected: Spans) -> list[Result]:
+def chain_terms(
+    text: str, continuing: list[int], protected: Spans, discard: frozenset | set = frozenset()
+) -> list[Result]:
     """The `verified_term` results right of the given `=` positions (see `_chain_terms`)."""
     return [
         term
         for equals in continuing
-        for term in _chain_terms(text, equals, equals + 1)
+        for term in _chain_terms(text, equals, equals + 1, discard)
         if not (protected and protected.overlaps(term.start, term.end))
     ]
 
@@ -730,16 +737,24 @@ def boxed_result(text: str) -> Result | None:
     return Result(number_start, number_end, "final_result", None, value, denominator)
 
 
-def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+def other_numbers(
+    text: str, protected: Spans | list[tuple[int, int]] | None = None, discard: frozenset | set = frozenset()
+) -> list[Result]:
     """Numbers in the reasoning that stand alone as a statement (`which makes 210 pages`): not in the final
     answer, not a step label, not an operand, base, exponent, index or bound (`\\frac{1}{4}`, `2^5`, `x_3`,
-    `less than 5`). Which of them may change is decided with the question (see corruption.py)."""
+    `less than 5`). Which of them may change is decided with the question (see corruption.py); those whose value
+    is in `discard` (given, and the caller drops them) are left out before the other checks."""
     protected = _as_spans(protected, text)
     results = []
     for match in NUMBER.finditer(text):
         start, end = match.span()
         if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end):
             continue
+        value = None
+        if discard:
+            value = _form_value(NumberForm.parse(match.group()))
+            if value in discard and not unary_minus(text, start):
+                continue
         if _OPERAND_AFTER.match(text, end) or text.startswith("(", end):  # `is 8(11 + 13 + 27)`: a coefficient
             continue
         before = max(0, start - 24)
@@ -750,8 +765,9 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
         if _is_marker(text, start, end):
             continue
         tier = "stated" if _STATED_BEFORE.search(text, before, start) else "any_number"
-        form = NumberForm.parse(match.group())
-        results.append(Result(start, end, tier, None, _form_value(form)))
+        if value is None:
+            value = _form_value(NumberForm.parse(match.group()))
+        results.append(Result(start, end, tier, None, value))
     return results
 
 
