@@ -23,7 +23,7 @@ PASS/FAIL for the issue's targets (the intermediate target twice: on the builder
 and on this judge's stricter reading).
 
     python benchmarks/metamath_quality.py [--seed 0] [--sets gsm8k math sv_fobar gsm8k_builder] [--examples 10]
-                                          [--json out.json] [--markdown] [--distances]
+                                          [--json out.json] [--markdown] [--distances] [--disagreements N]
 """
 
 from __future__ import annotations
@@ -55,11 +55,14 @@ NUMBER_TOKEN = re.compile(r"(?<![\d.])(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")  # de
 LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!|\{,\})(?=\d{3})")
 ANSWER_LINE = re.compile(r"^(?:####.*|.*The answer is:.*|.*The value of [xX] is .*)$", re.MULTILINE)
 BOXED = re.compile(r"\\boxed\{")
+ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 # An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
 OPERATOR_AFTER = re.compile(
     r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|\\(?:pi|sqrt|frac|dfrac|cdot|times|left))"
 )
+# One symbol after a coefficient, and nothing more of the product: `x`, `x^2`, `n`, `\sqrt{6}`, `\pi`
+MONOMIAL_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])(?:\^\{?\d\}?)?|\\sqrt\s*\{?\d+\}?|\\pi(?![A-Za-z]))")
 MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
@@ -234,20 +237,46 @@ def _top_level_terms(text: str) -> list[str]:
     return [*terms, current]
 
 
+# An operation in plain arithmetic: an operator, or an implicit product (`5(7)`, `(23+1)(12+1)`, `2(30)`)
+OPERATION = re.compile(r"[-+*/^]|\d\s*\(|\)\s*[(\d]")
+BRACED = re.compile(r"\{([^{}]*)\}")  # the innermost `{ … }` groups
+PARENTHESISED = re.compile(r"(?:\\left)?\(([^()]*)(?:\\right)?\)")  # the innermost `( … )` groups
+
+
+def _top_level_cuts(text: str) -> list[int]:
+    """Positions of the + and - signs that separate the top-level terms of `text`."""
+    cuts, depth, seen = [], 0, False
+    for index, char in enumerate(text):
+        depth += char in "({["
+        depth -= char in ")}]"
+        if depth == 0 and char in "+-" and seen and text[index - 1] not in "^{(":
+            cuts.append(index)
+        seen = seen or not char.isspace()
+    return cuts
+
+
 def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bool:
-    """Is `value` the value of a computed term or factor (not a bare number) of the side before this `=`?"""
+    """Is `value` the value of a computed part (not a bare number) of the side before this `=`: a term or factor
+    (`= 9^2 - 12 = 81 - 12`), the first terms together (`25 - 12 + 9 = 13 + 9`) or a parenthesised group
+    (`2(19+11) = 2(30)`)?"""
     if equals_at <= 0:
         return False
     left = text[max(0, equals_at - 160) : equals_at]
     for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
         cut = left.rfind(stop)
+        while stop == "$" and cut > 0 and left[cut - 1] == "\\":  # `\$0.25` is a dollar sign, not a delimiter
+            cut = left.rfind(stop, 0, cut - 1)
         if cut != -1:
             left = left[cut + len(stop) :]
     terms = _top_level_terms(left)
     factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
-    for term in terms + factors:
+    leading = [left[:cut] for cut in _top_level_cuts(left)[1:]]  # `25 - 12` of `25 - 12 + 9`
+    groups = [match.group(1) for match in PARENTHESISED.finditer(left)]
+    # `10\sqrt[3]{3^3+4^3+5^3} = 10\sqrt[3]{27+64+125}`: the terms inside a braced group
+    groups += [term for match in BRACED.finditer(left) for term in _top_level_terms(match.group(1))]
+    for term in terms + factors + leading + groups:
         plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
-        if not plain or not re.search(r"[-+*/^]", plain.strip().lstrip("-")):
+        if not plain or not OPERATION.search(plain.strip().lstrip("-")):
             continue  # a bare number carried over is an operand, not a result
         try:
             if evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b == abs(value):
@@ -283,7 +312,16 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
     operand = OPERATOR_AFTER.match(chosen, after) or (
         latex and in_math(chosen, start) and MATH_FACTOR_AFTER.match(chosen, after)
     )
-    verdict["result"] = bool(right_of_equals) and not operand
+    # `(5x)^2 = 25x^2`, `= 13\sqrt{6}`, `= 3y`: in math, a right side that is one monomial is a result, carried by
+    # its coefficient (the number that changes), unless more of the expression follows
+    monomial = None
+    if right_of_equals and operand and latex and in_math(chosen, start):
+        monomial = MONOMIAL_AFTER.match(chosen, after)
+        if monomial and (
+            OPERATOR_AFTER.match(chosen, monomial.end()) or MATH_FACTOR_AFTER.match(chosen, monomial.end())
+        ):
+            monomial = None
+    verdict["result"] = bool(right_of_equals) and (not operand or monomial is not None)
     chain_term = False
     equals_at = chosen.rfind("=", 0, start)
     same_side = equals_at != -1 and not re.search(r"\n|\$\s*[A-Za-z]|[.;:,]\s", chosen[equals_at:start])
@@ -291,7 +329,7 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
         # `= 9^2 - 2 \cdot 6 = 81 - 12`, `= \$1.50 + 5 \cdot \$0.25 = \$1.50 + \$1.25`: the value of a computed
         # term or factor of the previous side of the chain, carried on into the next one, is a result
         chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
-        verdict["result"] = chain_term
+        verdict["result"] = chain_term or monomial is not None
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:
         verdict["confirmed"] = True
@@ -341,6 +379,7 @@ def _has_intermediate_result(query: str, response: str) -> bool:
     row = {"query": query}
     response = normalise(response)
     answer_lines = [(m.start(), m.end()) for m in ANSWER_LINE.finditer(response)]
+    answer_lines += [m.span() for m in ASY.finditer(response)]  # diagram code is not reasoning
     for match in NUMBER_TOKEN.finditer(response):
         if any(start <= match.start() < end for start, end in answer_lines):
             continue
@@ -490,6 +529,25 @@ def print_examples(name: str, rows, outcomes, verdicts, count: int, seed: int) -
         )
 
 
+def print_disagreements(name: str, rows, outcomes, verdicts, count: int, seed: int) -> None:
+    """Pairs the builder's tiers count as intermediate (not any_number, not final_result) and our judge does not,
+    with the text around the change, to read by eye and decide which side is wrong."""
+    items = [
+        (row["type"], pair, verdict)
+        for row, outcome, row_verdicts in zip(rows, outcomes, verdicts)
+        for pair, verdict in zip(outcome.pairs, row_verdicts)
+        if pair["tier"] not in ("any_number", "final_result") and not verdict["intermediate"]
+    ]
+    tiers = Counter(pair["tier"] for _, pair, _ in items)
+    print(f"\n## {name}: {len(items):,} pairs intermediate by the builder's tier, not by our judge: {dict(tiers)}")
+    for kind, pair, verdict in random.Random(seed).sample(items, min(count, len(items))):
+        flags = [key for key in ("result", "final_answer", "question_number") if verdict[key]]
+        chosen, start = pair["chosen"], pair["span_start"]
+        after = chosen[start + len(pair["original_value"]) :][:60]
+        context = f"{chosen[max(0, start - 120) : start]}⟦{pair['original_value']} → {pair['new_value']}⟧{after}"
+        print(f"- {kind} [{pair['tier']}] judge: {', '.join(flags) or 'not a result'}\n    {context!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -498,6 +556,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--distances", action="store_true", help="also the edit-distance definitions on GSM8K")
     parser.add_argument("--markdown", action="store_true", help="also print the per-type table in Markdown")
+    parser.add_argument(
+        "--disagreements", type=int, default=0, help="print N random pairs the tiers call intermediate and we do not"
+    )
     args = parser.parse_args()
 
     sets, derivation = metamath_sets.build_sets(args.seed)
@@ -542,6 +603,9 @@ def main() -> None:
     if args.examples:
         for name, (rows, outcomes, verdicts) in runs.items():
             print_examples(name, rows, outcomes, verdicts, args.examples, args.seed)
+    if args.disagreements:
+        for name, (rows, outcomes, verdicts) in runs.items():
+            print_disagreements(name, rows, outcomes, verdicts, args.disagreements, args.seed)
     if args.distances and "gsm8k" in runs:
         print_distances(runs["gsm8k"][1])
     if args.json:

@@ -316,3 +316,53 @@ def test_generated_rows_num_proc_invariant(tmp_path):
     assert tables[0].keys() == tables[1].keys()
     for name in tables[0]:
         assert tables[0][name].equals(tables[1][name])
+
+
+# Builder 2.1.0: the classes of disagreement with benchmarks/metamath_quality.py's judge that were the builder's
+@pytest.mark.parametrize(
+    ("query", "response", "may_change"),
+    [
+        # a number written as a product: its factors are operands, not results (so no verified_term)
+        (
+            "Simplify $\\sqrt{117}$.",
+            "Since $117 = 9 \\times 13$, $\\sqrt{117} = 3\\sqrt{13}$. So $4 + 6 = 10$.\nThe answer is: 3",
+            ["10"],
+        ),
+        # a result followed by a degree sign and an operator continues the expression: 180 is an operand
+        (
+            "Angle A is 73 degrees. Find its supplement.",
+            "The supplement is $180^\\circ - 73^\\circ = 107^\\circ$, and $107 + 3 = 110$.\nThe answer is: 107",
+            ["110"],
+        ),
+        # a fraction result is given only when the fraction is: 1 is given, 1/4 is not
+        (
+            "A pie has 1 filling. What is half of a half?",
+            "Half of a half is $\\frac{1}{2} \\cdot \\frac{1}{2} = \\frac{1}{4}$, so $\\frac{1}{4} \\cdot 8 = 2$.\n"
+            "The answer is: 7",
+            ["1", "2"],
+        ),
+        # a negative result is given only when the question has that negative number
+        (
+            "Let f(x) = x - 9. Find f(0) + 12.",
+            "We have $f(0) = 0 - 9 = -9$, so $-9 + 12 = 3$.\nThe answer is: 3",
+            ["9"],
+        ),
+        (
+            "Let f(0) = -9. Find f(0) + 12.",
+            "We have $f(0) = -9$ and $-9 + 12 = 3$, so $3 \\cdot 2 = 6$.\nThe answer is: 5",
+            ["6"],
+        ),
+    ],
+)
+def test_candidates_of_builder_2_1_0(query, response, may_change):
+    pool, reason = candidate_numbers(response, query)
+    assert reason is None
+    assert sorted(response[result.start : result.end] for result in pool) == sorted(may_change)
+
+
+def test_a_number_before_a_parenthesis_is_a_coefficient_not_a_stated_result():
+    response = (
+        "The minimal value is when each part is 8, and the solution is $8(11 + 13 + 27)$ in all.\nThe answer is: 408"
+    )
+    pool, _ = candidate_numbers(response, "Find the minimum of 11, 13 and 27.")
+    assert "8(" not in [response[result.start : result.end + 1] for result in pool]

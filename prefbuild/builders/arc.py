@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
+from prefbuild.builders.multiple_choice import correct_versus_each_wrong
 
 VERSION = "1.0.0"
 
@@ -47,31 +48,17 @@ def build_row(row: Row, row_id: str, seed: int, options: dict) -> RowOutcome:
     if isinstance(gold, str):
         return RowOutcome.skip(gold)
     index, labels, texts = gold
-    correct = texts[index]
-    pairs, dropped = [], {}
-    for label, text in zip(labels, texts):
-        if label == labels[index]:
-            continue
-        if not isinstance(text, str) or not text.strip():
-            reason = "empty_wrong_choice"
-        elif text.strip() == correct.strip():
-            reason = "wrong_choice_equals_correct"
-        else:
-            pairs.append(
-                {
-                    "prompt": arc_prompt(row["question"]),
-                    "chosen": f" {correct}",
-                    "rejected": f" {text}",
-                    "source_id": row_id,
-                    "chosen_label": labels[index],
-                    "rejected_label": label,
-                }
-            )
-            continue
-        dropped[reason] = dropped.get(reason, 0) + 1
-    if not pairs:
-        return RowOutcome.skip("no_distinct_wrong_choice", dropped)
-    return RowOutcome(pairs=pairs, dropped=dropped)
+    # Every choice labelled as the gold one is the correct answer, not a wrong choice
+    wrong = [position for position, label in enumerate(labels) if label != labels[index]]
+    usable = [text if isinstance(text, str) and text.strip() else None for text in texts]
+    return correct_versus_each_wrong(
+        arc_prompt(row["question"]),
+        usable,
+        index,
+        lambda position: {"source_id": row_id, "chosen_label": labels[index], "rejected_label": labels[position]},
+        noun="choice",
+        wrong=wrong,
+    )
 
 
 def row_id(row: Row, index: int) -> str:

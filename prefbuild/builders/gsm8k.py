@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
-from prefbuild.builders.metamath import (
+from prefbuild.builders.math_rows import (
     CORRUPTION_SCHEMA,
     DEFAULT_SLIP_MODEL,
     check_options,
@@ -27,7 +27,7 @@ from prefbuild.corrupt.expression import evaluate, has_operation, parse_expressi
 from prefbuild.corrupt.numbers import DIGITS, NUMBER_END
 from prefbuild.seeding import row_rng
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 
 ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _RESULT_AFTER = re.compile(DIGITS + NUMBER_END)

@@ -13,6 +13,7 @@ import re
 import pyarrow as pa
 
 from prefbuild.builders.base import Builder, Row, RowOutcome
+from prefbuild.builders.multiple_choice import correct_versus_each_wrong
 
 VERSION = "1.0.0"
 _MARKUP = re.compile(r"\[.*?\]")
@@ -58,30 +59,13 @@ def build_row(row: Row, row_id: str, seed: int, options: dict) -> RowOutcome:
     prompt = hellaswag_prompt(row)
     if not prompt.strip():
         return RowOutcome.skip("empty_context")
-    pairs, dropped = [], {}
-    for position, ending in enumerate(endings):
-        if position == index:
-            continue
-        if not ending:
-            reason = "empty_wrong_ending"
-        elif ending.strip() == endings[index].strip():  # lm-eval's cleanup can leave a trailing space
-            reason = "wrong_ending_equals_correct"
-        else:
-            pairs.append(
-                {
-                    "prompt": prompt,
-                    "chosen": f" {endings[index]}",
-                    "rejected": f" {ending}",
-                    "source_id": row_id,
-                    "chosen_index": index,
-                    "rejected_index": position,
-                }
-            )
-            continue
-        dropped[reason] = dropped.get(reason, 0) + 1
-    if not pairs:
-        return RowOutcome.skip("no_distinct_wrong_ending", dropped)
-    return RowOutcome(pairs=pairs, dropped=dropped)
+    return correct_versus_each_wrong(
+        prompt,
+        [ending or None for ending in endings],
+        index,
+        lambda position: {"source_id": row_id, "chosen_index": index, "rejected_index": position},
+        noun="ending",
+    )
 
 
 def row_id(row: Row, index: int) -> str:

@@ -20,80 +20,27 @@ confirmed against the 2 equations on either side).
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import pyarrow as pa
 
-from prefbuild.builders.base import Builder, Pair, Row, RowOutcome
-from prefbuild.corrupt import MAX_NUMBER_CHARS, SLIP_MODELS, Corruption, corrupt_row
+from prefbuild.builders.base import Builder, Row, RowOutcome
+from prefbuild.builders.math_rows import (  # re-exported: these names were first defined here
+    CORRUPTION_SCHEMA,
+    DEFAULT_SLIP_MODEL,
+    MAX_RESPONSE_CHARS,
+    check_options,
+    content_id,
+    corruption_options,
+    corruption_pair,
+    oversized,
+)
+from prefbuild.corrupt import corrupt_row
 from prefbuild.errors import PrefbuildError
 from prefbuild.seeding import row_rng
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 DEFAULT_EVAL_SIZE = 1000
-DEFAULT_SLIP_MODEL = "small"
-# MetaMathQA's longest responses are a few thousand characters (MATH train's longest solution: 6,767); a response
-# eight times that is not a worked solution, and skipping it bounds each row's work.
-MAX_RESPONSE_CHARS = 50_000
-_LONG_NUMBER = re.compile(f"[0-9]{{{MAX_NUMBER_CHARS + 1}}}")
-
-# Pair columns shared with the gsm8k builder (same names, same types).
-CORRUPTION_SCHEMA: dict[str, pa.DataType] = {
-    "source_id": pa.string(),
-    "tier": pa.string(),  # verified / solved / unverified / any_number / final_result
-    "slip": pa.string(),  # offset / digit_slip / off_by_one_step / wide_offset
-    "original_value": pa.string(),  # the number as written in chosen
-    "new_value": pa.string(),  # the number as written in rejected
-    "span_start": pa.int32(),  # character span of new_value in rejected (of original_value in chosen: same start)
-    "span_end": pa.int32(),
-}
-
-
-def content_id(*texts: str) -> str:
-    """A stable row id from the row's text: independent of row order, `--limit` and the eval hold-out."""
-    return hashlib.blake2b("\x1f".join(texts).encode(), digest_size=8).hexdigest()
-
-
-def corruption_pair(prompt: str, chosen: str, corruption: Corruption, source_id: str) -> Pair:
-    return {
-        "prompt": prompt,
-        "chosen": chosen,
-        "rejected": corruption.text,
-        "source_id": source_id,
-        "tier": corruption.tier,
-        "slip": corruption.slip,
-        "original_value": corruption.original,
-        "new_value": corruption.new,
-        "span_start": corruption.start,
-        "span_end": corruption.end,
-    }
-
-
-def oversized(text: str) -> str | None:
-    """The skip reason for a response too large to corrupt within the per-row bound, else None."""
-    if len(text) > MAX_RESPONSE_CHARS:
-        return "response_too_long"
-    if _LONG_NUMBER.search(text):
-        return "number_too_long"
-    return None
-
-
-def corruption_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The corruption keywords from builder options (validated by `check_options`)."""
-    return {
-        "final_result_fallback": bool(options.get("final_result_fallback", True)),
-        "slip_model": options.get("slip_model", DEFAULT_SLIP_MODEL),
-    }
-
-
-def check_options(options: dict[str, Any]) -> None:
-    slip_model = options.get("slip_model", DEFAULT_SLIP_MODEL)
-    if slip_model not in SLIP_MODELS:
-        raise PrefbuildError(
-            f"--slip-model must be one of {', '.join(SLIP_MODELS)}, got {slip_model!r}. "
-            "small: ±1/±2 in the last place or one digit; wide: ±5-25 % of the value (the datasheet's $47 → $52)."
-        )
 
 
 def build_row(row: Row, row_id: str, seed: int, options: dict[str, Any]) -> RowOutcome:
@@ -194,3 +141,21 @@ BUILDER = Builder(
     options={"eval_size": DEFAULT_EVAL_SIZE, "final_result_fallback": True, "slip_model": DEFAULT_SLIP_MODEL},
     field_types={"query": str, "response": str, "type": str},  # `type` becomes a pair column
 )
+
+__all__ = [
+    "BUILDER",
+    "CORRUPTION_SCHEMA",
+    "DEFAULT_EVAL_SIZE",
+    "DEFAULT_SLIP_MODEL",
+    "MAX_RESPONSE_CHARS",
+    "VERSION",
+    "build_row",
+    "check_options",
+    "content_id",
+    "corruption_options",
+    "corruption_pair",
+    "format_example",
+    "oversized",
+    "prepare",
+    "row_id",
+]

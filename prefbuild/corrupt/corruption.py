@@ -9,7 +9,8 @@ What may change (decided by value, so that a restatement anywhere is caught):
 - never a number given in the question, including its restatement as an equation's right side (`120x = 960` for
   "the total is 960"): a result whose value equals a number of the question is left alone. The rule is by value,
   so a computed result that happens to equal a given number (3 * 4 = 12 with "12 apples" in the question) is left
-  alone too: it would read as a misstated problem as often as a slip;
+  alone too: it would read as a misstated problem as often as a slip. A fraction result is compared as a fraction
+  (`\\frac{1}{4}` is not a given 1), and a negative result (`= -9`) is given only when the question has -9;
 - never an operand, base, exponent, index, bound or label: results are numbers after `=` that end their term,
   and the `any_number` fallback skips numbers next to an operator, a brace, `^`, `_`, a comparison or words such
   as "less than", "at least", "times" (prefbuild/corrupt/results.py).
@@ -20,7 +21,8 @@ path of most rows):
 
 - `verified`: a number right after `=` whose left side parses and evaluates to it (`48/2 = 24`);
 - `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
-  $1.25`: both sides evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
+  $1.25`: both sides compute (`117 = 9 \\times 13` writes a number as a product, whose factors are operands),
+  evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
   which are exponents, indices and operands of `\\frac`, are not terms);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
@@ -72,9 +74,12 @@ from prefbuild.corrupt.results import (
     direct_results,
     final_answer_values,
     given_values,
+    negative_given_values,
     other_numbers,
     protected_spans,
     solve_unverified,
+    unary_minus,
+    verify_result,
 )
 
 TIERS = (
@@ -220,10 +225,19 @@ def candidate_numbers(
     spans = Spans(protected_spans(text, lines) + list(protected or ()))
     answers = final_answer_values(text, lines)
     given = given_values(question)
+    negative_given = negative_given_values(question)
     continuing: list[int] = []
     if results is None:
-        results, continuing = direct_results(text, spans)
+        # A result whose value is given (and not the answer) is dropped by `keep` below: not read at all. One whose
+        # value is the answer goes to `finals`, which needs its span, and its left side only if it is chosen.
+        results, continuing = direct_results(text, spans, given - answers, answers)
     finals: list[Result] = []
+
+    def is_given(value, start: int) -> bool:
+        """A fraction is given when the fraction is (`\\frac{1}{4}` is not a given 1), -9 when -9 is (not a 9)."""
+        if value not in given and value not in negative_given:
+            return False  # the common case, without looking for a sign
+        return value in (negative_given if unary_minus(text, start) else given)
 
     def keep(found: list[Result]) -> list[Result]:
         """The results that are intermediate: not the final answer (kept aside for `final_result`), not given."""
@@ -234,10 +248,8 @@ def candidate_numbers(
             value = result.value if result.value is not None else written_value(text[result.start : result.end])
             if value in answers:
                 finals.append(result)
-            elif value in given:
+            elif is_given(value, result.start):
                 continue
-            elif result.denominator is not None and value.numerator in given | answers:
-                continue  # the numerator that would change is itself a given or the answer (`\\frac{1}{6}`, 1 given)
             else:
                 kept.append(result)
         return kept
@@ -247,7 +259,7 @@ def candidate_numbers(
     verified = [result for result in intermediate if result.tier == "verified"]
     if verified:
         return verified, None
-    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans))
+    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, given - answers))
     checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None
@@ -263,8 +275,8 @@ def candidate_numbers(
     nonzero = [result for result in intermediate if result.value != 0]
     if nonzero or intermediate:
         return nonzero or intermediate, None
-    others = other_numbers(text, spans)
-    pool = [result for result in others if result.value not in answers and result.value not in given]
+    others = other_numbers(text, spans, given - answers)  # a given number is never in the pool
+    pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:
         return stated, None
@@ -279,7 +291,7 @@ def candidate_numbers(
         return [], "no_number_to_corrupt"
     if not final_result_fallback:
         return [], "only_final_result"
-    return [final[0]._replace(tier="final_result")], None
+    return [verify_result(text, final[0])._replace(tier="final_result")], None
 
 
 def _inside_extra(result: Result, protected: list[tuple[int, int]] | None) -> bool:

@@ -321,18 +321,28 @@ def _tail_tokens(text: str, start: int, equals: int) -> list[tuple[str, str]]:
     return _variables(tokenize(text[cut:equals]), tail=True)
 
 
-def left_polynomial(text: str, start: int, equals: int) -> tuple[Polynomial, set[str]] | None:
-    """The arithmetic just left of `equals` (from `start`) as a polynomial in its one symbol, and that symbol."""
+@lru_cache(maxsize=1024)  # read_equation and left_polynomial (`2 * 2x = 4x`) read the same left sides of a row
+def _left_side(text: str, start: int, equals: int) -> tuple[tuple, frozenset[str], Polynomial | None] | None:
+    """The arithmetic just left of `equals` (from `start`): its tree, its symbols and, when it has at most one
+    symbol, its polynomial (None when it has none). None when there is no arithmetic there."""
     node = _parse_side(_tail_tokens(text, start, equals), tail=True)
     if node is None:
         return None
-    names = _names(node, set())
+    names = frozenset(_names(node, set()))
     if len(names) > 1:
-        return None
+        return node, names, None
     try:
-        return polynomial(node), names
+        return node, names, polynomial(node)
     except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        return node, names, None
+
+
+def left_polynomial(text: str, start: int, equals: int) -> tuple[Polynomial, set[str]] | None:
+    """The arithmetic just left of `equals` (from `start`) as a polynomial in its one symbol, and that symbol."""
+    side = _left_side(text, start, equals)
+    if side is None or side[2] is None:
         return None
+    return side[2], set(side[1])
 
 
 @lru_cache(maxsize=1024)  # solved_equals, read_equations and solved_terms read the same row's equations
@@ -348,15 +358,19 @@ def read_equation(text: str, equals: int, next_equals: int) -> Equation | None:
             end = found
     if _LETTER.search(text, start, end) is None:
         return None  # no single letter on either side: `2 + 3 = 5` has no variable to solve for
-    left = _parse_side(_tail_tokens(text, start, equals), tail=True)
-    right = _parse_side(_variables(tokenize(text[equals + 1 : end]), tail=False), tail=False)
-    if left is None or right is None:
+    # The left side first: when it has no arithmetic, two symbols or no polynomial, the right side cannot help
+    side = _left_side(text, start, equals)
+    if side is None or side[2] is None:
         return None
-    names = _names(right, _names(left, set()))
+    left, left_names, left_polynomial_ = side
+    right = _parse_side(_variables(tokenize(text[equals + 1 : end]), tail=False), tail=False)
+    if right is None:
+        return None
+    names = _names(right, set(left_names))
     if len(names) != 1:
         return None
     try:
-        roots = rational_roots(_add(polynomial(left), polynomial(right), -1))
+        roots = rational_roots(_add(left_polynomial_, polynomial(right), -1))
     except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
         return None
     if not roots:
@@ -459,46 +473,68 @@ def solved_terms(text: str) -> list[tuple[int, int]]:
     written fraction, not a computed number); givens and answers are the caller's."""
     if not _has_variable(text) or not any(word in text for word in _SOLVING_WORDS):
         return []
-    equations = read_equations(text)
-    if len(equations) < 2 and not _VALUE_OF.search(text):
+    # The new numbers on each equation's left are found first, from the text alone; equations are then read (the
+    # costly part) only up to the last `=` that has one, as `read_equations` reads them: on MATH text most rows
+    # that get here have none, and the spans are the same.
+    positions = _equals_positions(text)
+    ends = [*positions[1:], len(text)]
+    found = [(index, _new_left_numbers(text, position)) for index, position in enumerate(positions)]
+    found = [(index, numbers) for index, numbers in found if numbers]
+    if not found:
         return []
+    equations: list[Equation | None] = []
     spans = []
-    for equation in equations.values():
+    for index, numbers in found:
+        while len(equations) <= index:
+            equations.append(read_equation(text, positions[len(equations)], ends[len(equations)]))
+        equation = equations[index]
+        if equation is None or equation.assignment:
+            continue
         # Derived from an earlier equation of the same root: the set-up equation itself restates the problem
-        derived = any(
-            other.equals < equation.equals
+        if any(
+            other is not None
             and not other.assignment
             and other.variable == equation.variable
             and other.roots & equation.roots
-            for other in equations.values()
-        )
-        if equation.assignment or not derived:
-            continue
-        tokens = []
-        for match in _TOKEN.finditer(text, equation.left_start, equation.equals):
-            index = match.lastindex
-            if not index:
-                continue
-            kind = _KIND_BY_INDEX[index]
-            value = match[index].rstrip()
-            if kind == "w" and ((len(value) == 1 and value.isalpha()) or value == "\\pi"):
-                kind = "v"
-            elif kind == "w" and value in ("x", "X"):
-                kind = "v"
-            tokens.append((kind, match.span(index)))
-        start = len(tokens)
-        while start and tokens[start - 1][0] in _ARITHMETIC:
-            start -= 1
-        earlier = None
-        for kind, (number_start, number_end) in tokens[start:]:
-            if (
-                kind != "n"
-                or text[number_start - 1 : number_start] in "^_{/"
-                or text[number_end : number_end + 1] in "}^/"
-            ):
-                continue
-            if earlier is None:  # numbers written before this equation: `125 * x = 1000` … `125x = 1000` is not new
-                earlier = set(_NUMBER_TEXT.findall(text, 0, equation.left_start))
-            if text[number_start:number_end] not in earlier:
-                spans.append((number_start, number_end))
+            for other in equations[:index]
+        ):
+            spans += numbers
     return spans
+
+
+def _new_left_numbers(text: str, equals: int) -> list[tuple[int, int]]:
+    """Spans of the numbers in the arithmetic just left of the `=` at `equals` (read from where `read_equation`
+    starts) that are not exponents, indices or operands of `a/b`, `\\frac{}{}`, `\\sqrt{}`, and were not written
+    before it: `125 * x = 1000` … `125x = 1000`: 125 is not new."""
+    low = max(0, equals - _LEFT_CHARS)
+    left_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+    left_start = max(left_start, low)
+    tokens = []
+    for match in _TOKEN.finditer(text, left_start, equals):
+        index = match.lastindex
+        if not index:
+            continue
+        kind = _KIND_BY_INDEX[index]
+        value = match[index].rstrip()
+        if kind == "w" and ((len(value) == 1 and value.isalpha()) or value == "\\pi"):
+            kind = "v"
+        elif kind == "w" and value in ("x", "X"):
+            kind = "v"
+        tokens.append((kind, match.span(index)))
+    start = len(tokens)
+    while start and tokens[start - 1][0] in _ARITHMETIC:
+        start -= 1
+    numbers = []
+    earlier = None
+    for kind, (number_start, number_end) in tokens[start:]:
+        if (
+            kind != "n"
+            or text[number_start - 1 : number_start] in "^_{/"
+            or text[number_end : number_end + 1] in "}^/"
+        ):
+            continue
+        if earlier is None:  # numbers written before this equation's left side
+            earlier = set(_NUMBER_TEXT.findall(text, 0, left_start))
+        if text[number_start:number_end] not in earlier:
+            numbers.append((number_start, number_end))
+    return numbers

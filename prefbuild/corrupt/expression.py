@@ -213,31 +213,36 @@ class _Parser:
         return "." not in tokens[position - 1][1] and "." not in tokens[position + 2][1] + tokens[position + 5][1]
 
     def unary(self) -> tuple:
-        kind = self.kinds[self.position]
+        """A signed operand: `-a`, `+a`, or a primary with its `%` signs and its `^ exponent` (right-associative:
+        2^3^2 = 2^9). One method for what reads as unary → power → postfix → primary, the parser's hottest path."""
+        kinds = self.kinds
+        position = self.position
+        kind = kinds[position]
         if kind == "-" or kind == "+":
-            self.position += 1
+            self.position = position + 1
             self.enter()
             operand = self.unary()
             self.depth -= 1
             return ("neg", operand) if kind == "-" else operand
-        return self.power()
-
-    def power(self) -> tuple:
-        base = self.postfix()
-        if self.kinds[self.position] == "^":
-            self.position += 1
-            self.enter()
-            exponent = self.unary()  # right-associative: 2^3^2 = 2^9
-            self.depth -= 1
-            return ("^", base, exponent)
-        return base
-
-    def postfix(self) -> tuple:
-        node = self.primary()
-        kinds = self.kinds
-        while kinds[self.position] == "%":
-            self.position += 1
+        if kind == "n":  # `primary`'s number, inlined
+            text = _plain(self.tokens[position][1])
+            if len(text) - ("." in text) > MAX_DIGITS:
+                raise ExpressionError(f"number longer than {MAX_DIGITS} digits")
+            position += 1
+            node = ("n", float(text))
+        else:
+            node = self.primary()
+            position = self.position
+        while kinds[position] == "%":
+            position += 1
             node = ("%", node)
+        if kinds[position] == "^":
+            self.position = position + 1
+            self.enter()
+            exponent = self.unary()
+            self.depth -= 1
+            return ("^", node, exponent)
+        self.position = position
         return node
 
     def primary(self) -> tuple:

@@ -64,8 +64,10 @@ _MONOMIAL_RESULT = re.compile(
 # After the result: an operator, a factorial, a bracket or a LaTeX command that continues a product (`\cdot`,
 # `\sqrt`, `\pi`, `\mathbf`, `\left(`) means the number is only the first term of an expression. Units, spacing,
 # relations and prose commands do not: `^\circ`, `\text{ cm}`, `\%`, `\quad`, `\implies`, `\le`, `\right)`, `\\`.
+# A degree sign followed by an operator continues too: `= 180^\circ - 73^\circ`.
 _CONTINUES = re.compile(
-    r"[ \t]*(?:[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"[ \t]*(?:\^[ \t]*\{?[ \t]*\\circ[ \t]*\}?[ \t]*(?:[-+*×÷·−/]|\\(?:cdot|times|div)(?![A-Za-z]))"
+    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
     r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
     r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
 )
@@ -351,12 +353,15 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     return None
 
 
-def _fraction_result(text: str, equals: int, position: int) -> Result | None:
+def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
+    """A `= \\frac{a}{b}` result; its left side is read unless its value is in `unneeded`."""
     match = _FRACTION_RESULT.match(text, position)
     if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
         return None
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
+    if value in unneeded:
+        return Result(start, end, "unverified", None, value, int(match.group("denominator")), equals)
     tier, expression = "unverified", None
     node = _left_calculation(text, equals)
     if node is not None and has_operation(node):
@@ -369,7 +374,8 @@ def _fraction_result(text: str, equals: int, position: int) -> Result | None:
     return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
 
 
-def _monomial_result(text: str, equals: int, position: int) -> Result | None:
+def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
+    """A `= 12\\pi` / `= 4x` result; its left side is read unless its value is in `unneeded`."""
     match = _MONOMIAL_RESULT.match(text, position)
     if match is None:
         return None
@@ -377,7 +383,7 @@ def _monomial_result(text: str, equals: int, position: int) -> Result | None:
     value = _fraction(match.group("number"))
     symbol = match.group("symbol")
     tier = "unverified"
-    if not symbol.startswith("\\sqrt") and value:
+    if not symbol.startswith("\\sqrt") and value and (value not in unneeded or match.group("sign")):
         power = int(match.group("braced") or match.group("power") or 1)
         low = max(0, equals - MAX_LEFT_CHARS)
         line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
@@ -424,21 +430,15 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
     return None
 
 
-def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
+def _chain_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
     """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
-    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms."""
+    sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms.
+    When every new number has a value in `discard` (given, and the caller drops it), the sides are not checked."""
     right = _right_expression(text, position)
     if right is None:
         return []
     node, end = right
-    left = _left_expression(text, equals)
-    if left is None or not has_operation(node):
-        return []
-    try:
-        left_value, right_value = evaluate(left), evaluate(node)
-    except ExpressionError:
-        return []
-    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+    if not has_operation(node):
         return []
     low = max(0, equals - MAX_LEFT_CHARS)
     line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
@@ -451,25 +451,57 @@ def _chain_terms(text: str, equals: int, position: int) -> list[Result]:
         value = _fraction(match.group())
         if value not in seen:
             terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+    if not any(term.value not in discard or unary_minus(text, term.start) for term in terms):
+        return []
+    left = _left_expression(text, equals)
+    # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
+    # whose factors are operands, not results
+    if left is None or not has_operation(left):
+        return []
+    try:
+        left_value, right_value = evaluate(left), evaluate(node)
+    except ExpressionError:
+        return []
+    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+        return []
     return terms
 
 
-def direct_results(text: str, protected: Spans) -> tuple[list[Result], list[int]]:
+UNREAD = "unread"  # the tier of a result `direct_results` did not verify because the caller only needs its span
+
+
+def direct_results(
+    text: str,
+    protected: Spans,
+    discard: set[Fraction] | frozenset[Fraction] = frozenset(),
+    unread: set[Fraction] | frozenset[Fraction] = frozenset(),
+) -> tuple[list[Result], list[int]]:
     """The `= number` results (verified or unverified, fraction and monomial results included), and the positions
-    of the `=` signs whose right side continues as an expression (where `chain_terms` looks)."""
+    of the `=` signs whose right side continues as an expression (where `chain_terms` looks).
+
+    Two shortcuts for a caller that knows what it will do with a value, each saving the parse of the left side:
+    a plain `= number` result whose value is in `discard` is left out (a number given in the question,
+    `120x = 960`: a third of the results on MATH and SV/FOBAR text); one whose value is in `unread` gets the tier
+    `UNREAD` (the final answer, `= 72` before `#### 72`: a third of the results on GSM8K text, of which at most one
+    is ever used, as the `final_result` fallback); `verify_result` reads it when needed. Fraction and monomial
+    results with such values are not verified either (the `final_result` fallback reads neither their tier nor
+    their expression: a fraction's slip changes its numerator, a monomial has no expression)."""
     results = []
     continuing = []
+    unneeded = frozenset(discard) | frozenset(unread) if discard or unread else frozenset()
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
         position = equals.end()
         match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
             if match is None and "frac" in text[position : position + 16]:
-                other = _fraction_result(text, equals.start(), position)
+                other = _fraction_result(text, equals.start(), position, unneeded)
             else:
-                other = _monomial_result(text, equals.start(), position)
+                other = _monomial_result(text, equals.start(), position, unneeded)
             if other is not None:
-                if not (protected and protected.overlaps(other.start, other.end)):
+                if (other.value not in discard or unary_minus(text, other.start)) and not (
+                    protected and protected.overlaps(other.start, other.end)
+                ):
                     results.append(other)
             elif match is not None:
                 continuing.append(equals.start())
@@ -478,30 +510,53 @@ def direct_results(text: str, protected: Spans) -> tuple[list[Result], list[int]
         if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
             continue
         form = NumberForm.parse(match.group("number"))
-        tier, expression = "unverified", None
-        node = _left_calculation(text, equals.start())
-        if node is not None and has_operation(node):
-            try:
-                value = evaluate(node)
-            except ExpressionError:
-                value = None
-            if value is not None:
-                if match.group("sign"):
-                    value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
-                percent = text.startswith("%", end) or text.startswith("\\%", end)
-                if matches_result(value, form, percent):
-                    tier, expression = "verified", node
         written = _form_value(form)
+        if written in discard and not unary_minus(text, start):
+            continue
+        if written in unread:
+            results.append(Result(start, end, UNREAD, None, written, None, equals.start()))
+            continue
+        tier, expression = _verify(text, equals.start(), match, form)
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
     return results, continuing
 
 
-def chain_terms(text: str, continuing: list[int], protected: Spans) -> list[Result]:
+def _verify(text: str, equals: int, match: re.Match, form: NumberForm) -> tuple[str, tuple | None]:
+    """("verified", left tree) when the left side of the `=` at `equals` computes the result `match` read, else
+    ("unverified", None)."""
+    node = _left_calculation(text, equals)
+    if node is not None and has_operation(node):
+        try:
+            value = evaluate(node)
+        except ExpressionError:
+            value = None
+        if value is not None:
+            if match.group("sign"):
+                value = -value  # `= -3`: compare magnitudes; the sign is outside the span and never changes
+            end = match.end("number")
+            percent = text.startswith("%", end) or text.startswith("\\%", end)
+            if matches_result(value, form, percent):
+                return "verified", node
+    return "unverified", None
+
+
+def verify_result(text: str, result: Result) -> Result:
+    """An `UNREAD` result of `direct_results` with its tier and expression, as if it had been read there."""
+    if result.tier != UNREAD:
+        return result
+    match = _RESULT.match(text, result.equals + 1)
+    tier, expression = _verify(text, result.equals, match, NumberForm.parse(match.group("number")))
+    return result._replace(tier=tier, expression=expression)
+
+
+def chain_terms(
+    text: str, continuing: list[int], protected: Spans, discard: frozenset | set = frozenset()
+) -> list[Result]:
     """The `verified_term` results right of the given `=` positions (see `_chain_terms`)."""
     return [
         term
         for equals in continuing
-        for term in _chain_terms(text, equals, equals + 1)
+        for term in _chain_terms(text, equals, equals + 1, discard)
         if not (protected and protected.overlaps(term.start, term.end))
     ]
 
@@ -545,6 +600,32 @@ def _fraction(written: str) -> Fraction:
     return Fraction(int(whole + decimals), 10 ** len(decimals))
 
 
+def unary_minus(text: str, start: int) -> bool:
+    """Whether the number starting at `start` is negative: a minus sign before it (spaces, `$` and `\\` between)
+    that has no operand on its left (`= -9`, `(-2, 3)`, `$-5$`), not the binary minus of `12 - 9`."""
+    index = start
+    while index and text[index - 1] in " \t$\\":
+        index -= 1
+    if not index or text[index - 1] not in "-−":
+        return False
+    index -= 1
+    while index and text[index - 1] in " \t$":
+        index -= 1
+    return not index or not (text[index - 1].isalnum() or text[index - 1] in ")}]!%.")
+
+
+def negative_given_values(question: str) -> set[Fraction]:
+    """The magnitudes of the question's negative numbers (`f(-1)`, `x = -3`): a negative result is given only when
+    its magnitude is one of these (`-9` is not given by a 9)."""
+    if "-" not in question and "−" not in question:
+        return set()
+    return {
+        _fraction(match.group())
+        for match in _GIVEN.finditer(question)
+        if len(match.group()) <= MAX_NUMBER_CHARS and unary_minus(question, match.start())
+    }
+
+
 def given_values(question: str) -> set[Fraction]:
     """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included."""
     values = set()
@@ -558,7 +639,6 @@ def given_values(question: str) -> set[Fraction]:
     return values
 
 
-@lru_cache(maxsize=256)  # `#### 72` and `The answer is: 72` state the same answer
 def _answer_value(answer: str) -> frozenset[Fraction]:
     # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
     for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
@@ -566,7 +646,13 @@ def _answer_value(answer: str) -> frozenset[Fraction]:
     answer = answer.strip().strip(".").strip("$").strip()
     if not answer or len(answer) > 200:
         return frozenset()
-    plain = answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip()
+    return _plain_answer_value(answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip())
+
+
+# `#### 72` and `The answer is: 72` state the same answer, and so do ` \frac{7}{12}` after `The answer is:` and
+# the `\frac{7}{12}` in the box: cached on the answer as read, after its spacing and clauses are cut.
+@lru_cache(maxsize=256)
+def _plain_answer_value(plain: str) -> frozenset[Fraction]:
     match = _ANSWER_NUMBER.fullmatch(plain)
     if match:
         return frozenset({_fraction(plain.lstrip("-"))})
@@ -651,17 +737,25 @@ def boxed_result(text: str) -> Result | None:
     return Result(number_start, number_end, "final_result", None, value, denominator)
 
 
-def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = None) -> list[Result]:
+def other_numbers(
+    text: str, protected: Spans | list[tuple[int, int]] | None = None, discard: frozenset | set = frozenset()
+) -> list[Result]:
     """Numbers in the reasoning that stand alone as a statement (`which makes 210 pages`): not in the final
     answer, not a step label, not an operand, base, exponent, index or bound (`\\frac{1}{4}`, `2^5`, `x_3`,
-    `less than 5`). Which of them may change is decided with the question (see corruption.py)."""
+    `less than 5`). Which of them may change is decided with the question (see corruption.py); those whose value
+    is in `discard` (given, and the caller drops them) are left out before the other checks."""
     protected = _as_spans(protected, text)
     results = []
     for match in NUMBER.finditer(text):
         start, end = match.span()
         if end - start > MAX_NUMBER_CHARS or protected.overlaps(start, end):
             continue
-        if _OPERAND_AFTER.match(text, end):
+        value = None
+        if discard:
+            value = _form_value(NumberForm.parse(match.group()))
+            if value in discard and not unary_minus(text, start):
+                continue
+        if _OPERAND_AFTER.match(text, end) or text.startswith("(", end):  # `is 8(11 + 13 + 27)`: a coefficient
             continue
         before = max(0, start - 24)
         if _operand_before(text, before, start):
@@ -671,8 +765,9 @@ def other_numbers(text: str, protected: Spans | list[tuple[int, int]] | None = N
         if _is_marker(text, start, end):
             continue
         tier = "stated" if _STATED_BEFORE.search(text, before, start) else "any_number"
-        form = NumberForm.parse(match.group())
-        results.append(Result(start, end, tier, None, _form_value(form)))
+        if value is None:
+            value = _form_value(NumberForm.parse(match.group()))
+        results.append(Result(start, end, tier, None, value))
     return results
 
 
