@@ -434,9 +434,22 @@ def test_dpop_plus_sft_is_the_weighted_sum_of_its_terms(tmp_path, moved_policy, 
     common = (moved_policy, base_model, pairs, tokenizer)
     _, (dpop_only, dpop_grads) = one_batch(DPOPTrainer, DPOPConfig, tmp_path / "dpop", *common, loss_type="dpop")
     trl_sft, (sft_only, sft_grads) = one_batch(DPOTrainer, DPOConfig, tmp_path / "sft", *common, loss_type="sft")
-    _, (both, both_grads) = one_batch(
-        DPOPTrainer, DPOPConfig, tmp_path / "both", *common, loss_type=["dpop", "sft"], loss_weights=[2.0, 0.5]
+    trainer = make_trainer(
+        DPOPTrainer,
+        DPOPConfig,
+        tmp_path / "both",
+        *common,
+        beta=0.3,
+        loss_type=["dpop", "sft"],
+        loss_weights=[2.0, 0.5],
     )
+    forwards = {"policy": 0, "reference": 0}  # one forward of each per step, as in TRL: the dpop term reuses them
+    for role, model in (("policy", trainer.model), ("reference", trainer.ref_model)):
+        model.get_input_embeddings().register_forward_hook(
+            lambda *_, role=role: forwards.update({role: forwards[role] + 1})
+        )
+    both, both_grads = loss_and_grads(trainer)
+    assert forwards == {"policy": 1, "reference": 1}
     torch.testing.assert_close(both, 2.0 * dpop_only + 0.5 * sft_only, rtol=1e-6, atol=1e-6)
     for name, grad in both_grads.items():  # a sum of float32 terms: compare whole tensors, entries near 0 are rounding
         expected = 2.0 * dpop_grads[name] + 0.5 * sft_grads[name]
@@ -482,3 +495,39 @@ def test_prefix_sharing_is_exact_for_lists_and_options(tmp_path, moved_policy, b
     torch.testing.assert_close(shared[0], unshared[0], rtol=1e-5, atol=1e-6)
     for name, grad in unshared[1].items():
         assert (shared[1][name] - grad).norm() <= 1e-5 * grad.norm() + 1e-7, name
+
+
+@pytest.fixture(scope="module")
+def tiny_moe(tokenizer):
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    torch.manual_seed(0)
+    config = MixtralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        router_aux_loss_coef=0.02,
+    )
+    return MixtralForCausalLM(config)
+
+
+def test_moe_router_loss_is_trls_and_prefix_sharing_falls_back(tmp_path, tiny_moe, pairs, tokenizer):
+    policy = nudged_copy(tiny_moe)
+    common = (policy, tiny_moe, pairs, tokenizer)
+    trl, trl_result = one_batch(DPOTrainer, DPOConfig, tmp_path / "trl", *common, loss_type=["sigmoid", "sft"])
+    ours, ours_result = one_batch(
+        DPOPTrainer, DPOPConfig, tmp_path / "ours", *common, loss_type=["dpop", "sft"], dpop_lambda=0.0
+    )
+    assert trl.aux_loss_enabled and ours.aux_loss_enabled and ours._metrics["train"]["aux_loss"][-1] > 0
+    assert_same(trl_result, ours_result)
+    shared = make_trainer(DPOPTrainer, DPOPConfig, tmp_path / "shared", *common, prefix_sharing=True)
+    with pytest.warns(UserWarning, match=r"prefix_sharing is off: the MoE router loss \(`router_aux_loss_coef`\)"):
+        assert shared._prefix_sharing_backend() is None
