@@ -392,11 +392,12 @@ def test_every_trl_loss_and_option_matches_trl(tmp_path, moved_policy, base_mode
     ("other_losses", "options"),
     [
         (["sft"], {}),
+        (["sigmoid"], {}),  # [dpop, sigmoid] against TRL's [sigmoid, sigmoid]
         (["sft"], {"ld_alpha": 0.5}),
         (["ipo"], {"use_weighting": True}),  # TRL 1.16's WPO weighting crashes on its own 'sft' term: refused
         (["sft"], {"precompute_ref_log_probs": True, "ld_alpha": 0.3}),
     ],
-    ids=["plain", "ld_alpha", "wpo", "precomputed-ld_alpha"],
+    ids=["sft", "sigmoid", "ld_alpha", "wpo", "precomputed-ld_alpha"],
 )
 def test_dpop_lambda_zero_in_a_list_matches_trl(
     tmp_path, moved_policy, base_model, pairs, tokenizer, other_losses, options
