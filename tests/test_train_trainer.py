@@ -532,3 +532,16 @@ def test_moe_router_loss_is_trls_and_prefix_sharing_falls_back(tmp_path, tiny_mo
     shared = make_trainer(DPOPTrainer, DPOPConfig, tmp_path / "shared", *common, prefix_sharing=True)
     with pytest.warns(UserWarning, match=r"prefix_sharing is off: the MoE router loss \(`router_aux_loss_coef`\)"):
         assert shared._prefix_sharing_backend() is None
+
+
+def test_return_outputs_gives_the_same_loss_and_logits(tmp_path, moved_policy, base_model, pairs, tokenizer):
+    trainer = make_trainer(
+        DPOPTrainer, DPOPConfig, tmp_path, moved_policy, base_model, pairs, tokenizer, loss_type=["dpop", "sft"]
+    )
+    inputs = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, inputs)
+        with pytest.warns(FutureWarning, match="`return_outputs=True`"):
+            loss_again, outputs = trainer.compute_loss(trainer.model, inputs, return_outputs=True)
+    torch.testing.assert_close(loss, loss_again)
+    assert outputs.logits.shape[:2] == inputs["input_ids"].shape
