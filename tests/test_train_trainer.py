@@ -215,7 +215,7 @@ def test_baselines_match_trl(tmp_path, moved_policy, base_model, pairs, tokenize
     assert_same(loss_and_grads(trl), loss_and_grads(ours))
 
 
-@pytest.mark.parametrize("loss_type", LOSS_TYPES)
+@pytest.mark.parametrize("loss_type", [*LOSS_TYPES, ["dpop", "sft"]], ids=str)
 def test_each_loss_trains_and_logs_finite_metrics(tmp_path, base_model, pairs, tokenizer, loss_type):
     trainer = make_trainer(
         DPOPTrainer,
