@@ -70,7 +70,7 @@ def unshared_log_probs(model, ids: list[int], completion: list[int]) -> torch.Te
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0].float()
     logps = torch.log_softmax(logits[:-1], dim=-1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
-    return (logps * torch.tensor(completion[1:], dtype=torch.float32)).sum()
+    return ps.sum_token_log_probs(logps[None], torch.tensor([completion[1:]], dtype=torch.bool))[0]
 
 
 def packed_log_probs(model, packed: ps.PackedPairs, implementation: str):

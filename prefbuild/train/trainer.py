@@ -24,6 +24,29 @@ logger = logging.getLogger(__name__)
 _NON_MODEL_KEYS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}
 
 
+class _Float64ReferenceLogps:
+    """TRL's preference collator, with the precomputed reference log-probs handed over in float64.
+
+    TRL's collator builds them with `torch.tensor(list_of_floats)`, i.e. float32, which rounds a sum of ≈ -1,000 nats
+    to 6e-5; the dataset column holds the float64 sums `compute_ref_log_probs` returns.
+    """
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, examples):
+        batch = self.collator(examples)
+        for key in ("ref_chosen_logps", "ref_rejected_logps"):
+            if key in batch:
+                batch[key] = torch.tensor([example[key] for example in examples], dtype=torch.float64)
+        return batch
+
+    def __getattr__(self, name):  # pad_token_id, pad_to_multiple_of, ... (not `collator` itself: pickling)
+        if name == "collator" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.collator, name)
+
+
 class DPOPTrainer(DPOTrainer):
     """
     Trainer for DPO-Positive ([Smaug: Fixing Failure Modes of Preference Optimisation with DPO-Positive](
@@ -83,6 +106,8 @@ class DPOPTrainer(DPOTrainer):
         # a plain DPOConfig has no `dpop_lambda`.
         check_supported_options(args)
         super().__init__(model, ref_model, args, *more_args, **kwargs)
+        if self.precompute_ref_logps:
+            self.data_collator = _Float64ReferenceLogps(self.data_collator)
         if self.aux_loss_enabled:
             raise ValueError(
                 f"`router_aux_loss_coef` is {self.router_aux_loss_coef} for this Mixture-of-Experts model, but "
@@ -164,10 +189,26 @@ class DPOPTrainer(DPOTrainer):
         return packed.sequence_log_probs(log_probs[:, -packed.chosen_mask.size(1) :])
 
     def compute_ref_log_probs(self, model, inputs):
-        """TRL's reference log-probs for one batch, on the packed rows when prefix sharing is on."""
+        """TRL's reference log-probs for one batch (summed in float64), on the packed rows when prefix sharing is on."""
         if self._prefix_sharing_backend() is None:
-            return super().compute_ref_log_probs(model, inputs)
+            return self._unshared_ref_log_probs(model, inputs)
         return self._packed_ref_log_probs(model, inputs, autocast=True)
+
+    def _unshared_ref_log_probs(self, model, inputs):
+        """TRL's `compute_ref_log_probs` (without `ld_alpha`, rejected by the config check) with float64 sums."""
+        model_kwargs = {key: value for key, value in inputs.items() if key not in _NON_MODEL_KEYS}
+        model_kwargs["use_cache"] = False
+        labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+            self._reference_context(),
+            self.accelerator.autocast(),
+        ):
+            log_probs = model(**model_kwargs, labels=labels, fused_lm_head=True).log_probs
+        # Prompt-learning PEFT prepends virtual tokens to the outputs; keep the positions of the real tokens
+        log_probs = log_probs[:, -(inputs["completion_mask"].size(1) - 1) :]
+        return ps.sum_token_log_probs(log_probs).chunk(2, dim=0)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         """TRL's precompute, read from / written to `ref_logps_cache_dir` when it is set."""
@@ -200,7 +241,8 @@ class DPOPTrainer(DPOTrainer):
             seq_len = shift_completion_mask.size(1)
             # Prompt-learning PEFT prepends virtual tokens to the outputs; keep the positions of the real tokens
             per_token_logps = outputs.log_probs[:, -seq_len:]
-            chosen_logps, rejected_logps = per_token_logps.sum(dim=1).chunk(2, dim=0)  # batch is [chosen; rejected]
+            # float64 sums, as in the packed path (see prefix_sharing's docstring); batch is [chosen; rejected]
+            chosen_logps, rejected_logps = ps.sum_token_log_probs(per_token_logps).chunk(2, dim=0)
             rows = {
                 "chosen": (slice(None, pairs), shift_completion_mask[:pairs]),
                 "rejected": (slice(pairs, None), shift_completion_mask[pairs:]),
@@ -232,7 +274,8 @@ class DPOPTrainer(DPOTrainer):
             )
         else:  # unreachable after check_supported_options
             raise ValueError(f"Unknown `loss_type` '{loss_type}'.")
-        loss = per_pair_loss.mean()
+        # The log-probs are float64 sums; the loss goes back to the per-token dtype
+        loss = per_pair_loss.mean().to(outputs.log_probs.dtype)
 
         self._log_pair_metrics(mode, inputs, outputs, rows, seq_len, *logps)
 
