@@ -36,9 +36,10 @@ exactness figures, all at identical weights on every batch:
   token_logp_diff_fraction                of completion tokens whose value is not bit-equal
   max_abs_sequence_logp_diff              per-sequence log-probs (float64 sums of those tokens)
   max_abs_loss_diff_float64               the same DPOP loss from a plain float64 forward: the packing alone
-  unshared_float32_noise_floor            the unshared path against itself: each batch's loss vs the mean of
-                                          its pairs' losses computed one pair at a time (other padding and
-                                          kernel shapes, same weights)
+  unshared_float32_noise_floor            the unshared path against itself, same weights, the larger of:
+  unshared_noise_floor_one_pair_at_a_time   each batch's loss vs the mean of its pairs' losses, one pair at a time
+  unshared_noise_floor_extra_padding        each batch's loss vs the same batch with 16 / 128 extra padding
+                                            columns (other row lengths, so other attention-kernel blocks)
 
 Targets on CPU: step_time_ratio >= 1.5, max_abs_loss_diff <= 1e-5.
 """
@@ -68,6 +69,8 @@ VARIANTS = ("trl-dpo", "unshared", "shared")
 VOCAB = 8192
 H100_BF16_DENSE_FLOPS = 989e12
 BUILD_ROWS = 600
+# Extra right-padding columns for the unshared path's own noise floor
+PADDING_FLOOR_COLUMNS = (16, 128)
 
 
 def build_pairs(work: Path) -> tuple[Path, list[str]]:
@@ -334,6 +337,17 @@ def main() -> None:
             alone = [float(exact["unshared"].compute_loss(exact["unshared"].model, collate([pair]))) for pair in pairs]
             together = float(exact["unshared"].compute_loss(exact["unshared"].model, batch))
         noise_floor.append(abs(together - sum(alone) / len(alone)))
+    # ... and each batch's loss with only extra padding columns on the right (what packing does to the row length)
+    padding_floor = {}
+    for extra in PADDING_FLOOR_COLUMNS:
+        padding_floor[extra] = 0.0
+        for batch in batches:
+            padded = dict(batch)
+            for key, value in (("input_ids", tokenizer.pad_token_id), ("attention_mask", 0), ("completion_mask", 0)):
+                padded[key] = torch.nn.functional.pad(batch[key], (0, extra), value=value)
+            with torch.no_grad():
+                values = [float(exact["unshared"].compute_loss(exact["unshared"].model, b)) for b in (batch, padded)]
+            padding_floor[extra] = max(padding_floor[extra], abs(values[0] - values[1]))
     float64_diffs = []
     policy64, reference64 = copy.deepcopy(policy).double(), copy.deepcopy(reference).double()
     for batch in batches:
@@ -362,7 +376,9 @@ def main() -> None:
         "token_logp_diff_fraction": token_counts[0] / token_counts[1],
         "max_abs_sequence_logp_diff": max(sequence_diffs),
         "max_abs_loss_diff_float64": max(float64_diffs),
-        "unshared_float32_noise_floor": max(noise_floor),
+        "unshared_float32_noise_floor": max(max(noise_floor), *padding_floor.values()),
+        "unshared_noise_floor_one_pair_at_a_time": max(noise_floor),
+        "unshared_noise_floor_extra_padding": padding_floor,
         "loss_range": [min(d[2] for d in float32_diffs), max(d[2] for d in float32_diffs)],
         "max_abs_loss_diff_while_training": max(
             abs(a - b) for a, b in zip(losses["unshared"], losses["shared"], strict=True)
