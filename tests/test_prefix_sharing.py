@@ -118,6 +118,17 @@ def test_packed_log_probs_equal_unshared_for_every_pair_shape(tokenizer, impleme
     assert packed.packed_tokens < packed.unshared_tokens
 
 
+def test_dense_mask_follows_the_visibility_rule():
+    """The table-built dense mask is `_allowed` (the rule the FlexAttention block mask evaluates) on every pair shape."""
+    packed = ps.pack_pairs(*collate(list(ID_CASES.values())), pad_token_id=0)
+    segments = packed.segment_ids
+    index = torch.arange(segments.size(1))
+    rule = ps._allowed(segments[:, :, None], segments[:, None, :], index[:, None], index[None, :])[:, None]
+    assert torch.equal(ps.dense_attention_mask(packed, "sdpa", torch.float32), rule)
+    additive = ps.dense_attention_mask(packed, "eager", torch.float32)
+    assert torch.equal(additive == 0, rule) and additive.min() == torch.finfo(torch.float32).min
+
+
 def test_flex_block_mask_is_the_dense_mask():
     """The GPU path's FlexAttention block mask gives the attention of the CPU path's dense mask (run unfused here)."""
     from torch.nn.attention.flex_attention import flex_attention

@@ -152,7 +152,10 @@ class DPOPTrainer(DPOTrainer):
         return implementation
 
     def _pack(self, inputs, dtype):
-        """Packed rows and their attention mask for a TRL preference batch."""
+        """Packed rows and their attention mask for a TRL preference batch, built once for the policy and reference."""
+        cached = getattr(self, "_last_pack", None)
+        if cached is not None and cached[0] is inputs["input_ids"] and cached[1] == dtype:
+            return cached[2], dict(cached[3])
         collator = self.data_collator
         packed = ps.pack_pairs(
             inputs["input_ids"],
@@ -168,7 +171,8 @@ class DPOPTrainer(DPOTrainer):
             "position_ids": packed.position_ids,
             "use_cache": False,
         }
-        return packed, model_kwargs
+        self._last_pack = (inputs["input_ids"], dtype, packed, model_kwargs)
+        return packed, dict(model_kwargs)
 
     def _reference_context(self):
         """Where the reference comes from the policy itself: the PEFT base with the adapter off (as TRL does)."""
