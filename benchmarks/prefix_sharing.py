@@ -19,13 +19,29 @@ Variants:
     python benchmarks/prefix_sharing.py --json                     # CPU: 4 layers, hidden 256
     python benchmarks/prefix_sharing.py --preset gpu-0.5b --json   # GPU: ~0.5B Llama in bf16, max_length 1024
 
+Timing: `--steps` timed steps after `--warmup` untimed ones, over `--repeats` passes through the same batches
+(the warm-up only in the first pass); in each step the three variants run one after the other, in an order that
+rotates from step to step, so no variant always follows another.
+
 Reported: `tokens_ratio` (tokens the model processes per step, padding included, unshared ÷ shared),
 `step_time_ratio` (median wall step time, unshared ÷ shared; `step_cpu_time_ratio` the same in CPU seconds of the
-process, steadier on a busy machine), `max_abs_loss_diff` / `max_rel_loss_diff` (shared vs
-unshared on every batch at identical weights, float32; `max_abs_loss_diff_float64` the same DPOP loss from a plain
-float64 forward, which isolates the packing from float32 rounding; `unshared_float32_noise_floor` how far the
-unshared path's own float32 loss moves when the same pairs are batched differently), samples/s (and MFU on GPU) per variant, and the reference cache's first (miss: computed and stored) and
-second (hit: read) precompute times. Targets on CPU: step_time_ratio >= 1.5, max_abs_loss_diff <= 1e-5.
+process, steadier on a busy machine; `*_vs_trl` the same against trl.DPOTrainer), samples/s (and MFU on GPU) per
+variant, the reference cache's first (miss: computed and stored) and second (hit: read) precompute times, and the
+exactness figures, all at identical weights on every batch:
+
+  max_abs_loss_diff / max_rel_loss_diff   the trainers' own losses, shared vs unshared (float32 forward,
+                                          float64 sequence sums, as trained)
+  max_abs_loss_diff_float32_sums          the same per-token log-probs summed in float32 (how it was before)
+  max_abs_token_logp_diff                 per-token log-probs (policy), shared vs unshared, and the fraction
+  token_logp_diff_fraction                of completion tokens whose value is not bit-equal
+  max_abs_sequence_logp_diff              per-sequence log-probs (float64 sums of those tokens)
+  max_abs_loss_diff_float64               the same DPOP loss from a plain float64 forward: the packing alone
+  unshared_float32_noise_floor            the unshared path against itself, same weights, the larger of:
+  unshared_noise_floor_one_pair_at_a_time   each batch's loss vs the mean of its pairs' losses, one pair at a time
+  unshared_noise_floor_extra_padding        each batch's loss vs the same batch with 16 / 128 extra padding
+                                            columns (other row lengths, so other attention-kernel blocks)
+
+Targets on CPU: step_time_ratio >= 1.5, max_abs_loss_diff <= 1e-5.
 """
 
 from __future__ import annotations
@@ -53,6 +69,8 @@ VARIANTS = ("trl-dpo", "unshared", "shared")
 VOCAB = 8192
 H100_BF16_DENSE_FLOPS = 989e12
 BUILD_ROWS = 600
+# Extra right-padding columns for the unshared path's own noise floor
+PADDING_FLOOR_COLUMNS = (16, 128)
 
 
 def build_pairs(work: Path) -> tuple[Path, list[str]]:
@@ -90,6 +108,30 @@ def pair_log_probs(model, batch, shared: bool):
         if shared:
             return packed.sequence_log_probs(logps)
         return (logps * (labels[:, 1:] != -100)).sum(dim=1).chunk(2)
+
+
+def fused_log_probs(model, batch, shared: bool):
+    """Per-token log-probs from TRL's fused LM head (as the trainers compute them), packed or not, and the packing."""
+    import torch
+
+    from prefbuild.train import prefix_sharing as ps
+
+    with torch.no_grad():
+        if shared:
+            packed = ps.pack_pairs(batch["input_ids"], batch["attention_mask"], batch["completion_mask"], 0)
+            mask = ps.dense_attention_mask(packed, "sdpa", model.dtype)
+            kwargs = dict(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids)
+            return model(**kwargs, labels=packed.labels, fused_lm_head=True).log_probs, packed
+        labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+        kwargs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return model(**kwargs, labels=labels, fused_lm_head=True).log_probs, None
+
+
+def completion_masks(batch):
+    """(rows, mask over the fused head's positions) of the chosen and of the rejected completions in TRL's batch."""
+    mask = batch["completion_mask"][:, 1:].bool()
+    pairs = mask.size(0) // 2
+    return [(slice(None, pairs), mask[:pairs]), (slice(pairs, None), mask[pairs:])]
 
 
 def build_trainer(variant, preset, policy, reference, tokenizer, dataset, seed, **overrides):
@@ -130,8 +172,9 @@ def build_trainer(variant, preset, policy, reference, tokenizer, dataset, seed, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per variant (default 8)")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per variant and pass (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--repeats", type=int, default=1, help="passes over the timed steps (default 1)")
     parser.add_argument("--cache-pairs", type=int, default=32, help="pairs in the reference-cache timing")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=HERE.parent / "runs" / "bench-prefix-sharing")
@@ -202,8 +245,11 @@ def main() -> None:
     times = {variant: [] for variant in VARIANTS}
     cpu_times = {variant: [] for variant in VARIANTS}  # CPU seconds of this process: robust to a busy machine
     losses = {variant: [] for variant in VARIANTS}
-    for index, batch in enumerate(batches):
-        for variant, trainer in trainers.items():
+    # The first pass with its warm-up, then `repeats - 1` more passes over the timed batches
+    schedule = batches + [batch for _ in range(options.repeats - 1) for batch in batches[options.warmup :]]
+    for step, batch in enumerate(schedule):
+        for variant in VARIANTS[step % 3 :] + VARIANTS[: step % 3]:
+            trainer = trainers[variant]
             if cuda:
                 torch.cuda.synchronize()
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -212,7 +258,7 @@ def main() -> None:
             trainer.optimizer.zero_grad(set_to_none=True)
             if cuda:
                 torch.cuda.synchronize()
-            if index >= options.warmup:
+            if step >= options.warmup:
                 times[variant].append(time.perf_counter() - start)
                 cpu_times[variant].append(time.process_time() - cpu_start)
                 losses[variant].append(float(loss))
@@ -251,6 +297,36 @@ def main() -> None:
         with torch.no_grad():
             values = [float(exact[v].compute_loss(exact[v].model, batch)) for v in ("unshared", "shared")]
         float32_diffs.append((abs(values[0] - values[1]), abs(values[0] - values[1]) / abs(values[0]), values[0]))
+    # Where the float32 difference comes from: per-token log-probs, their sums, float32 vs float64 summation
+    policy32, reference32 = exact["unshared"].model, exact["unshared"].ref_model
+    token_diffs, token_counts, sequence_diffs, float32_sum_diffs = [], [0, 0], [], []
+    for batch in batches:
+        per_token = {}
+        for shared in (False, True):
+            per_token[shared] = [fused_log_probs(model, batch, shared) for model in (policy32, reference32)]
+        masks = completion_masks(batch)
+        for model_index in (0, 1):
+            (unshared_logps, _), (shared_logps, packed) = per_token[False][model_index], per_token[True][model_index]
+            for side, (rows, mask) in enumerate(masks):
+                packed_mask = packed.chosen_mask if side == 0 else packed.rejected_mask
+                for pair in range(packed_mask.size(0)):
+                    u = unshared_logps[rows][pair][mask[pair]]
+                    v = shared_logps[pair][packed_mask[pair]]
+                    if model_index == 0:
+                        token_diffs.append(float((u - v).abs().max()))
+                        token_counts[0] += int((u != v).sum())
+                        token_counts[1] += u.numel()
+                    sequence_diffs.append(abs(float(u.double().sum() - v.double().sum())))
+        losses32 = []
+        for shared in (False, True):
+            sums = []
+            for logps, packed in per_token[shared]:
+                if shared:
+                    sums += [(logps * packed.chosen_mask).sum(dim=1), (logps * packed.rejected_mask).sum(dim=1)]
+                else:
+                    sums += list(logps.sum(dim=1).chunk(2))
+            losses32.append(float(dpop_loss(*sums, beta=0.3, lam=50.0).mean()))
+        float32_sum_diffs.append(abs(losses32[0] - losses32[1]))
     # The float32 noise floor of the unshared path itself: each batch's loss against the mean of its pairs' losses
     # computed one pair at a time (no padding, so other kernel shapes), same weights
     collate = exact["unshared"].data_collator
@@ -261,6 +337,17 @@ def main() -> None:
             alone = [float(exact["unshared"].compute_loss(exact["unshared"].model, collate([pair]))) for pair in pairs]
             together = float(exact["unshared"].compute_loss(exact["unshared"].model, batch))
         noise_floor.append(abs(together - sum(alone) / len(alone)))
+    # ... and each batch's loss with only extra padding columns on the right (what packing does to the row length)
+    padding_floor = {}
+    for extra in PADDING_FLOOR_COLUMNS:
+        padding_floor[extra] = 0.0
+        for batch in batches:
+            padded = dict(batch)
+            for key, value in (("input_ids", tokenizer.pad_token_id), ("attention_mask", 0), ("completion_mask", 0)):
+                padded[key] = torch.nn.functional.pad(batch[key], (0, extra), value=value)
+            with torch.no_grad():
+                values = [float(exact["unshared"].compute_loss(exact["unshared"].model, b)) for b in (batch, padded)]
+            padding_floor[extra] = max(padding_floor[extra], abs(values[0] - values[1]))
     float64_diffs = []
     policy64, reference64 = copy.deepcopy(policy).double(), copy.deepcopy(reference).double()
     for batch in batches:
@@ -271,33 +358,45 @@ def main() -> None:
         float64_diffs.append(abs(losses64[0] - losses64[1]))
 
     median = {variant: statistics.median(values) for variant, values in times.items()}
+    cpu_median = {variant: statistics.median(values) for variant, values in cpu_times.items()}
     pairs_per_step = preset["pairs"]
     result = {
         "tokens_ratio": unshared_tokens / shared_tokens,
         "tokens_ratio_without_padding": unshared_real / shared_real,
         "step_time_ratio": median["unshared"] / median["shared"],
         "step_time_ratio_vs_trl": median["trl-dpo"] / median["shared"],
-        "step_cpu_time_ratio": statistics.median(cpu_times["unshared"]) / statistics.median(cpu_times["shared"]),
+        "step_cpu_time_ratio": cpu_median["unshared"] / cpu_median["shared"],
+        "step_cpu_time_ratio_vs_trl": cpu_median["trl-dpo"] / cpu_median["shared"],
         "step_times_s": times,
+        "step_cpu_times_s": cpu_times,
         "max_abs_loss_diff": max(d[0] for d in float32_diffs),
         "max_rel_loss_diff": max(d[1] for d in float32_diffs),
+        "max_abs_loss_diff_float32_sums": max(float32_sum_diffs),
+        "max_abs_token_logp_diff": max(token_diffs),
+        "token_logp_diff_fraction": token_counts[0] / token_counts[1],
+        "max_abs_sequence_logp_diff": max(sequence_diffs),
         "max_abs_loss_diff_float64": max(float64_diffs),
-        "unshared_float32_noise_floor": max(noise_floor),
+        "unshared_float32_noise_floor": max(max(noise_floor), *padding_floor.values()),
+        "unshared_noise_floor_one_pair_at_a_time": max(noise_floor),
+        "unshared_noise_floor_extra_padding": padding_floor,
         "loss_range": [min(d[2] for d in float32_diffs), max(d[2] for d in float32_diffs)],
         "max_abs_loss_diff_while_training": max(
             abs(a - b) for a, b in zip(losses["unshared"], losses["shared"], strict=True)
         ),
         "median_step_s": median,
+        "median_step_cpu_s": cpu_median,
         "samples_per_s": {variant: pairs_per_step / value for variant, value in median.items()},
         "mean_tokens_per_pair_unshared": unshared_real / (n_batches * pairs_per_step),
         "shared_fraction_of_packed_tokens": shared_prefix / shared_real,
         "ref_cache_first_run_s": cache_times[0],
         "ref_cache_second_run_s": cache_times[1],
         "ref_cache_pairs": options.cache_pairs,
+        "ref_cache_read_speedup": cache_times[0] / cache_times[1],
         "preset": options.preset,
         "params": n_params,
         "steps": options.steps,
         "warmup": options.warmup,
+        "repeats": options.repeats,
         "device": torch.cuda.get_device_name() if cuda else f"cpu ({torch.get_num_threads()} threads)",
         "attention": trainers["shared"]._prefix_sharing_backend(),
         "data": " ".join(build_command[1:]),

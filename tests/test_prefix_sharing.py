@@ -70,7 +70,7 @@ def unshared_log_probs(model, ids: list[int], completion: list[int]) -> torch.Te
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0].float()
     logps = torch.log_softmax(logits[:-1], dim=-1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
-    return (logps * torch.tensor(completion[1:], dtype=torch.float32)).sum()
+    return ps.sum_token_log_probs(logps[None], torch.tensor([completion[1:]], dtype=torch.bool))[0]
 
 
 def packed_log_probs(model, packed: ps.PackedPairs, implementation: str):
@@ -118,6 +118,17 @@ def test_packed_log_probs_equal_unshared_for_every_pair_shape(tokenizer, impleme
     assert packed.packed_tokens < packed.unshared_tokens
 
 
+def test_dense_mask_follows_the_visibility_rule():
+    """The table-built dense mask is `_allowed` (the rule the FlexAttention block mask evaluates) on every pair shape."""
+    packed = ps.pack_pairs(*collate(list(ID_CASES.values())), pad_token_id=0)
+    segments = packed.segment_ids
+    index = torch.arange(segments.size(1))
+    rule = ps._allowed(segments[:, :, None], segments[:, None, :], index[:, None], index[None, :])[:, None]
+    assert torch.equal(ps.dense_attention_mask(packed, "sdpa", torch.float32), rule)
+    additive = ps.dense_attention_mask(packed, "eager", torch.float32)
+    assert torch.equal(additive == 0, rule) and additive.min() == torch.finfo(torch.float32).min
+
+
 def test_flex_block_mask_is_the_dense_mask():
     """The GPU path's FlexAttention block mask gives the attention of the CPU path's dense mask (run unfused here)."""
     from torch.nn.attention.flex_attention import flex_attention
@@ -145,6 +156,25 @@ def test_pack_layout_of_a_low_edit_pair():
     assert packed.labels[0].tolist() == [-100, -100, -100, 10, 11, 12, 13, 14, -100, 40, 13, 14]
     assert packed.chosen_mask[0].tolist() == [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]
     assert packed.rejected_mask[0].tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1]
+
+
+def test_sequence_sums_are_float64_and_do_not_depend_on_the_row_layout():
+    """Equal per-token log-probs give bit-equal sums wherever they sit in a row; float32 sums do not."""
+    generator = torch.Generator().manual_seed(0)
+    values = (-9 - torch.rand(40, 300, generator=generator)).requires_grad_()  # 40 completions ≈ -2,850 nats
+    unshared_row, packed_row = torch.zeros(40, 320), torch.zeros(40, 900)
+    unshared_row[:, 7:307], packed_row[:, 411:711] = values, values
+    unshared_mask, packed_mask = unshared_row != 0, packed_row != 0
+    unshared = ps.sum_token_log_probs(unshared_row, unshared_mask)
+    packed = ps.sum_token_log_probs(packed_row, packed_mask)
+    assert unshared.dtype == packed.dtype == torch.float64
+    assert torch.equal(unshared, packed)
+    torch.testing.assert_close(unshared, values.double().sum(dim=1), rtol=0, atol=1e-9)
+    # Why: the float32 sums of the same values, reduced in another order, land ulps (6e-5 here) apart
+    assert not torch.equal((unshared_row * unshared_mask).sum(dim=1), (packed_row * packed_mask).sum(dim=1))
+    # Gradients reach the float32 per-token values, in float32
+    packed.sum().backward()
+    assert values.grad.dtype == torch.float32 and torch.equal(values.grad, torch.ones_like(values))
 
 
 def test_first_differing_token():
@@ -205,7 +235,8 @@ def loss_grads_logps(trainer, n_pairs):
 
 def assert_shared_equals_unshared(unshared, shared):
     (loss_u, grads_u, metrics_u), (loss_s, grads_s, metrics_s) = unshared, shared
-    torch.testing.assert_close(loss_s, loss_u, rtol=1e-5, atol=1e-7)
+    # float64 sums in both paths: the losses agree to a float32 ulp or two (measured: at most 1 ulp)
+    torch.testing.assert_close(loss_s, loss_u, rtol=1e-6, atol=1e-7)
     assert grads_u.keys() == grads_s.keys() and grads_u
     for name in grads_u:
         # float32 1e-5 relative, measured on the whole tensor: elementwise, entries near zero are all rounding
@@ -291,6 +322,20 @@ def test_trainer_shared_equals_unshared_with_lora(tmp_path, base_model, pairs, t
     assert all("lora" in name for name in shared[1])
     assert shared[2]["dpop/chosen_below_ref"] > 0  # the penalty is active, so the chosen shared part matters
     assert_shared_equals_unshared(unshared, shared)
+
+
+def test_precomputed_reference_log_probs_reach_the_loss_in_float64(
+    tmp_path, moved_policy, base_model, pairs, tokenizer
+):
+    """TRL's collator would build them with torch.tensor(floats), float32: the float64 sums must survive."""
+    trainer = make_trainer(
+        tmp_path, moved_policy, base_model, pairs, tokenizer, precompute_ref_log_probs=True, prefix_sharing=True
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["ref_chosen_logps"].dtype == batch["ref_rejected_logps"].dtype == torch.float64
+    stored = {trainer.train_dataset[i]["ref_chosen_logps"] for i in range(len(pairs))}
+    assert set(batch["ref_chosen_logps"].tolist()) <= stored  # the very values, not float32 roundings of them
+    assert trainer.data_collator.pad_token_id == trainer._tokenizer.pad_token_id  # the wrapper forwards attributes
 
 
 def test_unsupported_attention_falls_back_with_one_warning(tmp_path, base_model, pairs, tokenizer):

@@ -70,7 +70,10 @@ def assert_same(result_a, result_b):
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-6, atol=1e-7)
     assert grads_a.keys() == grads_b.keys()
     for name in grads_a:
-        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-7, msg=name)
+        # DPOPTrainer sums log-probs in float64, TRL in float32: entries near zero differ by rounding, so the
+        # absolute tolerance is relative to the tensor's largest entry
+        atol = 1e-5 * grads_a[name].abs().max().item()
+        torch.testing.assert_close(grads_a[name], grads_b[name], rtol=1e-5, atol=atol, msg=name)
 
 
 @pytest.mark.parametrize("precompute", [False, True], ids=["ref-model", "precomputed-ref"])

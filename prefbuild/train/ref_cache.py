@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 logger = logging.getLogger(__name__)
 
 # Bump when the file layout or the meaning of a key component changes
-CACHE_FORMAT = 1
+# 2: the log-probs are float64 sums (1 stored float32 sums, rounded to ≈ 6e-5 at -1,000 nats)
+CACHE_FORMAT = 2
 TOKEN_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 
 

@@ -40,6 +40,29 @@ def unpack_per_token(
     return torch.cat(unpacked, dim=0)
 
 
+class _Float64ReferenceLogps:
+    """TRL's preference collator, with the precomputed reference log-probs handed over in float64.
+
+    TRL's collator builds them with `torch.tensor(list_of_floats)`, i.e. float32, which rounds a sum of ≈ -1,000 nats
+    to 6e-5; the dataset column holds the float64 sums `compute_ref_log_probs` returns.
+    """
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, examples):
+        batch = self.collator(examples)
+        for key in ("ref_chosen_logps", "ref_rejected_logps"):
+            if key in batch:
+                batch[key] = torch.tensor([example[key] for example in examples], dtype=torch.float64)
+        return batch
+
+    def __getattr__(self, name):  # pad_token_id, pad_to_multiple_of, ... (not `collator` itself: pickling)
+        if name == "collator" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.collator, name)
+
+
 class DPOPTrainer(DPOTrainer):
     """
     Trainer for DPO-Positive ([Smaug: Fixing Failure Modes of Preference Optimisation with DPO-Positive](
@@ -103,6 +126,8 @@ class DPOPTrainer(DPOTrainer):
         # a plain DPOConfig has no `dpop_lambda`.
         check_supported_options(args)
         super().__init__(model, ref_model, args, *more_args, **kwargs)
+        if self.precompute_ref_logps:
+            self.data_collator = _Float64ReferenceLogps(self.data_collator)
         # TRL's loop computes every listed loss but 'dpop' (which it does not know); `_compute_loss` adds that term.
         # TRL sums weight × term without normalising, so the other weights are kept as they are.
         weights = args.loss_weights or [1.0] * len(args.loss_type)
@@ -220,9 +245,16 @@ class DPOPTrainer(DPOTrainer):
                 handle.remove()
 
     def compute_ref_log_probs(self, model, inputs):
-        """TRL's reference log-probs for one batch (precompute), on the packed rows when prefix sharing is on."""
-        with self._fused_forwards(inputs):
-            return super().compute_ref_log_probs(model, inputs)
+        """TRL's reference log-probs for one batch (precompute), on the packed rows when prefix sharing is on.
+
+        TRL's forward, summed again in float64 from its per-token log-probs (see `_sequence_logps`), so that the
+        precomputed (and cached) sums equal those of a run that computes the reference at every step.
+        """
+        with self._fused_forwards(inputs) as records:
+            super().compute_ref_log_probs(model, inputs)
+        shift_completion_mask = inputs["completion_mask"][:, 1:]
+        per_token = records[-1].log_probs[:, -shift_completion_mask.size(1) :]
+        return self._sequence_logps(per_token, shift_completion_mask).chunk(2, dim=0)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         """TRL's precompute, read from / written to `ref_logps_cache_dir` when it is set."""
@@ -231,16 +263,23 @@ class DPOPTrainer(DPOTrainer):
         return precompute_with_cache(self, dataset, name, batch_size, super()._precompute_ref_logps)
 
     def _sequence_logps(self, per_token_logps: torch.Tensor, shift_completion_mask: torch.Tensor) -> torch.Tensor:
-        """Per-sequence log-probs as TRL's `_compute_loss` forms them: a sum, or LD-DPO's weighting with `ld_alpha`."""
+        """Per-sequence log-probs as TRL's `_compute_loss` forms them: a sum, or LD-DPO's weighting with `ld_alpha`.
+
+        Summed in float64 (`prefix_sharing.sum_token_log_probs`): equal per-token log-probs then give bit-equal sums
+        whatever the row's layout, packed or not (a float32 sum of ≈ -1,000 nats moves by an ulp, 6e-5, with the
+        order of addition, and DPOP multiplies that by β(1 + λ)).
+        """
         if self.ld_alpha is None:
-            return per_token_logps.sum(dim=1)
+            return ps.sum_token_log_probs(per_token_logps)
         # LD-DPO (as in TRL 1.16): tokens past the shorter completion's length are weighted by ld_alpha
         positions = shift_completion_mask.cumsum(dim=1)
         chosen_lengths, rejected_lengths = shift_completion_mask.sum(dim=1).long().chunk(2, dim=0)
         shared_lengths = torch.minimum(chosen_lengths, rejected_lengths).repeat(2)[:, None]
         shared_mask = (positions > 0) & (positions <= shared_lengths)
         tail_mask = positions > shared_lengths
-        return (per_token_logps * shared_mask).sum(dim=1) + self.ld_alpha * (per_token_logps * tail_mask).sum(dim=1)
+        return ps.sum_token_log_probs(per_token_logps, shared_mask) + self.ld_alpha * ps.sum_token_log_probs(
+            per_token_logps, tail_mask
+        )
 
     def _wpo_weights(self, outputs, shift_completion_mask: torch.Tensor) -> torch.Tensor:
         """WPO's per-pair weights (Eq. 2 of arXiv 2406.11827) exactly as TRL 1.16 applies them to its own losses."""
@@ -285,6 +324,9 @@ class DPOPTrainer(DPOTrainer):
             if self.use_weighting:
                 per_pair = per_pair * self._wpo_weights(records[0], shift_completion_mask)
             loss = loss + self.dpop_weight * per_pair.mean()
+        # The sums are float64 (and so are precomputed reference log-probs, which TRL's terms then use too); the loss
+        # goes back to the per-token dtype
+        loss = loss.to(records[0].log_probs.dtype)
 
         self._log_dpop_metrics(mode, chosen_logps, ref_chosen_logps)
         if self._prefix_sharing_backend() is not None:
