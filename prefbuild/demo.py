@@ -159,10 +159,8 @@ def run_demo(
     )
     mixed = mix_datasets(config, out=out / "mix", command=DEMO_COMMAND)
     for source in FolderStats.coerce(mixed.stats).sources or []:
-        taken = ", ".join(
-            f"{split} {facts['selected']}/{facts['usable_pairs']}" for split, facts in source["splits"].items()
-        )
-        echo(f"  {source['name']}: {taken}")
+        taken = ", ".join(f"{split} {facts.selected}/{facts.usable_pairs}" for split, facts in source.splits.items())
+        echo(f"  {source.name}: {taken}")
     report.mix = out / "mix"
     report.seconds["mix"] = time.perf_counter() - started
 

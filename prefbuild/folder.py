@@ -277,6 +277,66 @@ class SplitStats(_Record):
 
 
 @dataclass
+class SourceSplitStats(_Record):
+    """One mixture entry's counts for one split (`sources[i].splits.<split>`): source_rows = selected +
+    not_selected + sum(skipped). usable_pairs: rows the entry's builder could use; selected: taken by the share;
+    edit_distance: {level: DistanceSummary} of the pairs taken."""
+
+    source_rows: int = 0
+    usable_pairs: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    selected: int = 0
+    not_selected: int = 0
+    edit_distance: dict[str, DistanceSummary] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"source_rows", "usable_pairs", "skipped", "selected", "not_selected", "edit_distance"}
+    )
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        return _summaries(value) if name == "edit_distance" else super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "edit_distance":
+            return {level: summary.to_json() for level, summary in value.items()}
+        return super()._dump_field(name, value)
+
+
+@dataclass
+class SourceStats(_Record):
+    """One mixture entry (`sources[i]`): name, source (public path or Hub id), schema, hub_id, license, weight,
+    eval_weight (the share asked for: a fraction or a row count), what the entry's own folder recorded (builder,
+    seed, command: in `extra`, in the order written) and splits {split: SourceSplitStats}."""
+
+    name: str = ""
+    source: str | None = None
+    schema: str | None = None
+    hub_id: str | None = None
+    license: str | None = None
+    weight: float | int | None = None
+    eval_weight: float | int | None = None
+    splits: dict[str, SourceSplitStats] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"name", "source", "schema", "hub_id", "license", "weight", "eval_weight", "splits"}
+    )
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: SourceSplitStats.from_json(facts) for split, facts in value.items()}
+        return super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: facts.to_json() for split, facts in value.items()}
+        return super()._dump_field(name, value)
+
+
+@dataclass
 class FolderStats(_Record):
     """stats.json: how a folder was made and what it holds.
 
@@ -284,8 +344,7 @@ class FolderStats(_Record):
     few_shot, format, system_prompt, tokenizer, limit, options, command; then splits, benchmark_splits
     ({split: benchmark label} for splits that are a benchmark's scored set) and, after --decontaminate,
     decontamination (the overlap report). A mixture's: prefbuild_version, mix {name, config, seed}, seed, format,
-    system_prompt, command, sources (per entry: name, source, schema, hub_id, license, weight, eval_weight, ...,
-    splits {split: source_rows, usable_pairs, skipped, selected, not_selected, edit_distance}); then splits.
+    system_prompt, command, sources (a SourceStats per entry); then splits.
     """
 
     prefbuild_version: str | None = None
@@ -300,7 +359,7 @@ class FolderStats(_Record):
     limit: int | None = None
     options: dict[str, Any] | None = None
     command: str | None = None
-    sources: list[dict[str, Any]] | None = None
+    sources: list[SourceStats] | None = None
     splits: dict[str, SplitStats] = field(default_factory=dict)
     benchmark_splits: dict[str, str] | None = None
     decontamination: dict[str, Any] | None = None
@@ -343,11 +402,15 @@ class FolderStats(_Record):
             if not isinstance(value, Mapping):
                 raise PrefbuildError("stats.json: 'splits' must be a mapping of split names.")
             return {split: SplitStats.from_json(facts) for split, facts in value.items()}
+        if name == "sources":
+            return [SourceStats.from_json(facts) for facts in value]
         return super()._load_field(name, value)
 
     def _dump_field(self, name: str, value: Any) -> Any:
         if name == "splits":
             return {split: facts.to_json() for split, facts in value.items()}
+        if name == "sources":
+            return [facts.to_json() for facts in value]
         return super()._dump_field(name, value)
 
     def to_text(self) -> str:

@@ -177,3 +177,60 @@ def test_open_pairs_errors_name_the_problem(arc, tmp_path):
         open_pairs(tmp_path, hub=False)
     with pytest.raises(PrefbuildError, match="--limit must be >= 1"):
         open_pairs(arc[0], limit=0)
+
+
+def test_mixture_sources_are_typed_and_round_trip():
+    raw = {
+        "prefbuild_version": "0",
+        "mix": {"name": "tiny", "config": None, "seed": 0},
+        "seed": 0,
+        "format": "standard",
+        "system_prompt": None,
+        "command": None,
+        "sources": [
+            {
+                "name": "arc",
+                "source": "arc",
+                "schema": "prefbuild",
+                "hub_id": "allenai/ai2_arc",
+                "license": "cc-by-sa-4.0",
+                "weight": 1.0,
+                "eval_weight": None,
+                "builder": {"name": "arc", "version": 1},
+                "splits": {
+                    "train": {
+                        "source_rows": 3,
+                        "usable_pairs": 3,
+                        "skipped": {},
+                        "selected": 2,
+                        "not_selected": 1,
+                        "edit_distance": {
+                            "char": {
+                                "count": 0,
+                                "mean": None,
+                                "median": None,
+                                "p10": None,
+                                "p90": None,
+                                "min": None,
+                                "max": None,
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+        "splits": {
+            "train": {
+                "input_rows": 3,
+                "pairs": 2,
+                "skipped": {"arc:not_selected": 1},
+                "dropped_pairs": {},
+                "edit_distance": {},
+                "sources": {"arc": 2},
+            }
+        },
+    }
+    stats = FolderStats.from_json(raw)
+    assert stats.kind == "mix" and stats.to_json() == raw
+    assert stats.sources[0].splits["train"].selected == 2 and stats.sources[0].extra["builder"]["name"] == "arc"
+    assert stats.splits["train"].sources == {"arc": 2}
