@@ -85,6 +85,16 @@ def render_card(template: str, metadata: DatasetCardData, context: dict[str, Any
     return f"---\n{metadata.to_yaml()}\n---\n\n{body.lstrip()}"
 
 
+def render_section(template: str, heading: str, context: dict[str, Any]) -> str:
+    """One `## heading` section of data_cards/<template>.md (up to the next `## ` line), rendered on its own: the
+    same text the whole template gives for it when the section uses only `context`."""
+    source = (card_directory() / f"{template}.md").read_text(encoding="utf-8")
+    start = source.index(f"\n## {heading}\n") + 1
+    end = source.find("\n## ", start + 1)
+    fragment = source[start : end + 1 if end != -1 else len(source)]
+    return _environment().from_string(fragment).render(**context)
+
+
 def check_card(text: str, where: str = "README.md") -> DatasetCardData:
     """Parse a card's YAML with huggingface_hub and check it survives a DatasetCardData round trip.
 
