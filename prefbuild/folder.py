@@ -277,6 +277,51 @@ class SplitStats(_Record):
 
 
 @dataclass
+class BuilderInfo(_Record):
+    """`builder`: the builder's registry name and version (bumped when its output changes)."""
+
+    name: str = ""
+    version: int | str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"name", "version"})
+
+
+@dataclass
+class SourceInfo(_Record):
+    """`source`: where a build's rows came from. id: the Hub id, or a local path as given when relative, else its
+    name. config: the Hub config. local: "file", "folder" or None (a Hub id). sha256: a local source's content hash
+    (`cards.content_hash`)."""
+
+    id: str = ""
+    config: str | None = None
+    local: str | None = None
+    sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"id", "config", "local", "sha256"})
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source was a local path (folders built before `local` was recorded: whether `id` exists)."""
+        if self._order is not None and "local" not in self._order:
+            return Path(self.id).expanduser().exists()
+        return bool(self.local)
+
+
+@dataclass
+class MixInfo(_Record):
+    """`mix`: the mixture's name, its config file (public path; None when mixed from Python) and seed."""
+
+    name: str = ""
+    config: str | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"name", "config", "seed"})
+
+
+@dataclass
 class SourceSplitStats(_Record):
     """One mixture entry's counts for one split (`sources[i].splits.<split>`): source_rows = selected +
     not_selected + sum(skipped). usable_pairs: rows the entry's builder could use; selected: taken by the share;
@@ -348,9 +393,9 @@ class FolderStats(_Record):
     """
 
     prefbuild_version: str | None = None
-    builder: dict[str, Any] | None = None
-    mix: dict[str, Any] | None = None
-    source: dict[str, Any] | None = None
+    builder: BuilderInfo | None = None
+    mix: MixInfo | None = None
+    source: SourceInfo | None = None
     seed: int | None = None
     few_shot: int | None = None
     format: str | None = None
@@ -384,7 +429,7 @@ class FolderStats(_Record):
 
     @property
     def builder_name(self) -> str | None:
-        return (self.builder or {}).get("name")
+        return self.builder.name if self.builder is not None else None
 
     @property
     def pairs(self) -> int:
@@ -404,6 +449,8 @@ class FolderStats(_Record):
             return {split: SplitStats.from_json(facts) for split, facts in value.items()}
         if name == "sources":
             return [SourceStats.from_json(facts) for facts in value]
+        if name in _HEADER_RECORDS:
+            return _HEADER_RECORDS[name].from_json(value)
         return super()._load_field(name, value)
 
     def _dump_field(self, name: str, value: Any) -> Any:
@@ -411,6 +458,8 @@ class FolderStats(_Record):
             return {split: facts.to_json() for split, facts in value.items()}
         if name == "sources":
             return [facts.to_json() for facts in value]
+        if name in _HEADER_RECORDS:
+            return value.to_json()
         return super()._dump_field(name, value)
 
     def to_text(self) -> str:
@@ -457,6 +506,9 @@ class FolderStats(_Record):
             return cls.from_json(raw)
         except (TypeError, AttributeError, ValueError) as error:
             raise PrefbuildError(f"{where} does not follow prefbuild's stats schema: {error}.") from None
+
+
+_HEADER_RECORDS: dict[str, type[_Record]] = {"builder": BuilderInfo, "source": SourceInfo, "mix": MixInfo}
 
 
 def coerce_splits(splits: Mapping[str, SplitStats | Mapping[str, Any]]) -> dict[str, SplitStats]:

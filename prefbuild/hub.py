@@ -142,15 +142,11 @@ def plan_push(folder: str | Path, repo_id: str, commit_message: str | None = Non
     _check_card_file(card)
     files = _folder_files(folder, pairs.splits)
     if commit_message is None:
-        what = _name(stats.builder) or _name(stats.mix) or folder.name
+        what = next((info.name for info in (stats.builder, stats.mix) if info is not None and info.name), folder.name)
         commit_message = f"Upload {what} preference pairs built with prefbuild {stats.prefbuild_version or ''}"
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
     sizes = {name: (folder / name).stat().st_size for name in files}
     return PushPlan(folder, repo_id, files, sizes, operations, commit_message.strip())
-
-
-def _name(section: object) -> str | None:
-    return section.get("name") if isinstance(section, dict) and isinstance(section.get("name"), str) else None
 
 
 def write_dry_run(plan: PushPlan, out: str | Path) -> Path:

@@ -10,10 +10,12 @@ from prefbuild.build import build_dataset
 from prefbuild.errors import PrefbuildError
 from prefbuild.folder import (
     PAIR_COLUMNS,
+    BuilderInfo,
     CardSpec,
     DistanceSummary,
     FolderStats,
     GroupStats,
+    SourceInfo,
     SplitStats,
     open_pairs,
     write_pairs_folder,
@@ -39,7 +41,8 @@ def test_stats_json_round_trips_to_the_same_bytes(arc):
 
 def test_stats_are_typed(arc):
     stats = FolderStats.load(arc[0])
-    assert stats.kind == "build" and stats.builder_name == "arc"
+    assert stats.kind == "build" and stats.builder_name == "arc" and isinstance(stats.builder, BuilderInfo)
+    assert stats.source.id == "arc" and stats.source.local == "folder" and stats.source.is_local
     train = stats.splits["train"]
     assert isinstance(train, SplitStats) and isinstance(train.edit_distance["char"], DistanceSummary)
     assert train.paired_rows == train.input_rows - sum(train.skipped.values())
@@ -86,8 +89,8 @@ def test_unknown_keys_and_key_order_survive_a_round_trip():
 def test_a_new_build_header_writes_every_build_key_in_order():
     stats = FolderStats(
         prefbuild_version="0",
-        builder={"name": "arc", "version": 1},
-        source={"id": "x"},
+        builder=BuilderInfo(name="arc", version=1),
+        source=SourceInfo(id="x"),
         seed=0,
         few_shot=0,
         format="standard",
