@@ -810,7 +810,7 @@ def redraw_mixture_card(
     """A mixture card's text with the parts that depend on the split counts drawn again from `after`: the pair
     total, the counts and edit-distance tables, the examples and the size bucket. Each part is rendered from
     `before` and from `after` and the first replaces the second, so a card whose text differs is left as it is."""
-    from prefbuild.mix import mix_counts_table
+    from prefbuild.mix.write import mix_counts_table
 
     before_splits = {name: split.to_json() for name, split in before.splits.items()}
     after_splits = {name: split.to_json() for name, split in after.splits.items()}

@@ -299,11 +299,12 @@ def test_drop_on_a_mixture_folder_redraws_the_cards_counts(tmp_path, run_cli):
     from prefbuild.build import build_dataset
     from prefbuild.cards import edit_distance_table
     from prefbuild.folder import FolderStats
-    from prefbuild.mix import mix_counts_table, mix_datasets, parse_config
+    from prefbuild.mix import mix_datasets, parse_config
+    from prefbuild.mix.write import mix_counts_table
 
     build_dataset("hellaswag", source=str(FIXTURES / "hellaswag"), out=tmp_path / "hellaswag", plot=False)
     config = parse_config(
-        {"name": "m", "sources": [{"name": "h", "source": str(tmp_path / "hellaswag"), "weight": 1.0}]}
+        {"name": "m", "sources": [{"name": "h", "source": str(tmp_path / "hellaswag"), "fraction": 1.0}]}
     )
     mix_datasets(config, out=tmp_path / "mix", plot=False)
     before = FolderStats.load(tmp_path / "mix")
