@@ -319,3 +319,18 @@ def test_drop_on_a_mixture_folder_redraws_the_cards_counts(tmp_path, run_cli):
     assert mix_counts_table(splits) in card and edit_distance_table(after.splits) in card
     assert mix_counts_table({name: split.to_json() for name, split in before.splits.items()}) not in card
     assert "## Composition" in card and "## Benchmark contamination" in card  # the rest of the card is kept
+
+
+def test_a_decontaminated_build_rebuilds_byte_for_byte_and_names_no_local_path(tmp_path, run_cli):
+    """The report once held wall-clock timings and the absolute --data-dir path: both broke the rebuild promise."""
+    folders = []
+    for name in ("one", "two"):
+        out = tmp_path / name / "gsm8k"
+        argv = ["build", "gsm8k", "--source", FIXTURES / "gsm8k", "--out", out, "--no-plot"]
+        assert run_cli(*argv, "--decontaminate", ALL, "--decontaminate-data-dir", BENCHMARKS.resolve())[0] == 0
+        folders.append(out)
+    for file in ("stats.json", "README.md"):
+        first, second = ((folder / file).read_text() for folder in folders)
+        assert first == second and str(BENCHMARKS.resolve()) not in first
+    report = json.loads((folders[0] / "stats.json").read_text())["decontamination"]
+    assert "seconds" not in report and report["benchmarks"]["gsm8k"]["source"] == "gsm8k"
