@@ -133,6 +133,7 @@ def test_drop_removes_pairs_and_keeps_the_accounting(planted_folder, run_cli):
     assert split["pairs"] == clean and split["skipped"][DROP_REASON] == len(planted)
     assert split["input_rows"] == split["pairs"] + sum(split["skipped"].values())
     assert split["edit_distance"]["char"]["count"] == clean
+    assert sum(split["tiers"].values()) == clean  # the corruption tiers of the pairs that remain
     prompts = _prompts(folder)
     assert len(prompts) == clean and planted[0]["query"] not in prompts
     card = (folder / "README.md").read_text()
