@@ -29,7 +29,14 @@ import pyarrow.compute as pc
 
 from prefbuild import cards
 from prefbuild.errors import PrefbuildError, unknown_name_error
-from prefbuild.folder import CardSpec, DistanceSummary, FolderStats, SplitStats, coerce_splits
+from prefbuild.folder import (
+    CardSpec,
+    DecontaminationReport,
+    DistanceSummary,
+    FolderStats,
+    SplitStats,
+    coerce_splits,
+)
 
 DEFAULT_NGRAM = 13
 DROP_REASON = "benchmark_overlap"
@@ -594,7 +601,7 @@ def decontaminate_tables(
     ngram: int = DEFAULT_NGRAM,
     drop: bool = False,
     index: BenchmarkIndex | None = None,
-) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+) -> tuple[dict[str, pa.Table], DecontaminationReport]:
     """Check every split against the benchmarks; with `drop`, remove overlapping pairs (updating `split_stats`
     in place; stats.json dicts are accepted too and updated the same way).
 
@@ -628,7 +635,7 @@ def decontaminate_tables(
         },
         "splits": report_splits,
     }
-    return tables, report
+    return tables, DecontaminationReport.from_json(report)
 
 
 @dataclass(frozen=True)
@@ -642,7 +649,7 @@ class DecontaminationRequest:
 
     def apply(
         self, tables: dict[str, pa.Table], split_stats: dict[str, SplitStats] | dict[str, dict[str, Any]]
-    ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    ) -> tuple[dict[str, pa.Table], DecontaminationReport]:
         return decontaminate_tables(
             tables, split_stats, list(self.benchmarks), data_dir=self.data_dir, ngram=self.ngram, drop=self.drop
         )
@@ -669,41 +676,39 @@ def render_card_section(stats: FolderStats | dict[str, Any]) -> str:
             "",
         ]
     if report:
-        names = list(report["benchmarks"])
+        names = list(report.benchmarks)
         lines += [
-            f"Every pair's prompt, chosen and rejected text was checked for {report['method']} against:",
+            f"Every pair's prompt, chosen and rejected text was checked for {report.method} against:",
             "",
             *[
-                f"- `{name}`: {facts['label']} ({facts['documents']:,} documents from `{facts['source']}`)"
-                for name, facts in report["benchmarks"].items()
+                f"- `{name}`: {facts.label} ({facts.documents:,} documents from `{facts.source}`)"
+                for name, facts in report.benchmarks.items()
             ],
             "",
             "| split | pairs checked | overlapping | " + " | ".join(f"`{name}`" for name in names) + " |",
             "| --- | ---: | ---: |" + " ---: |" * len(names),
         ]
-        for split, facts in report["splits"].items():
-            cells = [f"{facts['by_benchmark'][name]['pairs']:,}" for name in names]
+        for split, facts in report.splits.items():
+            cells = [f"{facts.by_benchmark[name].pairs:,}" for name in names]
             lines.append(
-                f"| `{split}` | {facts['checked_pairs']:,} | {facts['overlapping_pairs']:,} | "
-                + " | ".join(cells)
-                + " |"
+                f"| `{split}` | {facts.checked_pairs:,} | {facts.overlapping_pairs:,} | " + " | ".join(cells) + " |"
             )
         lines.append("")
-        if report["drop"]:
+        if report.drop:
             lines += [
                 f"Overlapping pairs were removed (`--drop`), counted under the reason `{DROP_REASON}`.",
                 "",
             ]
         examples = [
             (split, name, example)
-            for split, facts in report["splits"].items()
+            for split, facts in report.splits.items()
             for name in names
-            for example in facts["by_benchmark"][name]["examples"][:1]
+            for example in facts.by_benchmark[name].examples[:1]
         ]
         for split, name, example in examples:
             lines += [
                 f"Example, `{split}` pair {example['pair']} ({example['field']}) and `{name}`: shared "
-                f"{report['ngram']}-gram “{example['ngram']}”.",
+                f"{report.ngram}-gram “{example['ngram']}”.",
                 "",
             ]
     lines.append(CARD_END)
@@ -725,14 +730,15 @@ def insert_card_section(card: str, stats: FolderStats | dict[str, Any]) -> str:
     return card.rstrip("\n") + "\n\n" + section
 
 
-def render_summary(report: dict[str, Any]) -> str:
+def render_summary(report: DecontaminationReport | dict[str, Any]) -> str:
     """Plain-text lines: per split, pairs checked and overlapping per benchmark."""
-    names = list(report["benchmarks"])
-    lines = [f"Benchmark overlap ({report['ngram']}-grams): " + ", ".join(names)]
-    for split, facts in report["splits"].items():
-        per = ", ".join(f"{name} {facts['by_benchmark'][name]['pairs']:,}" for name in names)
-        verb = "dropped" if report["drop"] else "overlapping"
-        lines.append(f"  {split}: {facts['overlapping_pairs']:,} of {facts['checked_pairs']:,} pairs {verb} ({per})")
+    report = DecontaminationReport.coerce(report)
+    names = list(report.benchmarks)
+    lines = [f"Benchmark overlap ({report.ngram}-grams): " + ", ".join(names)]
+    for split, facts in report.splits.items():
+        per = ", ".join(f"{name} {facts.by_benchmark[name].pairs:,}" for name in names)
+        verb = "dropped" if report.drop else "overlapping"
+        lines.append(f"  {split}: {facts.overlapping_pairs:,} of {facts.checked_pairs:,} pairs {verb} ({per})")
     return "\n".join(lines)
 
 
@@ -847,10 +853,10 @@ def benchmark_split_warning(dataset_name: str | None, split: str) -> str | None:
             f"Warning: training on split '{split}' of {dataset_name}, which is {label}. A model trained on it cannot "
             "be scored on that benchmark; train on 'train' (`--dataset_train_split train`)."
         )
-    facts = ((stats.decontamination or {}).get("splits") or {}).get(split) or {}
-    if facts.get("overlapping_pairs") and not facts.get("dropped_pairs"):
+    facts = stats.decontamination.splits.get(split) if stats.decontamination is not None else None
+    if facts is not None and facts.overlapping_pairs and not facts.dropped_pairs:
         return (
-            f"Warning: {facts['overlapping_pairs']:,} pairs of split '{split}' of {dataset_name} share 13-grams with "
+            f"Warning: {facts.overlapping_pairs:,} pairs of split '{split}' of {dataset_name} share 13-grams with "
             "benchmark test sets (stats.json, `decontamination`). Remove them with `prefbuild decontaminate "
             f"{dataset_name} --benchmarks ... --drop`."
         )

@@ -383,6 +383,90 @@ class SourceStats(_Record):
 
 
 @dataclass
+class BenchmarkFacts(_Record):
+    """`decontamination.benchmarks.<name>`: what was checked against: label, source (Hub id and split, or a local
+    file or folder by its public name), documents and distinct n-grams."""
+
+    label: str = ""
+    source: str | None = None
+    documents: int = 0
+    ngrams: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"label", "source", "documents", "ngrams"})
+
+
+@dataclass
+class BenchmarkOverlap(_Record):
+    """One split against one benchmark: pairs that share an n-gram with it, and examples ({pair, field, ngram,
+    text, benchmark_document})."""
+
+    pairs: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"pairs", "examples"})
+
+
+@dataclass
+class SplitOverlap(_Record):
+    """`decontamination.splits.<split>`: pairs checked, pairs overlapping any benchmark, per benchmark, and (with
+    --drop) the pairs removed."""
+
+    checked_pairs: int = 0
+    overlapping_pairs: int = 0
+    by_benchmark: dict[str, BenchmarkOverlap] = field(default_factory=dict)
+    dropped_pairs: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"checked_pairs", "overlapping_pairs", "by_benchmark"})
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        if name == "by_benchmark":
+            return {bench: BenchmarkOverlap.from_json(facts) for bench, facts in value.items()}
+        return super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "by_benchmark":
+            return {bench: facts.to_json() for bench, facts in value.items()}
+        return super()._dump_field(name, value)
+
+
+@dataclass
+class DecontaminationReport(_Record):
+    """`decontamination`: the benchmark-overlap report of `--decontaminate` / `prefbuild decontaminate`: method,
+    ngram, drop (whether overlapping pairs were removed), benchmarks {name: BenchmarkFacts} and splits {split:
+    SplitOverlap}. (Folders written before #15 also hold `seconds`, kept in `extra`.)"""
+
+    method: str = ""
+    ngram: int = 13
+    drop: bool = False
+    benchmarks: dict[str, BenchmarkFacts] = field(default_factory=dict)
+    splits: dict[str, SplitOverlap] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"method", "ngram", "drop", "benchmarks", "splits"})
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        if name == "benchmarks":
+            return {bench: BenchmarkFacts.from_json(facts) for bench, facts in value.items()}
+        if name == "splits":
+            return {split: SplitOverlap.from_json(facts) for split, facts in value.items()}
+        return super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name in ("benchmarks", "splits"):
+            return {key: facts.to_json() for key, facts in value.items()}
+        return super()._dump_field(name, value)
+
+    @classmethod
+    def coerce(cls, report: DecontaminationReport | Mapping[str, Any]) -> DecontaminationReport:
+        return report if isinstance(report, DecontaminationReport) else cls.from_json(report)
+
+
+@dataclass
 class FolderStats(_Record):
     """stats.json: how a folder was made and what it holds.
 
@@ -408,7 +492,7 @@ class FolderStats(_Record):
     sources: list[SourceStats] | None = None
     splits: dict[str, SplitStats] = field(default_factory=dict)
     benchmark_splits: dict[str, str] | None = None
-    decontamination: dict[str, Any] | None = None
+    decontamination: DecontaminationReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _BUILD_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -509,7 +593,12 @@ class FolderStats(_Record):
             raise PrefbuildError(f"{where} does not follow prefbuild's stats schema: {error}.") from None
 
 
-_HEADER_RECORDS: dict[str, type[_Record]] = {"builder": BuilderInfo, "source": SourceInfo, "mix": MixInfo}
+_HEADER_RECORDS: dict[str, type[_Record]] = {
+    "builder": BuilderInfo,
+    "source": SourceInfo,
+    "mix": MixInfo,
+    "decontamination": DecontaminationReport,
+}
 
 
 def coerce_splits(splits: Mapping[str, SplitStats | Mapping[str, Any]]) -> dict[str, SplitStats]:

@@ -244,3 +244,26 @@ def test_source_locality_of_folders_written_before_local_was_recorded(tmp_path):
     assert not SourceInfo.from_json({"id": "allenai/ai2_arc", "config": None}).is_local
     assert not SourceInfo(id=str(tmp_path), local=None).is_local  # written by this version: `local` says it
     assert list(SourceInfo.from_json({"id": "x", "config": None}).to_json()) == ["id", "config"]
+
+
+def test_a_decontamination_report_is_typed_and_an_old_one_keeps_its_timings():
+    from prefbuild.folder import DecontaminationReport
+
+    raw = {
+        "method": "word 13-gram overlap",
+        "ngram": 13,
+        "drop": True,
+        "benchmarks": {"gsm8k": {"label": "GSM8K test", "source": "gsm8k", "documents": 3, "ngrams": 40}},
+        "splits": {
+            "train": {
+                "checked_pairs": 5,
+                "overlapping_pairs": 1,
+                "by_benchmark": {"gsm8k": {"pairs": 1, "examples": [{"pair": 0, "field": "prompt"}]}},
+                "dropped_pairs": 1,
+            }
+        },
+        "seconds": {"index": 0.1, "check": 0.2},  # written before #15
+    }
+    report = DecontaminationReport.from_json(raw)
+    assert report.splits["train"].by_benchmark["gsm8k"].pairs == 1 and report.benchmarks["gsm8k"].documents == 3
+    assert report.to_json() == raw and list(report.to_json()) == list(raw)

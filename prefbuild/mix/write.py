@@ -15,6 +15,7 @@ import yaml
 from prefbuild import __version__, cards
 from prefbuild.folder import (
     CardSpec,
+    DecontaminationReport,
     DistanceSummary,
     FolderStats,
     MixInfo,
@@ -97,7 +98,7 @@ def write_mixture(
     system_prompt: str | None,
     command: str | None,
     config_path: str | None,
-    decontamination: dict[str, Any] | None,
+    decontamination: DecontaminationReport | None,
     plot: bool,
     overwrite: bool,
 ) -> FolderStats:
