@@ -164,7 +164,7 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except OSError as error:
             raise PrefbuildError(f"Cannot write --plot '{args.plot}': {error.strerror or error}.") from None
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         print(render_summary(result))
         if args.plot:
@@ -304,11 +304,13 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         on_bad_rows=args.on_bad_rows,
     )
     print(f"Wrote {report.out}")
-    for source in report.stats["sources"]:
+    from prefbuild.folder import FolderStats
+
+    for source in FolderStats.coerce(report.stats).sources or []:
         taken = ", ".join(
-            f"{split} {facts['selected']:,}/{facts['usable_pairs']:,}" for split, facts in source["splits"].items()
+            f"{split} {facts.selected:,}/{facts.usable_pairs:,}" for split, facts in source.splits.items()
         )
-        print(f"  {source['name']}: {taken}")
+        print(f"  {source.name}: {taken}")
     print(render_summary(report.stats))
     return 0
 
@@ -537,7 +539,7 @@ def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out=args.out,
         overwrite=args.overwrite,
     )
-    print(render_summary(stats["decontamination"]))
+    print(render_summary(stats.decontamination))
     print(f"Wrote the report to {args.out or args.folder}/stats.json and its README.md")
     return 0
 

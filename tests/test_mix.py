@@ -86,7 +86,7 @@ def test_row_counts_and_provenance(built, tmp_path):
     assert train.column_names == ["prompt", "chosen", "rejected", "source", "edit_distance_char", "edit_distance_word"]
 
     recorded = json.loads((tmp_path / "mix" / "stats.json").read_text())
-    assert recorded == report.stats
+    assert recorded == report.stats.to_json()
     orca = next(source for source in recorded["sources"] if source["name"] == "orca")
     assert orca["splits"]["train"] == {**orca["splits"]["train"], "source_rows": 6, "usable_pairs": 4, "selected": 2}
     assert orca["splits"]["train"]["skipped"] == {"chosen_equals_rejected": 1, "empty_rejected": 1}

@@ -26,12 +26,11 @@ from prefbuild.builders import BUILDERS, orca, truthy, ultrafeedback
 from prefbuild.builders.base import Builder
 from prefbuild.builders.preference_sets import text_pair
 from prefbuild.errors import PrefbuildError
+from prefbuild.folder import PAIR_COLUMNS, open_pairs
 from prefbuild.formats import SYSTEM, to_format
 from prefbuild.mix.config import MIX_SPLITS, PAIRS_SCHEMA, PREFBUILD_SCHEMA, THIRD_PARTY, MixEntry, entry_label
-from prefbuild.output import read_output_folder
 from prefbuild.sources import load_source, split_location
 
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 CITATIONS = {module.BUILDER.name: module.CITATION for module in (orca, truthy, ultrafeedback)}
 # `pairs` sets: source split -> mixture split (a set's `test` counts as eval when it has no `eval`)
 PAIRS_SPLITS = {"train": "train", "eval": "eval", "test": "eval"}
@@ -110,8 +109,9 @@ def _pairs_table(pairs: list[dict[str, Any]]) -> pa.Table:
 
 
 def _load_prefbuild(entry: MixEntry, label: str, fmt: str, system_prompt: str | None) -> LoadedSource:
-    tables, recorded = read_output_folder(Path(entry.source).expanduser())
-    folder_format = recorded.get("format", "standard")
+    folder = open_pairs(Path(entry.source).expanduser(), hub=False)
+    tables, recorded = folder.tables(), folder.stats
+    folder_format = recorded.folder_format
     if folder_format != fmt and folder_format == "conversational":
         raise PrefbuildError(
             f"{label}: '{entry.source}' was built with --format conversational but the mixture is {fmt}. Rebuild it "
@@ -124,16 +124,16 @@ def _load_prefbuild(entry: MixEntry, label: str, fmt: str, system_prompt: str | 
         table = tables[split].select(list(PAIR_COLUMNS))
         rows[split] = to_format(table, fmt, system_prompt) if folder_format == "standard" else table
         available[split] = table.num_rows
-    builder = recorded.get("builder", {}).get("name")
-    license_id, hub_id = None, recorded.get("source", {}).get("id")
+    builder = recorded.builder_name
+    license_id, hub_id = None, recorded.source.id if recorded.source is not None else None
     if builder in BUILDERS:
         license_id = BUILDERS[builder].license
-        if hub_id and cards.is_local_source(recorded["source"]):
+        if hub_id and recorded.source.is_local:
             hub_id = BUILDERS[builder].default_source
     details = {
-        "builder": recorded.get("builder"),
-        "seed": recorded.get("seed"),
-        "command": cards.public_command(recorded.get("command")),
+        "builder": recorded.builder.to_json() if recorded.builder is not None else None,
+        "seed": recorded.seed,
+        "command": cards.public_command(recorded.command),
     }
     skipped = {split: {} for split in rows}
     return LoadedSource(entry, PREFBUILD_SCHEMA, rows, available, skipped, license_id, hub_id, details)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
-from prefbuild import bad_rows, stats
+from prefbuild import bad_rows
 from prefbuild.decontaminate import DecontaminationRequest
 from prefbuild.errors import PrefbuildError
+from prefbuild.folder import FolderStats, add_edit_distances
 from prefbuild.formats import check_format
 from prefbuild.mix.config import MIX_SPLITS, MixConfig, entry_label
 from prefbuild.mix.load import load_entry
@@ -22,18 +22,13 @@ from prefbuild.output import refuse_existing
 @dataclass
 class MixReport:
     out: Path
-    stats: dict[str, Any]
+    stats: FolderStats  # what out/stats.json holds
 
 
 def with_edit_distances(table: pa.Table) -> pa.Table:
     """Append edit_distance_char / edit_distance_word between chosen and rejected (computed once, per entry: they
     travel with the rows into the shuffled mixture)."""
-    chosen = [stats.completion_text(value) for value in table.column("chosen").to_pylist()]
-    rejected = [stats.completion_text(value) for value in table.column("rejected").to_pylist()]
-    table = table.append_column(
-        "edit_distance_char", pa.array(stats.normalised_levenshtein(chosen, rejected), pa.float64())
-    )
-    return table.append_column("edit_distance_word", pa.array(stats.word_levenshtein(chosen, rejected), pa.float64()))
+    return add_edit_distances(table)
 
 
 def mix_datasets(
@@ -77,7 +72,7 @@ def mix_datasets(
     sources_stats = []
     for index, source in enumerate(loaded):
         name = source.entry.name
-        facts, split_facts = source_facts(source), {}
+        split_facts = {}
         usable = {split: source.rows[split].num_rows for split in MIX_SPLITS if split in source.rows}
         counts = split_counts(entry_label(index + 1, name), source.entry, usable)
         for split, count in counts.items():
@@ -87,8 +82,7 @@ def mix_datasets(
             picked = with_edit_distances(picked)
             parts[split].append(picked)
             split_facts[split] = source_split_facts(source, split, picked)
-        facts["splits"] = split_facts
-        sources_stats.append(facts)
+        sources_stats.append(source_facts(source, split_facts))
 
     tables, split_stats = {}, {}
     for split, pieces in parts.items():
