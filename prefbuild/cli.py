@@ -163,7 +163,7 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except OSError as error:
             raise PrefbuildError(f"Cannot write --plot '{args.plot}': {error.strerror or error}.") from None
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         print(render_summary(result))
         if args.plot:
@@ -294,7 +294,9 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         decontaminate=_decontamination_request(args),
     )
     print(f"Wrote {report.out}")
-    for source in report.stats["sources"]:
+    from prefbuild.folder import FolderStats
+
+    for source in FolderStats.coerce(report.stats).sources or []:
         taken = ", ".join(
             f"{split} {facts['selected']:,}/{facts['usable_pairs']:,}" for split, facts in source["splits"].items()
         )
@@ -526,7 +528,7 @@ def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out=args.out,
         overwrite=args.overwrite,
     )
-    print(render_summary(stats["decontamination"]))
+    print(render_summary(stats.decontamination))
     print(f"Wrote the report to {args.out or args.folder}/stats.json and its README.md")
     return 0
 
