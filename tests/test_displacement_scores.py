@@ -64,8 +64,12 @@ STATS = {
         "model": {"id": "tiny", "class": "LlamaForCausalLM", "dtype": "float32", "sha256": "ab" * 32},
     },
     "splits": {
-        "train": {"displacement": {name: {"count": 3, "mean": 1.0, "median": 2.0, "p10": -1.0, "p90": 3.5}
-                                   for name in ("ches", "ches_normalized")}},
+        "train": {
+            "displacement": {
+                name: {"count": 3, "mean": 1.0, "median": 2.0, "p10": -1.0, "p90": 3.5}
+                for name in ("ches", "ches_normalized")
+            }
+        },
     },  # fmt: skip
     "filters": [
         {
