@@ -88,9 +88,7 @@ def score_folder(
         )
     if out is not None:
         _check_out(folder, out, overwrite)
-    pairs = open_pairs(folder, split=split, limit=limit, flag="DIR")
-    if pairs.stats is None:
-        raise PrefbuildError(f"'{folder}' is not a folder written by `prefbuild build` or `prefbuild mix`.")
+    pairs = open_pairs(folder, split=split, limit=limit, flag="DIR", hub=False)
     splits = _scored_splits(pairs, split)
     import torch
 
@@ -233,9 +231,7 @@ def filter_folder(
         )
     mode, value = _filter_mode(drop_top, drop_bottom, keep_below, keep_above)
     _check_out(folder, out, overwrite)
-    pairs = open_pairs(folder, split=split, flag="DIR")
-    if pairs.stats is None:
-        raise PrefbuildError(f"'{folder}' is not a folder written by `prefbuild build` or `prefbuild mix`.")
+    pairs = open_pairs(folder, split=split, flag="DIR", hub=False)
     stats, tables = pairs.stats, pairs.tables()
     reason = f"filtered_{by}"
     entry: dict[str, Any] = {"by": by, "mode": mode, "value": value, "reason": reason, "splits": {}}
