@@ -217,6 +217,7 @@ def _run_stats_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out=args.out,
         overwrite=args.overwrite,
         command=_recorded_command(argv),
+        progress=True,
     )
     if args.json:
         print(json.dumps(stats.to_json(), indent=2, ensure_ascii=False))

@@ -251,12 +251,32 @@ def test_scoring_one_split_leaves_the_other_empty(built, tiny, tmp_path, run_cli
             ["stats", "{built}", "--model", "{tmp}/none", "--split", "test"],
             "--split 'test' is not in '{built}'; its splits are: train, eval.",
         ),
+        (
+            ["stats", "{built}", "--model", "{tmp}/none", "--device", "gpu"],
+            "--device 'gpu' is not a device; use cpu, cuda, cuda:N or mps.",
+        ),
+        (["stats", "{built}", "--model", "{tmp}/none", "--batch-size", "0"], "--batch-size must be >= 1, got 0."),
+        (["stats", "{tmp}", "--model", "{tmp}/none"], "'{tmp}' is not a prefbuild output folder: it has no stats.json."),
     ],
     ids=["no-ches", "no-token", "unknown-by", "fraction", "nan", "empty", "same-out", "split-alone", "limit-out",
-         "bad-split"],
+         "bad-split", "bad-device", "batch-size", "not-a-folder"],
 )  # fmt: skip
 def test_errors_are_one_line(built, tmp_path, run_cli, argv, message):
     values = {"built": str(built), "tmp": str(tmp_path)}
     code, out, err = run_cli(*[arg.format(**values) for arg in argv])
     assert code == 1 and out == ""
     assert err.startswith(f"Error: {message.format(**values)}") and err.count("\n") == 1, err
+
+
+def test_push_sends_the_scores_figure_and_decontaminate_keeps_the_section(scored, tmp_path, run_cli):
+    dry = tmp_path / "dry"
+    code, _, err = run_cli("push", scored, "--repo-id", "someone/mm", "--dry-run", dry)
+    assert code == 0, err
+    assert (dry / "ches.png").read_bytes() == (scored / "ches.png").read_bytes()
+    out = tmp_path / "checked"
+    local = tmp_path / "bench.txt"
+    local.write_text("nothing in common with any of these pairs at all\n")
+    code, _, err = run_cli("decontaminate", scored, "--benchmarks", local, "--out", out)
+    assert code == 0, err
+    assert "## Displacement risk" in (out / "README.md").read_text() and (out / "ches.png").is_file()
+    assert stats_of(out)["splits"]["train"]["displacement"] == stats_of(scored)["splits"]["train"]["displacement"]

@@ -37,10 +37,24 @@ def _scored_splits(pairs: Any, split: str | None) -> list[str]:
     return [pairs.check_split(split)] if split is not None else list(pairs.splits)
 
 
+SCORE_CHUNK = 2_048  # pairs tokenised at once: a 395k-pair split is never held as Python strings and ids at once
+
+
 def score_pairs(
-    pairs: Any, model: Any, tokenizer: Any, splits: list[str], *, limit: int | None, batch_size: int, device: str
+    pairs: Any,
+    model: Any,
+    tokenizer: Any,
+    splits: list[str],
+    *,
+    limit: int | None,
+    batch_size: int,
+    device: str,
+    progress: bool = False,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """{split: {"ches": values, "ches_normalized": values}} for the first `limit` pairs (all without) of `splits`."""
+    """{split: {"ches": values, "ches_normalized": values}} for the first `limit` pairs (all without) of `splits`,
+    SCORE_CHUNK pairs at a time."""
+    from tqdm.auto import tqdm
+
     from prefbuild.displacement.ches import ches_for_rows
     from prefbuild.folder import PAIR_COLUMNS
 
@@ -50,9 +64,16 @@ def score_pairs(
         if limit is not None:
             table = table.slice(0, limit)
         started = time.perf_counter()
-        ches, normalised = ches_for_rows(model, tokenizer, table.to_pylist(), batch_size=batch_size, device=device)
+        ches, normalised = [], []
+        with tqdm(total=table.num_rows, desc=f"CHES {split}", unit="pair", disable=not progress) as bar:
+            for start in range(0, table.num_rows, SCORE_CHUNK):
+                rows = table.slice(start, SCORE_CHUNK).to_pylist()
+                part = ches_for_rows(model, tokenizer, rows, batch_size=batch_size, device=device)
+                ches += part[0]
+                normalised += part[1]
+                bar.update(len(rows))
         logger.info("CHES of %s: %d pairs in %.1f s", split, table.num_rows, time.perf_counter() - started)
-        result[split] = {"ches": np.asarray(ches), "ches_normalized": np.asarray(normalised)}
+        result[split] = {"ches": np.asarray(ches, dtype=np.float64), "ches_normalized": np.asarray(normalised)}
     return result
 
 
@@ -67,6 +88,7 @@ def score_folder(
     out: str | Path | None = None,
     overwrite: bool = False,
     command: str | None = None,
+    progress: bool = False,
 ) -> Any:
     """CHES of every pair of `folder` (or of `split`, its first `limit` pairs) under `model`; returns the stats.
 
@@ -90,11 +112,11 @@ def score_folder(
         _check_out(folder, out, overwrite)
     pairs = open_pairs(folder, split=split, limit=limit, flag="DIR", hub=False)
     splits = _scored_splits(pairs, split)
-    import torch
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _check_device(device)
     loaded, tokenizer = load_model(model, device=device)
-    scores = score_pairs(pairs, loaded, tokenizer, splits, limit=limit, batch_size=batch_size, device=device)
+    scores = score_pairs(
+        pairs, loaded, tokenizer, splits, limit=limit, batch_size=batch_size, device=device, progress=progress
+    )
     stats = pairs.stats
     stats.extra["displacement"] = {
         "method": METHOD,
@@ -117,6 +139,22 @@ def score_folder(
     if command:
         stats.extra.setdefault("history", []).append({"verb": "stats", "command": command})
     return _write(pairs, tables, stats, out, overwrite=True)
+
+
+def _check_device(device: str | None) -> str:
+    """The device to score on: `device`, checked, or CUDA when there is one, else the CPU."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise PrefbuildError(f"--device '{device}' is not a device; use cpu, cuda, cuda:N or mps.") from None
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(kind, True):
+        raise PrefbuildError(f"--device '{device}': this machine has no {kind.upper()} device; use --device cpu.")
+    return device
 
 
 def _check_out(folder: str | Path, out: str | Path, overwrite: bool) -> None:
