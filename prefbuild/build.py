@@ -28,9 +28,11 @@ from prefbuild.decontaminate import DecontaminationRequest, benchmark_splits
 from prefbuild.errors import PrefbuildError
 from prefbuild.folder import (
     PAIR_COLUMNS,
+    BuilderInfo,
     CardSpec,
     FolderStats,
     GroupStats,
+    SourceInfo,
     SplitStats,
     add_edit_distances,
     open_pairs,
@@ -447,8 +449,8 @@ def build_dataset(
 
     header = FolderStats(
         prefbuild_version=__version__,
-        builder={"name": builder.name, "version": builder.version},
-        source=cards.source_facts(source, source_config, source_name),
+        builder=BuilderInfo(name=builder.name, version=builder.version),
+        source=SourceInfo.from_json(cards.source_facts(source, source_config, source_name)),
         seed=seed,
         few_shot=few_shot,
         format=fmt,
@@ -493,8 +495,8 @@ def card_metadata(builder: Builder, build_stats: FolderStats) -> DatasetCardData
     A local `--source` is a copy of the builder's Hub source in its schema, so `source_datasets` names the Hub id
     the rows come from (the body says which path was read). `configs` is filled in once shard names are known.
     """
-    source = build_stats.source["id"]
-    if cards.is_local_source(build_stats.source):
+    source = build_stats.source.id
+    if build_stats.source.is_local:
         source = builder.default_source
     return DatasetCardData(
         license=builder.license,

@@ -22,7 +22,7 @@ import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from prefbuild.errors import PrefbuildError
-from prefbuild.folder import FolderStats, SplitStats, coerce_splits
+from prefbuild.folder import FolderStats, SourceInfo, SplitStats, coerce_splits
 
 # The paper every card cites: the pairs exist to train with DPOP.
 SMAUG_CITATION = """@article{pal2024smaug,
@@ -83,6 +83,16 @@ def render_card(template: str, metadata: DatasetCardData, context: dict[str, Any
             f"Card template data_cards/{template}.md uses a field the build does not provide: {error.message}."
         ) from None
     return f"---\n{metadata.to_yaml()}\n---\n\n{body.lstrip()}"
+
+
+def render_section(template: str, heading: str, context: dict[str, Any]) -> str:
+    """One `## heading` section of data_cards/<template>.md (up to the next `## ` line), rendered on its own: the
+    same text the whole template gives for it when the section uses only `context`."""
+    source = (card_directory() / f"{template}.md").read_text(encoding="utf-8")
+    start = source.index(f"\n## {heading}\n") + 1
+    end = source.find("\n## ", start + 1)
+    fragment = source[start : end + 1 if end != -1 else len(source)]
+    return _environment().from_string(fragment).render(**context)
 
 
 def check_card(text: str, where: str = "README.md") -> DatasetCardData:
@@ -282,8 +292,10 @@ def source_facts(source: str, config: str | None, name: str | None = None) -> di
     }
 
 
-def is_local_source(source: dict[str, Any]) -> bool:
+def is_local_source(source: SourceInfo | dict[str, Any]) -> bool:
     """Whether stats.json's `source` was a local path (folders built before `local` was recorded: the path)."""
+    if isinstance(source, SourceInfo):
+        return source.is_local
     if "local" in source:
         return bool(source["local"])
     return Path(source["id"]).expanduser().exists()
@@ -299,10 +311,10 @@ def rebuild_command(build_stats: FolderStats | dict[str, Any], default_source: s
         return public_command(build_stats.command)
     argv = ["prefbuild", "build", build_stats.builder_name]
     source = build_stats.source
-    if source["id"] != default_source:
-        argv += ["--source", public_path(source["id"])]
-    if source.get("config"):
-        argv += ["--source-config", source["config"]]
+    if source.id != default_source:
+        argv += ["--source", public_path(source.id)]
+    if source.config:
+        argv += ["--source-config", source.config]
     argv += ["--seed", str(build_stats.seed)]
     for flag, value in (("--limit", build_stats.limit), ("--few-shot", build_stats.few_shot)):
         if value:
@@ -348,7 +360,7 @@ def build_card_context(
         "reasons_table": reasons_table(splits),
         "edit_distance_table": edit_distance_table(splits),
         "examples": example_pairs(tables),
-        "local_source": is_local_source(build_stats.source),
+        "local_source": build_stats.source.is_local,
         "smaug_citation": SMAUG_CITATION,
         "pairs": build_stats.pairs,
     }

@@ -405,9 +405,9 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     for source in FolderStats.coerce(report.stats).sources or []:
         taken = ", ".join(
-            f"{split} {facts['selected']:,}/{facts['usable_pairs']:,}" for split, facts in source["splits"].items()
+            f"{split} {facts.selected:,}/{facts.usable_pairs:,}" for split, facts in source.splits.items()
         )
-        print(f"  {source['name']}: {taken}")
+        print(f"  {source.name}: {taken}")
     print(render_summary(report.stats))
     return 0
 

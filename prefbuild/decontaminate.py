@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prefbuild import cards
 from prefbuild.errors import PrefbuildError, unknown_name_error
 from prefbuild.folder import CardSpec, DistanceSummary, FolderStats, SplitStats, coerce_splits
 
@@ -815,18 +816,28 @@ def decontaminate_folder(
         refuse_existing(target, overwrite)
     pairs = open_pairs(folder, hub=False)
     stats, tables = pairs.stats, pairs.tables()
+    before = (FolderStats.from_json(stats.to_json()), cards.example_pairs(tables))  # what the old card shows
     index = build_index(benchmarks, data_dir=data_dir, ngram=ngram)
     tables, report = decontaminate_tables(tables, stats.splits, benchmarks, drop=drop, index=index)
     stats.decontamination = report
     old_card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").is_file() else ""
     had_plot = (folder / "edit_distance.png").is_file()
-    card = partial(_folder_card, old=old_card, plot=had_plot)
+    card = partial(_folder_card, old=old_card, plot=had_plot, before=before)
     return write_pairs_folder(target, tables, stats, card=card, plot=had_plot, overwrite=True)
 
 
-def _folder_card(stats: FolderStats, tables: dict[str, pa.Table], *, old: str, plot: bool) -> CardSpec:
-    """A builder folder's card rendered again from the updated stats (counts change under --drop); other folders
-    (mixes) keep their card, with the YAML's split sizes updated. The histogram keeps its default title."""
+def _folder_card(
+    stats: FolderStats,
+    tables: dict[str, pa.Table],
+    *,
+    old: str,
+    plot: bool,
+    before: tuple[FolderStats, list[dict[str, str]]],
+) -> CardSpec:
+    """A builder folder's card rendered again from the updated stats (counts change under --drop). A mixture's
+    card cannot be rendered again without its config and sources: it keeps its text, with what --drop changes
+    redrawn (`redraw_mixture_card`). Other folders keep their card. The YAML's split sizes are updated in every
+    case; the histogram keeps its default title."""
     if stats.builder_name:
         from prefbuild.build import builder_card
         from prefbuild.builders import get_builder
@@ -834,7 +845,38 @@ def _folder_card(stats: FolderStats, tables: dict[str, pa.Table], *, old: str, p
         spec = builder_card(get_builder(stats.builder_name), stats, tables, plot)
         spec.plot_title = ""
         return spec
+    if stats.kind == "mix":
+        old = redraw_mixture_card(old, before[0], stats, before[1], cards.example_pairs(tables))
     return CardSpec(kept=old)
+
+
+def redraw_mixture_card(
+    card: str, before: FolderStats, after: FolderStats, examples_before: list[dict], examples_after: list[dict]
+) -> str:
+    """A mixture card's text with the parts that depend on the split counts drawn again from `after`: the pair
+    total, the counts and edit-distance tables, the examples and the size bucket. Each part is rendered from
+    `before` and from `after` and the first replaces the second, so a card whose text differs is left as it is."""
+    from prefbuild.mix import mix_counts_table
+
+    before_splits = {name: split.to_json() for name, split in before.splits.items()}
+    after_splits = {name: split.to_json() for name, split in after.splits.items()}
+    parts = [
+        (f"{before.pairs:,} pairs in this folder", f"{after.pairs:,} pairs in this folder"),
+        (mix_counts_table(before_splits), mix_counts_table(after_splits)),
+        (cards.edit_distance_table(before.splits), cards.edit_distance_table(after.splits)),
+        (
+            cards.render_section("mix", "Examples", {"examples": examples_before}),
+            cards.render_section("mix", "Examples", {"examples": examples_after}),
+        ),
+        (
+            f"- {cards.size_category(before.pairs)}\n",
+            f"- {cards.size_category(after.pairs)}\n",
+        ),
+    ]
+    for old, new in parts:
+        if old != new and card.count(old) == 1:
+            card = card.replace(old, new)
+    return card
 
 
 def benchmark_split_warning(dataset_name: str | None, split: str) -> str | None:

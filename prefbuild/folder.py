@@ -277,6 +277,111 @@ class SplitStats(_Record):
 
 
 @dataclass
+class BuilderInfo(_Record):
+    """`builder`: the builder's registry name and version (bumped when its output changes)."""
+
+    name: str = ""
+    version: int | str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"name", "version"})
+
+
+@dataclass
+class SourceInfo(_Record):
+    """`source`: where a build's rows came from. id: the Hub id, or a local path as given when relative, else its
+    name. config: the Hub config. local: "file", "folder" or None (a Hub id). sha256: a local source's content hash
+    (`cards.content_hash`)."""
+
+    id: str = ""
+    config: str | None = None
+    local: str | None = None
+    sha256: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"id", "config", "local", "sha256"})
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source was a local path (folders built before `local` was recorded: whether `id` exists)."""
+        if self._order is not None and "local" not in self._order:
+            return Path(self.id).expanduser().exists()
+        return bool(self.local)
+
+
+@dataclass
+class MixInfo(_Record):
+    """`mix`: the mixture's name, its config file (public path; None when mixed from Python) and seed."""
+
+    name: str = ""
+    config: str | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"name", "config", "seed"})
+
+
+@dataclass
+class SourceSplitStats(_Record):
+    """One mixture entry's counts for one split (`sources[i].splits.<split>`): source_rows = selected +
+    not_selected + sum(skipped). usable_pairs: rows the entry's builder could use; selected: taken by the share;
+    edit_distance: {level: DistanceSummary} of the pairs taken."""
+
+    source_rows: int = 0
+    usable_pairs: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    selected: int = 0
+    not_selected: int = 0
+    edit_distance: dict[str, DistanceSummary] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"source_rows", "usable_pairs", "skipped", "selected", "not_selected", "edit_distance"}
+    )
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        return _summaries(value) if name == "edit_distance" else super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "edit_distance":
+            return {level: summary.to_json() for level, summary in value.items()}
+        return super()._dump_field(name, value)
+
+
+@dataclass
+class SourceStats(_Record):
+    """One mixture entry (`sources[i]`): name, source (public path or Hub id), schema, hub_id, license, weight,
+    eval_weight (the share asked for: a fraction or a row count), what the entry's own folder recorded (builder,
+    seed, command: in `extra`, in the order written) and splits {split: SourceSplitStats}."""
+
+    name: str = ""
+    source: str | None = None
+    schema: str | None = None
+    hub_id: str | None = None
+    license: str | None = None
+    weight: float | int | None = None
+    eval_weight: float | int | None = None
+    splits: dict[str, SourceSplitStats] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"name", "source", "schema", "hub_id", "license", "weight", "eval_weight", "splits"}
+    )
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: SourceSplitStats.from_json(facts) for split, facts in value.items()}
+        return super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: facts.to_json() for split, facts in value.items()}
+        return super()._dump_field(name, value)
+
+
+@dataclass
 class FolderStats(_Record):
     """stats.json: how a folder was made and what it holds.
 
@@ -284,14 +389,13 @@ class FolderStats(_Record):
     few_shot, format, system_prompt, tokenizer, limit, options, command; then splits, benchmark_splits
     ({split: benchmark label} for splits that are a benchmark's scored set) and, after --decontaminate,
     decontamination (the overlap report). A mixture's: prefbuild_version, mix {name, config, seed}, seed, format,
-    system_prompt, command, sources (per entry: name, source, schema, hub_id, license, weight, eval_weight, ...,
-    splits {split: source_rows, usable_pairs, skipped, selected, not_selected, edit_distance}); then splits.
+    system_prompt, command, sources (a SourceStats per entry); then splits.
     """
 
     prefbuild_version: str | None = None
-    builder: dict[str, Any] | None = None
-    mix: dict[str, Any] | None = None
-    source: dict[str, Any] | None = None
+    builder: BuilderInfo | None = None
+    mix: MixInfo | None = None
+    source: SourceInfo | None = None
     seed: int | None = None
     few_shot: int | None = None
     format: str | None = None
@@ -300,7 +404,7 @@ class FolderStats(_Record):
     limit: int | None = None
     options: dict[str, Any] | None = None
     command: str | None = None
-    sources: list[dict[str, Any]] | None = None
+    sources: list[SourceStats] | None = None
     splits: dict[str, SplitStats] = field(default_factory=dict)
     benchmark_splits: dict[str, str] | None = None
     decontamination: dict[str, Any] | None = None
@@ -325,7 +429,7 @@ class FolderStats(_Record):
 
     @property
     def builder_name(self) -> str | None:
-        return (self.builder or {}).get("name")
+        return self.builder.name if self.builder is not None else None
 
     @property
     def pairs(self) -> int:
@@ -343,11 +447,19 @@ class FolderStats(_Record):
             if not isinstance(value, Mapping):
                 raise PrefbuildError("stats.json: 'splits' must be a mapping of split names.")
             return {split: SplitStats.from_json(facts) for split, facts in value.items()}
+        if name == "sources":
+            return [SourceStats.from_json(facts) for facts in value]
+        if name in _HEADER_RECORDS:
+            return _HEADER_RECORDS[name].from_json(value)
         return super()._load_field(name, value)
 
     def _dump_field(self, name: str, value: Any) -> Any:
         if name == "splits":
             return {split: facts.to_json() for split, facts in value.items()}
+        if name == "sources":
+            return [facts.to_json() for facts in value]
+        if name in _HEADER_RECORDS:
+            return value.to_json()
         return super()._dump_field(name, value)
 
     def to_text(self) -> str:
@@ -394,6 +506,9 @@ class FolderStats(_Record):
             return cls.from_json(raw)
         except (TypeError, AttributeError, ValueError) as error:
             raise PrefbuildError(f"{where} does not follow prefbuild's stats schema: {error}.") from None
+
+
+_HEADER_RECORDS: dict[str, type[_Record]] = {"builder": BuilderInfo, "source": SourceInfo, "mix": MixInfo}
 
 
 def coerce_splits(splits: Mapping[str, SplitStats | Mapping[str, Any]]) -> dict[str, SplitStats]:

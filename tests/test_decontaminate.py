@@ -292,3 +292,29 @@ def test_pair_check_equals_a_plain_python_check_of_prompt_plus_completion():
             (row["prompt"] + " " + row["rejected"]).split()
         )
         assert bool(mask) == expected, row
+
+
+def test_drop_on_a_mixture_folder_redraws_the_cards_counts(tmp_path, run_cli):
+    """A mixture's card keeps its text (no config to render it from), but the counts --drop changes are redrawn."""
+    from prefbuild.build import build_dataset
+    from prefbuild.cards import edit_distance_table
+    from prefbuild.folder import FolderStats
+    from prefbuild.mix import mix_counts_table, mix_datasets, parse_config
+
+    build_dataset("hellaswag", source=str(FIXTURES / "hellaswag"), out=tmp_path / "hellaswag", plot=False)
+    config = parse_config(
+        {"name": "m", "sources": [{"name": "h", "source": str(tmp_path / "hellaswag"), "weight": 1.0}]}
+    )
+    mix_datasets(config, out=tmp_path / "mix", plot=False)
+    before = FolderStats.load(tmp_path / "mix")
+    code, _, _ = run_cli(
+        "decontaminate", tmp_path / "mix", "--benchmarks", "hellaswag", "--data-dir", BENCHMARKS, "--drop"
+    )
+    after = FolderStats.load(tmp_path / "mix")
+    assert code == 0 and after.pairs < before.pairs
+    card = (tmp_path / "mix" / "README.md").read_text()
+    splits = {name: split.to_json() for name, split in after.splits.items()}
+    assert f"{after.pairs:,} pairs in this folder" in card
+    assert mix_counts_table(splits) in card and edit_distance_table(after.splits) in card
+    assert mix_counts_table({name: split.to_json() for name, split in before.splits.items()}) not in card
+    assert "## Composition" in card and "## Benchmark contamination" in card  # the rest of the card is kept

@@ -10,10 +10,12 @@ from prefbuild.build import build_dataset
 from prefbuild.errors import PrefbuildError
 from prefbuild.folder import (
     PAIR_COLUMNS,
+    BuilderInfo,
     CardSpec,
     DistanceSummary,
     FolderStats,
     GroupStats,
+    SourceInfo,
     SplitStats,
     open_pairs,
     write_pairs_folder,
@@ -39,7 +41,8 @@ def test_stats_json_round_trips_to_the_same_bytes(arc):
 
 def test_stats_are_typed(arc):
     stats = FolderStats.load(arc[0])
-    assert stats.kind == "build" and stats.builder_name == "arc"
+    assert stats.kind == "build" and stats.builder_name == "arc" and isinstance(stats.builder, BuilderInfo)
+    assert stats.source.id == "arc" and stats.source.local == "folder" and stats.source.is_local
     train = stats.splits["train"]
     assert isinstance(train, SplitStats) and isinstance(train.edit_distance["char"], DistanceSummary)
     assert train.paired_rows == train.input_rows - sum(train.skipped.values())
@@ -86,8 +89,8 @@ def test_unknown_keys_and_key_order_survive_a_round_trip():
 def test_a_new_build_header_writes_every_build_key_in_order():
     stats = FolderStats(
         prefbuild_version="0",
-        builder={"name": "arc", "version": 1},
-        source={"id": "x"},
+        builder=BuilderInfo(name="arc", version=1),
+        source=SourceInfo(id="x"),
         seed=0,
         few_shot=0,
         format="standard",
@@ -177,3 +180,60 @@ def test_open_pairs_errors_name_the_problem(arc, tmp_path):
         open_pairs(tmp_path, hub=False)
     with pytest.raises(PrefbuildError, match="--limit must be >= 1"):
         open_pairs(arc[0], limit=0)
+
+
+def test_mixture_sources_are_typed_and_round_trip():
+    raw = {
+        "prefbuild_version": "0",
+        "mix": {"name": "tiny", "config": None, "seed": 0},
+        "seed": 0,
+        "format": "standard",
+        "system_prompt": None,
+        "command": None,
+        "sources": [
+            {
+                "name": "arc",
+                "source": "arc",
+                "schema": "prefbuild",
+                "hub_id": "allenai/ai2_arc",
+                "license": "cc-by-sa-4.0",
+                "weight": 1.0,
+                "eval_weight": None,
+                "builder": {"name": "arc", "version": 1},
+                "splits": {
+                    "train": {
+                        "source_rows": 3,
+                        "usable_pairs": 3,
+                        "skipped": {},
+                        "selected": 2,
+                        "not_selected": 1,
+                        "edit_distance": {
+                            "char": {
+                                "count": 0,
+                                "mean": None,
+                                "median": None,
+                                "p10": None,
+                                "p90": None,
+                                "min": None,
+                                "max": None,
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+        "splits": {
+            "train": {
+                "input_rows": 3,
+                "pairs": 2,
+                "skipped": {"arc:not_selected": 1},
+                "dropped_pairs": {},
+                "edit_distance": {},
+                "sources": {"arc": 2},
+            }
+        },
+    }
+    stats = FolderStats.from_json(raw)
+    assert stats.kind == "mix" and stats.to_json() == raw
+    assert stats.sources[0].splits["train"].selected == 2 and stats.sources[0].extra["builder"]["name"] == "arc"
+    assert stats.splits["train"].sources == {"arc": 2}
