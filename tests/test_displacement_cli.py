@@ -280,3 +280,30 @@ def test_push_sends_the_scores_figure_and_decontaminate_keeps_the_section(scored
     assert code == 0, err
     assert "## Displacement risk" in (out / "README.md").read_text() and (out / "ches.png").is_file()
     assert stats_of(out)["splits"]["train"]["displacement"] == stats_of(scored)["splits"]["train"]["displacement"]
+
+
+def test_filter_a_mixture_keeps_its_accounting_and_card(tmp_path, run_cli):
+    from prefbuild.build import build_dataset
+    from prefbuild.mix import mix_datasets, parse_config
+
+    build_dataset("arc", source=str(FIXTURES / "arc"), out=tmp_path / "arc", plot=False)
+    config = {
+        "name": "tiny",
+        "seed": 0,
+        "sources": [
+            {"name": "arc", "source": str(tmp_path / "arc"), "weight": 1.0},
+            {"name": "truthy", "source": str(FIXTURES / "mix" / "truthy"), "schema": "jondurbin/truthy-dpo-v0.1"},
+        ],
+    }
+    mix_datasets(parse_config(config), out=tmp_path / "mix", plot=False)
+    out = tmp_path / "mix_filtered"
+    code, _, err = run_cli(
+        "filter", tmp_path / "mix", "--by", "edit_distance_word", "--drop-bottom", "0.5", "--out", out
+    )
+    assert code == 0, err
+    before, after = stats_of(tmp_path / "mix")["splits"]["train"], stats_of(out)["splits"]["train"]
+    assert after["pairs"] == before["pairs"] - before["pairs"] // 2
+    assert after["input_rows"] == after["pairs"] + sum(after["skipped"].values())  # a mixture: one pair per row
+    assert after["skipped"]["filtered_edit_distance_word"] == before["pairs"] // 2
+    assert sum(after["sources"].values()) == after["pairs"]
+    assert f"{after['pairs']:,}" in (out / "README.md").read_text()

@@ -132,13 +132,14 @@ def score_folder(
             stats.splits[name].extra["displacement"] = summaries
         return stats
     tables = pairs.tables()
+    card = _card(pairs, tables)
     for name, table in tables.items():
         for column in SCORE_COLUMNS:
             values = pa.array(scores[name][column], pa.float64()) if name in scores else pa.nulls(table.num_rows)
             tables[name] = _set_column(tables[name], column, values.cast(pa.float64()))
     if command:
         stats.extra.setdefault("history", []).append({"verb": "stats", "command": command})
-    return _write(pairs, tables, stats, out, overwrite=True)
+    return _write(tables, stats, out, card, overwrite=True)
 
 
 def _check_device(device: str | None) -> str:
@@ -174,17 +175,29 @@ def _set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
     return table.append_column(name, values)
 
 
-def _write(pairs: Any, tables: dict[str, pa.Table], stats: Any, out: str | Path, *, overwrite: bool) -> Any:
-    """Write `tables` and `stats` as a folder at `out`, with the card re-rendered as `decontaminate` does."""
+def _card(pairs: Any, tables: dict[str, pa.Table]) -> tuple[Any, bool]:
+    """The card factory for the written copy, as `decontaminate` makes it (a builder's card rendered again from
+    the new stats, a mixture's redrawn), and whether the folder has figures. Call it before changing the stats."""
     from functools import partial
 
+    from prefbuild import cards
     from prefbuild.decontaminate import _folder_card
+    from prefbuild.folder import FolderStats
+
+    path = pairs.path
+    old_card = (path / "README.md").read_text(encoding="utf-8") if (path / "README.md").is_file() else ""
+    plot = (path / "edit_distance.png").is_file()
+    before = (FolderStats.from_json(pairs.stats.to_json()), cards.example_pairs(tables))
+    return partial(_folder_card, old=old_card, plot=plot, before=before), plot
+
+
+def _write(
+    tables: dict[str, pa.Table], stats: Any, out: str | Path, card: tuple[Any, bool], *, overwrite: bool
+) -> Any:
     from prefbuild.folder import write_pairs_folder
 
-    old_card = (pairs.path / "README.md").read_text(encoding="utf-8") if (pairs.path / "README.md").is_file() else ""
-    plot = (pairs.path / "edit_distance.png").is_file()
-    card = partial(_folder_card, old=old_card, plot=plot)
-    return write_pairs_folder(out, tables, stats, card=card, plot=plot, overwrite=overwrite)
+    factory, plot = card
+    return write_pairs_folder(out, tables, stats, card=factory, plot=plot, overwrite=overwrite)
 
 
 def _filter_mode(
@@ -271,6 +284,7 @@ def filter_folder(
     _check_out(folder, out, overwrite)
     pairs = open_pairs(folder, split=split, flag="DIR", hub=False)
     stats, tables = pairs.stats, pairs.tables()
+    card = _card(pairs, tables)
     reason = f"filtered_{by}"
     entry: dict[str, Any] = {"by": by, "mode": mode, "value": value, "reason": reason, "splits": {}}
     for name in _scored_splits(pairs, split):
@@ -299,7 +313,7 @@ def filter_folder(
     stats.extra.setdefault("filters", []).append({**entry, "input": _public(folder), "command": command})
     if command:
         stats.extra.setdefault("history", []).append({"verb": "filter", "command": command})
-    return _write(pairs, tables, stats, out, overwrite=True)
+    return _write(tables, stats, out, card, overwrite=True)
 
 
 def _public(folder: str | Path) -> str:
