@@ -241,7 +241,10 @@ def test_scoring_one_split_leaves_the_other_empty(built, tiny, tmp_path, run_cli
             ["filter", "{built}", "--by", "edit_distance_char", "--keep-below", "0.5", "--out", "{built}"],
             "--out '{built}' is the folder being read; give another folder, or add --overwrite.",
         ),
-        (["stats", "{built}", "--split", "train"], "--split: only with --model M (CHES scoring); add --model or drop them."),
+        (
+            ["stats", "{built}", "--split", "train"],
+            "--split: only with --model M (CHES scoring); add --model or drop them.",
+        ),
         (
             ["stats", "{built}", "--model", "{tmp}/none", "--limit", "2", "--out", "{tmp}/o"],
             "--limit 2 scores only part of each split, but --out writes every pair; drop --limit to write an "
@@ -256,7 +259,10 @@ def test_scoring_one_split_leaves_the_other_empty(built, tiny, tmp_path, run_cli
             "--device 'gpu' is not a device; use cpu, cuda, cuda:N or mps.",
         ),
         (["stats", "{built}", "--model", "{tmp}/none", "--batch-size", "0"], "--batch-size must be >= 1, got 0."),
-        (["stats", "{tmp}", "--model", "{tmp}/none"], "'{tmp}' is not a prefbuild output folder: it has no stats.json."),
+        (
+            ["stats", "{tmp}", "--model", "{tmp}/none"],
+            "'{tmp}' is not a prefbuild output folder: it has no stats.json.",
+        ),
     ],
     ids=["no-ches", "no-token", "unknown-by", "fraction", "nan", "empty", "same-out", "split-alone", "limit-out",
          "bad-split", "bad-device", "batch-size", "not-a-folder"],

@@ -18,7 +18,7 @@ The sums are accumulated in float32 whatever the model's dtype, and CHES is comp
 low-edit pairs (MetaMath) that matter most here. Σh⁻ − Σh⁺ is taken over the positions after the completions'
 common prefix only: in a causal model the positions up to the first differing token see the same tokens in both
 sequences and have the same hidden states, so their exact contribution is zero rather than float32 noise (which
-moved CHES by ~1e-3 relative between batch sizes on MetaMath-like pairs; ~1e-4 this way: see
+moved CHES by up to 1.2e-3 relative between batch sizes on MetaMath-like pairs; up to 3.3e-4 this way: see
 benchmarks/ches_throughput.py).
 
 Token ids come from `tokenize_pairs`, which tokenises built rows the way TRL 1.16's `DPOTrainer` does (prompt ids,
