@@ -39,7 +39,7 @@ from prefbuild.folder import (
     summarise_distances,
     write_pairs_folder,
 )
-from prefbuild.formats import check_format, to_conversational
+from prefbuild.formats import check_format, to_format
 from prefbuild.output import refuse_existing
 from prefbuild.seeding import row_rng
 from prefbuild.sources import check_fields, load_source, split_location
@@ -366,7 +366,7 @@ def build_dataset(
     started = time.perf_counter()
     if source is None:
         source, source_config = builder.default_source, source_config or builder.default_config
-    raw = load_source(source, source_config)
+    raw = load_source(source, source_config, split_names=builder.split_map)
     check_fields(raw, builder.required_fields, source, builder.name)
     for split in list(raw):
         bad = bad_rows.find_bad_rows(raw[split], builder.checked_fields(), split_location(source, split), on_bad_rows)
@@ -433,8 +433,7 @@ def build_dataset(
             del source_groups
             pairs = pairs.drop_columns([GROUP])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
-        if fmt == "conversational":
-            pairs = to_conversational(pairs, system_prompt)
+        pairs = to_format(pairs, fmt, system_prompt)  # places a row's own `system` column (ORCA, Truthy)
         tables[split] = pairs
     seconds["statistics"] = time.perf_counter() - started
     # The source rows and the mapped tables (pairs plus status rows) are not needed past this point; holding them

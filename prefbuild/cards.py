@@ -22,7 +22,7 @@ import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from prefbuild.errors import PrefbuildError
-from prefbuild.folder import FolderStats, SourceInfo, SplitStats, coerce_splits
+from prefbuild.folder import FolderStats, SourceInfo, SourceSplitStats, SplitStats, coerce_splits
 
 # The paper every card cites: the pairs exist to train with DPOP.
 SMAUG_CITATION = """@article{pal2024smaug,
@@ -156,14 +156,25 @@ def reasons_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
     return markdown_table(rows) if len(rows) > 1 else ""
 
 
-def edit_distance_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
-    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
-    rows = [["split", "level", "mean", "median", "p10", "p90"]]
-    for name, split in coerce_splits(splits).items():
+def edit_distance_rows(splits: Mapping[str, SplitStats | SourceSplitStats | dict[str, Any]]) -> list[list[str]]:
+    """The cells of `edit_distance_table`'s body, one row per split and level (the mixture card prefixes a source).
+
+    `splits`: a folder's SplitStats, or a mixture entry's SourceSplitStats (anything with `edit_distance`)."""
+    rows = []
+    typed = {
+        name: split if hasattr(split, "edit_distance") else SplitStats.from_json(split)
+        for name, split in splits.items()
+    }
+    for name, split in typed.items():
         for level, summary in split.edit_distance.items():
             cells = [_percent(value) for value in (summary.mean, summary.median, summary.p10, summary.p90)]
             rows.append([f"`{name}`", level, *cells])
-    return markdown_table(rows, numeric=4)
+    return rows
+
+
+def edit_distance_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
+    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
+    return markdown_table([["split", "level", "mean", "median", "p10", "p90"], *edit_distance_rows(splits)], numeric=4)
 
 
 def _text(value: Any) -> str:

@@ -364,8 +364,9 @@ def _run_push(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "mix",
-        help="Mix built folders and third-party preference sets by weight into one Hub-ready folder.",
-        description="Sample each source of a mixture config (recipes/mix/<name>.yaml) by its weight, with a seed, "
+        help="Mix built folders and third-party preference sets, each by its share, into one Hub-ready folder.",
+        description="Sample each source of a mixture config (recipes/mix/<name>.yaml) by its share (`fraction` or "
+        "`rows`), with a seed, "
         "into train and eval splits with a `source` column for provenance, per-source statistics and a card "
         "listing the composition. Sources: folders from `prefbuild build`, Intel/orca_dpo_pairs, "
         "jondurbin/truthy-dpo-v0.1, HuggingFaceH4/ultrafeedback_binarized (Hub ids or local copies).",
@@ -379,6 +380,13 @@ def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational rows without one")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    parser.add_argument(
+        "--on-bad-rows",
+        choices=["error", "skip"],
+        default="error",
+        help="a third-party or `pairs` row with undecodable text or a wrong type: stop with one line naming file, "
+        "row and field (default), or count it under the entry's skip reasons",
+    )
     _decontaminate_flags(parser)
     parser.set_defaults(handler=_run_mix)
 
@@ -399,6 +407,7 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config_path=args.config,
         plot=not args.no_plot,
         decontaminate=_decontamination_request(args),
+        on_bad_rows=args.on_bad_rows,
     )
     print(f"Wrote {report.out}")
     from prefbuild.folder import FolderStats

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import string
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -645,11 +644,11 @@ def decontaminate_tables(
     """Check every split against the benchmarks; with `drop`, remove overlapping pairs (updating `split_stats`
     in place; stats.json dicts are accepted too and updated the same way).
 
-    Returns the (possibly filtered) tables and the report that stats.json keeps under `decontamination`.
+    Returns the (possibly filtered) tables and the report that stats.json keeps under `decontamination`. The
+    report holds no wall-clock timings (they made a decontaminated folder differ on every rebuild) and names a
+    local benchmark file or folder by `cards.public_path` (never an absolute local path).
     """
-    started = time.perf_counter()
     index = index or build_index(benchmarks, data_dir=data_dir, ngram=ngram)
-    indexed = time.perf_counter() - started
     report_splits, masks = check_tables(tables, index)
     if drop:
         typed = coerce_splits(split_stats)
@@ -667,14 +666,13 @@ def decontaminate_tables(
         "benchmarks": {
             name: {
                 "label": index.labels[name],
-                "source": index.sources[name],
+                "source": cards.public_path(index.sources[name]),
                 "documents": len(index.documents[name]),
                 "ngrams": index.ngram_counts[name],
             }
             for name in index.names
         },
         "splits": report_splits,
-        "seconds": {"index": round(indexed, 3), "check": round(time.perf_counter() - started - indexed, 3)},
     }
     return tables, report
 
@@ -856,7 +854,7 @@ def redraw_mixture_card(
     """A mixture card's text with the parts that depend on the split counts drawn again from `after`: the pair
     total, the counts and edit-distance tables, the examples and the size bucket. Each part is rendered from
     `before` and from `after` and the first replaces the second, so a card whose text differs is left as it is."""
-    from prefbuild.mix import mix_counts_table
+    from prefbuild.mix.write import mix_counts_table
 
     before_splits = {name: split.to_json() for name, split in before.splits.items()}
     after_splits = {name: split.to_json() for name, split in after.splits.items()}

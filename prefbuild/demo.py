@@ -155,7 +155,7 @@ def run_demo(
     started = time.perf_counter()
     echo("\n== Mix the sets (half of each, seeded), with a `source` column for provenance")
     config = MixConfig(
-        name="demo", sources=[MixEntry(name, str(folder), weight=0.5) for name, folder in report.sets.items()]
+        name="demo", sources=[MixEntry(name, str(folder), fraction=0.5) for name, folder in report.sets.items()]
     )
     mixed = mix_datasets(config, out=out / "mix", command=DEMO_COMMAND)
     for source in FolderStats.coerce(mixed.stats).sources or []:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefbuild.errors import PrefbuildError
@@ -637,7 +638,8 @@ def render_folder_card(
 
 
 def summarise_tables(tables: dict[str, pa.Table], header: FolderStats, tokenizer: Any = None) -> dict[str, pa.Table]:
-    """Add the distance columns each table lacks and set `header.splits[s]`'s pairs and distance summaries."""
+    """Add the distance columns each table lacks and set `header.splits[s]`'s pairs, distance summaries and (for a
+    split that counts them) pairs per tier from the tables."""
     result = {}
     for split, table in tables.items():
         table = add_edit_distances(table, tokenizer)
@@ -646,6 +648,9 @@ def summarise_tables(tables: dict[str, pa.Table], header: FolderStats, tokenizer
         facts.edit_distance, first = summarise_distances(table)
         if first is not None:
             facts.first_diff_token = first
+        if facts.tiers is not None and "tier" in table.column_names:  # pairs per tier, after any --drop
+            tiers = pc.value_counts(table.column("tier")).to_pylist()
+            facts.tiers = dict(sorted((item["values"], item["counts"]) for item in tiers))
         result[split] = table
     from prefbuild.displacement.scores import summarise_score_columns
 

@@ -174,9 +174,18 @@ def read_output_folder(
     """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json as a dict.
 
     columns: read only these columns (`[]` checks that every shard opens without reading any data).
-    Prefer `prefbuild.folder.open_pairs`, which gives the typed `FolderStats`.
+    Deprecated: use `prefbuild.folder.open_pairs(folder)` (`.tables()`, `.stats`, a typed `FolderStats`).
     """
+    import warnings
+
     from prefbuild.folder import FolderStats, read_tables
+
+    warnings.warn(
+        "prefbuild.output.read_output_folder is deprecated; use prefbuild.folder.open_pairs(folder) "
+        "(.tables(), .stats). It is removed in the next release.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
 
     stats = FolderStats.load(folder)
     return read_tables(folder, stats, columns=columns), stats.to_json()

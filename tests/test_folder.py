@@ -237,3 +237,10 @@ def test_mixture_sources_are_typed_and_round_trip():
     assert stats.kind == "mix" and stats.to_json() == raw
     assert stats.sources[0].splits["train"].selected == 2 and stats.sources[0].extra["builder"]["name"] == "arc"
     assert stats.splits["train"].sources == {"arc": 2}
+
+
+def test_source_locality_of_folders_written_before_local_was_recorded(tmp_path):
+    assert SourceInfo.from_json({"id": str(tmp_path), "config": None}).is_local  # no `local` key: the path exists
+    assert not SourceInfo.from_json({"id": "allenai/ai2_arc", "config": None}).is_local
+    assert not SourceInfo(id=str(tmp_path), local=None).is_local  # written by this version: `local` says it
+    assert list(SourceInfo.from_json({"id": "x", "config": None}).to_json()) == ["id", "config"]
