@@ -556,8 +556,9 @@ def drop_overlapping(
     A source row all of whose pairs go counts as a skipped row under `reason` (`benchmark_overlap`; `prefbuild
     filter` passes `filtered_<column>`); pairs removed from a row that keeps others count as dropped pairs under the
     same reason. Rows are told apart by their prompt when a split has several pairs per row (ARC, HellaSwag: one
-    pair per wrong answer, all with the question's prompt). `split_stats` is updated in place, its tier counts too,
-    and with `group_column` (a column of the pairs, e.g. MetaMathQA's `type`) its `by_<group_column>` counts.
+    pair per wrong answer, all with the question's prompt). `split_stats` is updated in place (its tier counts are
+    redone from the tables by `write_pairs_folder`), and with `group_column` (a column of the pairs, e.g.
+    MetaMathQA's `type`) its `by_<group_column>` counts: pairs, skips, drops and tiers per group.
     """
     flagged = mask != 0
     dropped = int(np.count_nonzero(flagged))
@@ -570,8 +571,6 @@ def drop_overlapping(
     kept = table.filter(pa.array(~flagged))
     _count_removed(split_stats, flagged, prompts, reason)
     split_stats.pairs = kept.num_rows
-    if split_stats.tiers is not None and "tier" in kept.column_names:
-        split_stats.tiers = _nonzero(_value_counts(kept, "tier", split_stats.tiers))
     if group_column is not None and f"by_{group_column}" in split_stats.groups:
         from prefbuild.build import MISSING_GROUP
 
