@@ -313,3 +313,12 @@ def test_filter_a_mixture_keeps_its_accounting_and_card(tmp_path, run_cli):
     assert after["skipped"]["filtered_edit_distance_word"] == before["pairs"] // 2
     assert sum(after["sources"].values()) == after["pairs"]
     assert f"{after['pairs']:,}" in (out / "README.md").read_text()
+
+
+def test_python_calls_record_the_equivalent_command(scored, tmp_path):
+    from prefbuild.displacement.folders import filter_folder
+
+    stats = filter_folder(scored, "ches_normalized", out=tmp_path / "f", keep_below=0.5, split="train")
+    expected = "prefbuild filter mm_scored --by ches_normalized --keep-below 0.5 --split train --out f"
+    assert stats.extra["history"][-1] == {"verb": "filter", "command": expected}
+    assert expected in (tmp_path / "f" / "README.md").read_text()

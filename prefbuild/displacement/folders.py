@@ -137,8 +137,10 @@ def score_folder(
         for column in SCORE_COLUMNS:
             values = pa.array(scores[name][column], pa.float64()) if name in scores else pa.nulls(table.num_rows)
             tables[name] = _set_column(tables[name], column, values.cast(pa.float64()))
-    if command:
-        stats.extra.setdefault("history", []).append({"verb": "stats", "command": command})
+    if command is None:  # called from Python: the command line that does the same
+        argv = ["stats", str(folder), "--model", str(model), *(["--split", split] if split else [])]
+        command = _command([*argv, "--batch-size", str(batch_size), "--out", str(out)])
+    stats.extra.setdefault("history", []).append({"verb": "stats", "command": command})
     return _write(tables, stats, out, card, overwrite=True)
 
 
@@ -310,10 +312,21 @@ def filter_folder(
         }
     if all(facts["pairs_after"] == 0 for facts in entry["splits"].values()):
         raise PrefbuildError(f"The filter drops every pair of {', '.join(entry['splits'])}; loosen it.")
+    if command is None:  # called from Python: the command line that does the same
+        rule = [f"--{mode.replace('_', '-')}", f"{value:g}", *(["--split", split] if split else [])]
+        command = _command(["filter", str(folder), "--by", by, *rule, "--out", str(out)])
     stats.extra.setdefault("filters", []).append({**entry, "input": _public(folder), "command": command})
-    if command:
-        stats.extra.setdefault("history", []).append({"verb": "filter", "command": command})
+    stats.extra.setdefault("history", []).append({"verb": "filter", "command": command})
     return _write(tables, stats, out, card, overwrite=True)
+
+
+def _command(argv: list[str]) -> str:
+    """`prefbuild ARGV` as stats.json records commands: local paths made public (`cards.public_argv`)."""
+    import shlex
+
+    from prefbuild.cards import public_argv
+
+    return shlex.join(["prefbuild", *public_argv(argv)])
 
 
 def _public(folder: str | Path) -> str:
