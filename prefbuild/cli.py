@@ -153,7 +153,7 @@ def _displacement_flags(parser: argparse.ArgumentParser) -> None:
         "With --model, score each pair's CHES and normalised CHES (Razin et al. 2024, arXiv 2410.08847) from the "
         "model's last hidden layer: higher = DPO more likely to lower the chosen likelihood.",
     )
-    group.add_argument("--model", metavar="M", help="causal LM (local folder or Hub id) whose hidden states score")
+    group.add_argument("--model", metavar="M", help="causal LM (local folder or Hub id) that scores the pairs")
     group.add_argument("--split", metavar="S", help="score only this split (default: every split)")
     group.add_argument("--limit", type=int, metavar="N", help="score only the first N pairs of each split")
     group.add_argument("--batch-size", type=int, default=8, metavar="B", help="pairs per forward pass (default: 8)")
@@ -242,8 +242,10 @@ def _add_filter(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("folder", metavar="DIR", help="a folder written by `prefbuild build`, `mix` or `stats --out`")
     parser.add_argument("--by", required=True, metavar="COLUMN", help=f"one of: {', '.join(FILTER_COLUMNS)}")
     rule = parser.add_mutually_exclusive_group(required=True)
-    rule.add_argument("--drop-top", type=float, metavar="F", help="drop the fraction F of each split with the highest")
-    rule.add_argument("--drop-bottom", type=float, metavar="F", help="drop the fraction F with the lowest values")
+    rule.add_argument("--drop-top", type=float, metavar="F", help="drop ⌊F × pairs⌋ of each split: the highest values")
+    rule.add_argument(
+        "--drop-bottom", type=float, metavar="F", help="drop ⌊F × pairs⌋ of each split: the lowest values"
+    )
     rule.add_argument("--keep-below", type=float, metavar="X", help="keep the pairs whose value is below X")
     rule.add_argument("--keep-above", type=float, metavar="X", help="keep the pairs whose value is above X")
     parser.add_argument("--split", metavar="S", help="filter only this split (the others are copied as they are)")
