@@ -106,8 +106,8 @@ def ches_from_ids(
 
     Each forward pass scores `batch_size` pairs: their 2 × `batch_size` sequences (prompt + chosen, prompt +
     rejected), right-padded with an attention mask. Pairs are batched longest first (less padding; a batch that does
-    not fit in memory fails at once) and the scores come back in input order. The model is moved to `device` and
-    run in eval mode (its training mode is restored afterwards), without gradients.
+    not fit in memory fails at once) and the scores come back in input order. The model runs on `device`, in eval
+    mode and without gradients; afterwards it is back on its own device and in its own training mode.
 
     Args:
         model: a causal LM (`AutoModelForCausalLM`), or a backbone whose output has `last_hidden_state`.
@@ -124,6 +124,8 @@ def ches_from_ids(
     if count == 0:
         return [], []
     was_training = getattr(model, "training", False)
+    parameter = next(iter(model.parameters()), None)
+    home = None if parameter is None else parameter.device
     model = model.to(device)
     model.eval()
     try:
@@ -156,6 +158,8 @@ def ches_from_ids(
             logger.debug("CHES: batch %d/%d done", number + 1, batches)
     finally:
         model.train(was_training)
+        if home is not None and home != next(iter(model.parameters())).device:
+            model.to(home)  # the caller's model goes back where it was
     return ches.tolist(), normalised.tolist()
 
 
