@@ -1,4 +1,4 @@
-"""DPOPConfig: TRL's DPOConfig plus DPOP's λ, with `loss_type` switching between DPOP and the paper's baselines."""
+"""DPOPConfig: TRL's DPOConfig plus DPOP's λ; `loss_type` takes `'dpop'` and every TRL loss, alone or in a list."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from trl import DPOConfig
 
-from prefbuild.train.losses import LOSS_TYPES
+from prefbuild.train.losses import SUPPORTED_LOSS_TYPES
 
 
 @dataclass
@@ -21,13 +21,16 @@ class DPOPConfig(DPOConfig):
 
     Parameters:
         loss_type (`list[str]`, *optional*, defaults to `["dpop"]`):
-            The loss, one of `'dpop'` (DPO-Positive, Eq. 3 of arXiv 2402.13228), `'sigmoid'` (DPO), `'ipo'` (IPO) or
-            `'hinge'` (SLiC). A single value: the paper compares them one at a time, so a comparison differs in this
-            field alone. `'dpop'` with `dpop_lambda=0` is exactly `'sigmoid'`.
+            The loss, or a list of losses summed with `loss_weights`, as in TRL. `'dpop'` is DPO-Positive (Eq. 3 of
+            arXiv 2402.13228); every TRL 1.16 loss type is accepted as well and computed by TRL itself: `'sigmoid'`
+            (DPO), `'ipo'`, `'hinge'` (TRL's reference-normalised hinge, the paper's "SLiC" baseline), `'sft'`,
+            `'robust'`, `'exo_pair'`, `'nca_pair'`, `'bco_pair'`, `'sppo_hard'`, `'aot'`, `'aot_unpaired'`,
+            `'apo_zero'`, `'apo_down'`, `'discopop'`, `'sigmoid_norm'`. Lists compose them, e.g. `["dpop", "sft"]`
+            or RPO's `["sigmoid", "sft"]`. `'dpop'` with `dpop_lambda=0` is exactly `'sigmoid'`.
         dpop_lambda (`float`, *optional*, defaults to `50.0`):
             λ of Eq. 3: the weight of the penalty `max(0, log π_ref(y_w|x) - log π_θ(y_w|x))` that stops the
             chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and
-            ablates {5, 50, 500}. Only read when `loss_type` is `'dpop'`.
+            ablates {5, 50, 500}. Only read when `loss_type` has `'dpop'`.
         prefix_sharing (`bool`, *optional*, defaults to `False`):
             Pack each pair as one sequence, `[prompt + shared completion prefix][chosen suffix][rejected suffix]`,
             split at the first differing token, for the policy and the reference forward: the shared tokens are
@@ -46,8 +49,9 @@ class DPOPConfig(DPOConfig):
     loss_type: list[str] = field(
         default_factory=lambda: ["dpop"],
         metadata={
-            "help": "The loss, one of 'dpop' (DPO-Positive, Eq. 3 of arXiv 2402.13228), 'sigmoid' (DPO), 'ipo' "
-            "(IPO) or 'hinge' (SLiC). A single value, so a comparison differs in this field alone. 'dpop' with "
+            "help": "The loss, or a list of losses summed with loss_weights, as in TRL: 'dpop' (DPO-Positive, Eq. 3 "
+            "of arXiv 2402.13228) or any TRL 1.16 loss type ('sigmoid', 'ipo', 'hinge', 'sft', 'robust', ...), "
+            "computed by TRL itself. Lists compose them, e.g. [dpop, sft] or RPO's [sigmoid, sft]. 'dpop' with "
             "dpop_lambda=0 is exactly 'sigmoid'.",
         },
     )
@@ -56,7 +60,7 @@ class DPOPConfig(DPOConfig):
         metadata={
             "help": "λ of Eq. 3: weight of the penalty max(0, log π_ref(y_w|x) - log π_θ(y_w|x)) that stops the "
             "chosen completion's log-prob from falling below the reference's. Must be >= 0. The paper uses 50 and "
-            "ablates {5, 50, 500}. Only read when loss_type is 'dpop'.",
+            "ablates {5, 50, 500}. Only read when loss_type has 'dpop'.",
         },
     )
 
@@ -86,24 +90,31 @@ class DPOPConfig(DPOConfig):
 
 
 def check_supported_options(args: DPOConfig) -> None:
-    """Raise `ValueError` naming the option when `args` asks for something DPOPTrainer's loss does not implement.
+    """Raise `ValueError` naming the option when `args` asks for something DPOPTrainer cannot do.
 
-    DPOPTrainer computes its losses from summed per-sequence log-probs (see `prefbuild.train.losses`); TRL's
-    options that reshape those log-probs or mix several losses would be silently ignored, so they are refused.
+    Every TRL 1.16 loss type and option is handed to TRL's own `_compute_loss`; only what the `'dpop'` term adds is
+    checked here (and TRL's own checks run in `DPOTrainer.__init__`): known loss types with finite weights, a valid
+    λ and β, and no option that contradicts Eq. 3 (an f-divergence or a moving reference).
     """
     loss_type = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
-    if len(loss_type) != 1:
-        raise ValueError(
-            f"`loss_type` must name exactly one loss for DPOPTrainer, got {loss_type}. Combining losses is not "
-            f"supported; pick one of: {', '.join(LOSS_TYPES)}."
-        )
-    if loss_type[0] not in LOSS_TYPES:
-        close = difflib.get_close_matches(loss_type[0], LOSS_TYPES, n=1, cutoff=0.5)
-        hint = f" Did you mean: {close[0]}?" if close else ""
-        raise ValueError(
-            f"Unknown `loss_type` '{loss_type[0]}' for DPOPTrainer.{hint} Available: {', '.join(LOSS_TYPES)} "
-            "(use trl.DPOTrainer for TRL's other losses)."
-        )
+    if not loss_type:
+        raise ValueError("`loss_type` is empty. Name at least one loss, e.g. `loss_type: dpop`.")
+    for name in loss_type:
+        if name not in SUPPORTED_LOSS_TYPES:
+            close = difflib.get_close_matches(str(name), SUPPORTED_LOSS_TYPES, n=1, cutoff=0.5)
+            hint = f" Did you mean: {close[0]}?" if close else ""
+            raise ValueError(
+                f"Unknown `loss_type` '{name}' for DPOPTrainer.{hint} Available: {', '.join(SUPPORTED_LOSS_TYPES)}."
+            )
+    if args.loss_weights is not None:
+        if len(args.loss_weights) != len(loss_type):
+            raise ValueError(
+                f"`loss_weights` has {len(args.loss_weights)} weights for {len(loss_type)} loss types {loss_type}. "
+                "Give one weight per loss type, in the same order, or unset `loss_weights` for weights of 1.0."
+            )
+        for weight in args.loss_weights:
+            if not math.isfinite(weight):
+                raise ValueError(f"`loss_weights` must be finite numbers, got {args.loss_weights}.")
     dpop_lambda = getattr(args, "dpop_lambda", None)
     if dpop_lambda is None:
         raise TypeError(
@@ -125,26 +136,18 @@ def check_supported_options(args: DPOConfig) -> None:
             f"`beta` must be > 0 and finite, got {args.beta}. The paper uses 0.3 (ablation: 0.1, 0.3, 1.0)."
         )
     check_sizes(args)
-    unsupported = {
-        # option: (is it set?, why it is refused)
-        "loss_weights": (
-            args.loss_weights not in (None, [1.0]),
-            "there is a single loss; unset `loss_weights`",
-        ),
-        "ld_alpha": (args.ld_alpha is not None, "Eq. 3 uses summed log-probs; unset `ld_alpha`"),
-        "f_divergence_type": (
-            args.f_divergence_type != "reverse_kl",
-            "Eq. 3 is defined for the reverse KL; use `f_divergence_type='reverse_kl'`",
-        ),
-        "label_smoothing": (
-            args.label_smoothing != 0.0,
-            "none of dpop/sigmoid/ipo/hinge smooths labels; use `label_smoothing=0.0` or trl.DPOTrainer's 'robust'",
-        ),
-        "use_weighting": (args.use_weighting, "WPO weights are not part of Eq. 3; use `use_weighting=False`"),
-    }
-    for name, (is_set, fix) in unsupported.items():
-        if is_set:
-            raise ValueError(f"`{name}` is not supported by DPOPTrainer, got {getattr(args, name)!r}: {fix}.")
+    if "dpop" in loss_type:
+        if args.f_divergence_type != "reverse_kl":
+            raise ValueError(
+                f"`f_divergence_type` {args.f_divergence_type!r} does not combine with `loss_type` 'dpop': Eq. 3 is "
+                "defined for the reverse KL. Use `f_divergence_type='reverse_kl'`, or drop 'dpop' from `loss_type`."
+            )
+        if args.sync_ref_model:
+            raise ValueError(
+                "`sync_ref_model` is True but `loss_type` has 'dpop': Eq. 3 penalises the chosen log-prob falling "
+                "below a fixed reference, and TR-DPO's syncing moves that reference. Set `sync_ref_model: false`, or "
+                "drop 'dpop' from `loss_type`."
+            )
     cache_dir = getattr(args, "ref_logps_cache_dir", None)
     if cache_dir is not None and not args.precompute_ref_log_probs:
         raise ValueError(

@@ -2,8 +2,10 @@
 
 Every function takes the summed completion log-probs of the policy (`chosen_logps`, `rejected_logps`) and of the
 reference model (`ref_chosen_logps`, `ref_rejected_logps`), each a tensor of shape `(batch,)`, and returns the
-per-pair losses, shape `(batch,)`. The trainer only averages them. Keeping them pure lets the tests check them
-against values computed by hand, and lets a DPO-vs-DPOP comparison differ in the loss alone.
+per-pair losses, shape `(batch,)`. Keeping them pure lets the tests check them against values computed by hand.
+
+DPOPTrainer uses `dpop_loss` and `dpop_penalty`; every other `loss_type` is computed by TRL's own `_compute_loss`.
+`sigmoid_loss`, `hinge_loss` and `ipo_loss` are written-out references of TRL's formulas, for tests and analysis.
 """
 
 from __future__ import annotations
@@ -61,7 +63,13 @@ def hinge_loss(
     ref_rejected_logps: torch.Tensor,
     beta: float,
 ) -> torch.Tensor:
-    """SLiC-HF (Zhao et al. 2023) calibration loss in DPO form: `max(0, 1 - β · (chosen - rejected log-ratio))`."""
+    """TRL's `'hinge'` loss: `max(0, 1 - β · (chosen log-ratio - rejected log-ratio))`.
+
+    This is the reference-normalised variant TRL implements (and the Smaug paper's "SLiC" baseline runs), not SLiC's
+    own formula: SLiC-HF (Zhao et al. 2023, Eq. 2) puts the margin on the policy's log-probs alone,
+    `max(0, δ - log π_θ(y_w|x) + log π_θ(y_l|x))`, with no reference model, plus a separate regularisation term.
+    Here both log-probs are log-ratios to the reference and the margin δ is `1/β`.
+    """
     delta = (chosen_logps - ref_chosen_logps) - (rejected_logps - ref_rejected_logps)
     return torch.relu(1.0 - beta * delta)
 
@@ -85,5 +93,28 @@ def ipo_loss(
     return (chosen - rejected - 1.0 / (2.0 * beta)) ** 2
 
 
-# The `loss_type` values DPOPTrainer supports: the paper's DPOP and its three baselines (Section 5).
+# The paper's loss comparison (Section 5): DPOP and its three baselines, as `loss_type` values.
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "dpop")
+
+# TRL 1.16's own `loss_type` values (DPOConfig's docstring; tests/test_train_losses.py checks this list against it).
+# DPOPTrainer hands these to TRL's `_compute_loss` unchanged, so they are TRL's implementation, not copies.
+TRL_LOSS_TYPES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+)
+
+# Everything a `loss_type` list given to DPOPTrainer may contain: DPOP plus every TRL loss
+SUPPORTED_LOSS_TYPES = ("dpop", *TRL_LOSS_TYPES)
