@@ -386,6 +386,10 @@ def _run_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_out(args.out, overwrite=True)
     config = replace(QUICK if args.quick else FULL, seed=args.seed)
     if args.seeds is not None:
+        if args.seeds < 1:
+            raise PrefbuildError(
+                f"--seeds must be >= 1, got {args.seeds}. Use 3 (the default) or more: 1 seed gives no interval."
+            )
         config = replace(config, seeds=args.seeds)
     if args.threads is not None:
         config = replace(config, threads=args.threads)

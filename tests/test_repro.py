@@ -315,3 +315,10 @@ def test_a_failed_overwrite_keeps_the_old_folder_and_leaves_no_sibling(tmp_path,
     assert run_repro(out, CI, overwrite=True, progress=False) == {"new": True}
     assert sorted(path.name for path in out.iterdir()) == ["results.json"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["repro"]
+
+
+def test_cli_refuses_fewer_than_one_seed(run_cli, tmp_path):
+    code, out, err = run_cli("repro", "--quick", "--seeds", "0", "--out", tmp_path / "r")
+    assert code == 1 and out == ""
+    assert err == "Error: --seeds must be >= 1, got 0. Use 3 (the default) or more: 1 seed gives no interval.\n"
+    assert not (tmp_path / "r").exists()

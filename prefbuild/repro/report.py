@@ -299,10 +299,11 @@ def _setting(results: dict[str, Any]) -> str:
     per_seed = results.get("per_seed", [])
     sft_losses = [run["sft_log"][-1]["loss"] for run in per_seed if run.get("sft_log")]
     methods = ", ".join(_label(method) for method in results["methods"])
-    stages: dict[str, list[float]] = {}
+    stages: dict[str, list[tuple[float, float]]] = {}
     for run in per_seed:
+        cpu = run.get("cpu_seconds", {})
         for stage, seconds in run.get("seconds", {}).items():
-            stages.setdefault(stage, []).append(seconds)
+            stages.setdefault(stage, []).append((seconds, cpu.get(stage, float("nan"))))
     lines = [
         f"- Model: Llama, hidden {config.get('hidden_size')}, {config.get('num_layers')} layers, vocabulary "
         f"{config.get('vocab_size')} (byte-level BPE trained on the SFT problems), trained from scratch per seed.",
@@ -316,8 +317,11 @@ def _setting(results: dict[str, Any]) -> str:
         f"- Methods: {methods}, each `DPOPTrainer` with only `loss_type` (and `loss_weights` [1, 1] for the lists) "
         f"differing; β = {config.get('beta')}, λ = {config.get('dpop_lambda')}, {config.get('pref_steps')} steps of "
         f"{config.get('pref_batch_size')} pairs, lr {config.get('pref_learning_rate')}, same seed and data order.",
-        "- Seconds per stage, mean over seeds: "
-        + ", ".join(f"{stage} {np.mean(values):.1f}" for stage, values in stages.items())
+        "- Seconds per stage, mean over seeds (wall / CPU): "
+        + ", ".join(
+            f"{stage} {np.mean([wall for wall, _ in values]):.1f} / {np.mean([cpu for _, cpu in values]):.1f}"
+            for stage, values in stages.items()
+        )
         + ".",
     ]
     return "\n".join(lines)

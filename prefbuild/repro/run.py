@@ -21,10 +21,13 @@ claims are checked with explicit tolerances (`prefbuild.repro.claims`), and `res
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import json
 import logging
 import math
+import multiprocessing
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -77,7 +80,9 @@ class ReproConfig:
             with the highest CHES are dropped before DPO is trained again; `bootstrap_resamples` for Spearman's ρ.
         trajectory_every / trajectory_pairs: score that many fixed train and eval pairs every so many steps.
         max_new_tokens / generation_batch_size: greedy decoding for the accuracy evaluation.
-        threads: torch CPU threads; 1 avoids the large slow-down of oversubscribing a shared 2-core machine.
+        threads: torch CPU threads per process; 1 avoids the large slow-down of oversubscribing a 2-core machine.
+        jobs: seeds run at once, each in its own process with `threads` threads (at most the number of seeds and
+            of CPU cores); 1 runs them one after the other in this process.
     """
 
     seed: int = 0
@@ -85,16 +90,16 @@ class ReproConfig:
     sft_problems: int = 6000
     pref_train_pairs: int = 1000
     pref_eval_pairs: int = 200
-    test_problems: int = 300
+    test_problems: int = 200
     vocab_size: int = 600
-    hidden_size: int = 96
-    num_layers: int = 3
+    hidden_size: int = 64
+    num_layers: int = 2
     num_heads: int = 4
-    intermediate_size: int = 256
-    sft_steps: int = 500
+    intermediate_size: int = 192
+    sft_steps: int = 400
     sft_batch_size: int = 32
     sft_learning_rate: float = 2e-3
-    pref_steps: int = 60
+    pref_steps: int = 40
     pref_batch_size: int = 16
     pref_learning_rate: float = 2e-4
     beta: float = 0.3
@@ -105,10 +110,11 @@ class ReproConfig:
     drop_top_fraction: float = 0.1
     bootstrap_resamples: int = 2000
     trajectory_every: int = 10
-    trajectory_pairs: int = 64
-    max_new_tokens: int = 128
+    trajectory_pairs: int = 32
+    max_new_tokens: int = 112
     generation_batch_size: int = 64
     threads: int = 1
+    jobs: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -119,6 +125,8 @@ class ReproConfig:
             raise PrefbuildError("`pref_train_pairs` and `pref_eval_pairs` must be >= 1.")
         if self.seeds < 1:
             raise PrefbuildError(f"`seeds` must be >= 1, got {self.seeds}. Use 2 or more for an interval.")
+        if self.jobs < 1:
+            raise PrefbuildError(f"`jobs` must be >= 1, got {self.jobs}. Use 1 to run the seeds one after another.")
         if not 0 < self.drop_top_fraction < 1:
             raise PrefbuildError(f"`drop_top_fraction` must be in (0, 1), got {self.drop_top_fraction}.")
         if self.predictor_study and "dpo" not in self.methods:
@@ -129,8 +137,12 @@ class ReproConfig:
         return list(range(self.seed, self.seed + self.seeds))
 
 
+# 3 seeds, 6 methods, the control and the predictor study in under 10 minutes on 2 idle CPU cores (2 seeds at once,
+# 1 thread each): a smaller model and fewer steps than the one-seed version of issue 8 (hidden 96, 3 layers, 500 SFT
+# and 60 preference steps), not fewer seeds. See BENCHMARKS.md for the measured time.
 QUICK = ReproConfig()
-# Larger model and more data: 24 minutes on the shared 2-core CPU machine (1 thread); not run on a GPU.
+# Larger model and more data. One seed with 4 methods took 24 minutes on the 2-core CPU machine (1 thread); with 3
+# seeds, 6 methods and the predictor study it has not been timed or run since.
 FULL = replace(
     QUICK,
     sft_problems=12000,
@@ -143,6 +155,8 @@ FULL = replace(
     sft_steps=1500,
     pref_steps=150,
     trajectory_every=15,
+    trajectory_pairs=64,
+    max_new_tokens=128,
     control_methods=("dpo", "dpop"),
 )
 CI = replace(
@@ -164,6 +178,8 @@ CI = replace(
     trajectory_every=2,
     trajectory_pairs=8,
     max_new_tokens=48,
+    bootstrap_resamples=200,
+    jobs=1,
 )
 PRESETS = {"quick": QUICK, "full": FULL, "ci": CI}
 
@@ -467,7 +483,8 @@ def run_repro(out: str | Path, config: ReproConfig = QUICK, *, overwrite: bool =
          "control": {"high_edit": {method: {"chosen_logp_change": measured}}},  # on the high-edit eval pairs
          "predictor": {...}                               # see prefbuild.repro.predictor.summarise_predictor
          "claims": [...]                                  # see prefbuild.repro.claims.evaluate_claims
-         "per_seed": [{"seed", "reference", "methods", "control", "predictor", "data", "seconds", "sft_log"}],
+         "per_seed": [{"seed", "reference", "methods", "control", "predictor", "data", "seconds", "cpu_seconds",
+                       "sft_log"}],
          "config", "seconds", "device"}
 
     Figures: `chosen_logp` / `rejected_logp` (mean over pairs of the summed completion log-prob, what the losses
@@ -492,11 +509,8 @@ def _run_repro_into(out: Path, config: ReproConfig, *, progress: bool) -> dict[s
     if not torch.cuda.is_available() and config.threads:
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    cpu_started = time.process_time()
-    per_seed = []
-    for seed in config.seed_list:
-        logger.info("[repro] seed %d (%d of %d)", seed, len(per_seed) + 1, config.seeds)
-        per_seed.append(run_seed(out / "seeds" / f"seed-{seed}", replace(config, seed=seed), progress=progress))
+    cpu_started = _cpu_seconds()
+    per_seed = _run_seeds(out, config, progress=progress)
     results = summarise_seeds(per_seed)
     results["claims"] = evaluate_claims(results)
     results.update(
@@ -504,7 +518,7 @@ def _run_repro_into(out: Path, config: ReproConfig, *, progress: bool) -> dict[s
             "config": asdict(config),
             "seconds": {
                 "total": round(time.perf_counter() - started, 1),
-                "cpu": round(time.process_time() - cpu_started, 1),
+                "cpu": round(_cpu_seconds() - cpu_started, 1),
             },
             "device": str(_device()),
             "per_seed": per_seed,
@@ -515,17 +529,58 @@ def _run_repro_into(out: Path, config: ReproConfig, *, progress: bool) -> dict[s
     return results
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished child processes (the seeds run with `jobs` > 1)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _run_seeds(out: Path, config: ReproConfig, *, progress: bool) -> list[dict[str, Any]]:
+    """`run_seed` for every seed, in order of seed; `config.jobs` at a time in separate processes."""
+    jobs = min(config.jobs, config.seeds, os.cpu_count() or 1)
+    folders = {seed: out / "seeds" / f"seed-{seed}" for seed in config.seed_list}
+    if jobs == 1:
+        per_seed = []
+        for seed in config.seed_list:
+            logger.info("[repro] seed %d (%d of %d)", seed, len(per_seed) + 1, config.seeds)
+            per_seed.append(run_seed(folders[seed], replace(config, seed=seed), progress=progress))
+        return per_seed
+    # Each seed is independent and single-threaded: on a 2-core machine two at once halve the wall time. Spawned
+    # (not forked) processes, so no torch or tokenizer thread state is copied; progress bars would interleave.
+    logger.info("[repro] %d seeds, %d at a time in separate processes", config.seeds, jobs)
+    level = logging.getLogger("prefbuild").getEffectiveLevel()
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(_run_seed_in_process, folders[seed], replace(config, seed=seed), level)
+            for seed in config.seed_list
+        ]
+        return [future.result() for future in futures]
+
+
+def _run_seed_in_process(out: Path, config: ReproConfig, log_level: int) -> dict[str, Any]:
+    if not logging.getLogger().handlers:  # a spawned process starts without the parent's logging setup
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        logging.getLogger("prefbuild").setLevel(log_level)
+    if not torch.cuda.is_available() and config.threads:
+        torch.set_num_threads(config.threads)
+    return run_seed(out, config, progress=False)
+
+
 def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[str, Any]:
     """One seed of the experiment into `out` (models, pairs, logs); returns its raw figures."""
+    # Wall and CPU seconds per stage: on a shared machine the wall time depends on the load, the CPU time of this
+    # single-threaded process much less (it is close to the wall time on an idle machine)
     seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    cpu_seconds: dict[str, float] = {}
+    clock, cpu_clock = time.perf_counter(), time.process_time()
 
     def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = round(now - clock, 1)
-        clock = now
-        logger.info("[repro] seed %d, %s: %.1f s", config.seed, name, seconds[name])
+        nonlocal clock, cpu_clock
+        now, cpu_now = time.perf_counter(), time.process_time()
+        seconds[name], cpu_seconds[name] = round(now - clock, 1), round(cpu_now - cpu_clock, 1)
+        clock, cpu_clock = now, cpu_now
+        logger.info("[repro] seed %d, %s: %.1f s (CPU %.1f s)", config.seed, name, seconds[name], cpu_seconds[name])
 
     # 1. Problems (disjoint ranges of one seeded stream) and the reference model
     n_pref = config.pref_train_pairs + config.pref_eval_pairs
@@ -630,6 +685,7 @@ def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[s
         "predictor": predictor,
         "data": data,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "sft_log": sft_log,
     }
 
