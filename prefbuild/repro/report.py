@@ -63,7 +63,8 @@ on the other side, and is inconclusive when the interval contains the bound.
 Per low-edit eval pair, the fall is the reference's summed chosen log-prob minus DPO's (positive = the chosen \
 completion became less likely; mean fall {fall_mean} nats per pair). Each predictor is computed with the reference \
 model before training. Spearman's ρ between predictor and fall: mean ± sd over seeds with the 95 % t-interval, and \
-each seed's ρ with its percentile-bootstrap 95 % interval over pairs ({resamples} resamples).
+each seed's ρ with its percentile-bootstrap 95 % interval over pairs ({resamples} resamples). The t-intervals of ρ \
+are not clipped to [−1, 1]: with few seeds they can be wider than the range ρ can take.
 
 {predictor_table}
 
@@ -126,11 +127,11 @@ def _mean_sd(measured: dict[str, Any] | None, digits: int = 3, *, sign: bool = F
     return f"{mean} ± {_number(measured['sd'] * scale, digits)}"
 
 
-def _interval(measured: dict[str, Any], digits: int = 3) -> str:
+def _interval(measured: dict[str, Any], digits: int = 3, *, scale: float = 1.0) -> str:
     if not measured.get("ci95"):
         return "none (one seed)"
     low, high = measured["ci95"]
-    return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+    return f"[{low * scale:+.{digits}f}, {high * scale:+.{digits}f}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -212,15 +213,14 @@ def _predictor_sections(results: dict[str, Any]) -> dict[str, str]:
             ["chosen log-prob vs DPO on every pair (nats/pair)", _mean_sd(drop["chosen_logp_vs_dpo"], 3, sign=True),
              _interval(drop["chosen_logp_vs_dpo"])],
             ["accuracy change vs reference (points)", _mean_sd(drop["accuracy_change"], 1, sign=True, scale=100.0),
-             _interval(drop["accuracy_change"], 3)],
+             _interval(drop["accuracy_change"], 1, scale=100.0)],
             ["accuracy vs DPO on every pair (points)", _mean_sd(drop["accuracy_vs_dpo"], 1, sign=True, scale=100.0),
-             _interval(drop["accuracy_vs_dpo"], 3)],
+             _interval(drop["accuracy_vs_dpo"], 1, scale=100.0)],
         ]  # fmt: skip
         drop_text = (
             f"DPO retrained without the top {100 * drop['fraction']:g} % of the train pairs by CHES "
             f"({drop['dropped_pairs']} pairs dropped per seed, same steps and seed), scored on the same eval pairs "
-            "(intervals over seeds; accuracy intervals in fractions):\n\n"
-            + _table(["figure", "mean ± sd", "95 % t-interval"], drop_rows)
+            "(95 % t-intervals over seeds):\n\n" + _table(["figure", "mean ± sd", "95 % t-interval"], drop_rows)
         )
     return {
         "predictor_table": table,
