@@ -33,6 +33,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prefbuild.compat import dataset_table
 from prefbuild.errors import PrefbuildError
 
 BAD_ROWS_POLICIES = ("error", "skip")
@@ -143,7 +144,7 @@ def find_bad_rows(
 
     With on_bad_rows="error", raise at the first bad row instead, naming `where` (the file), the row and the field.
     """
-    table = dataset.data.table
+    table = dataset_table(dataset)
     bad: dict[int, str] = {}
 
     def found(index: int, field: str, reason: str, what: str) -> None:
@@ -186,7 +187,7 @@ def mark_bad_rows(dataset: datasets.Dataset, bad: dict[int, str]) -> datasets.Da
 
     Rows keep their positions: index-based row ids and `--limit` see the same rows as without bad ones.
     """
-    table = dataset.data.table
+    table = dataset_table(dataset)
     mask = pa.array([bad.get(index) == UNDECODABLE for index in range(table.num_rows)], pa.bool_())
     columns = []
     for name in table.column_names:

@@ -17,33 +17,44 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from huggingface_hub import DatasetCardData
 
 from prefbuild import __version__, bad_rows, cards, stats
 from prefbuild.builders import Builder, RowOutcome, get_builder
-from prefbuild.decontaminate import DecontaminationRequest, benchmark_splits, insert_card_section
+from prefbuild.compat import dataset_fingerprint, dataset_table
+from prefbuild.decontaminate import DecontaminationRequest, benchmark_splits
 from prefbuild.errors import PrefbuildError
-from prefbuild.formats import check_format, to_conversational
-from prefbuild.output import refuse_existing, write_output_folder
+from prefbuild.folder import (
+    PAIR_COLUMNS,
+    BuilderInfo,
+    CardSpec,
+    FolderStats,
+    GroupStats,
+    SourceInfo,
+    SplitStats,
+    add_edit_distances,
+    open_pairs,
+    summarise_distances,
+    write_pairs_folder,
+)
+from prefbuild.formats import check_format, to_format
+from prefbuild.output import refuse_existing
 from prefbuild.seeding import row_rng
 from prefbuild.sources import check_fields, load_source, split_location
 
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
 ROW_ID = "_row_id"
 GROUP = "_group"  # the source row's `builder.group_column` value, on pairs and status rows alike
 MISSING_GROUP = "(missing)"
 FEW_SHOT_SEPARATOR = "\n\n"
-STATISTICS_ROWS = 50_000  # pairs whose texts split_statistics holds as Python strings at once
 
 
 @dataclass
 class BuildReport:
     out: Path
-    stats: dict[str, Any]
+    stats: FolderStats  # what out/stats.json holds
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -280,37 +291,21 @@ def group_statistics(
 
 def split_statistics(
     table: pa.Table, statuses: pa.ChunkedArray, input_rows: int, tokenizer: Any = None
-) -> tuple[pa.Table, dict[str, Any]]:
-    """Add per-pair edit-distance columns to a split's pairs and summarise them."""
-    # Distances are per pair, so computing them STATISTICS_ROWS pairs at a time gives the same values while only
-    # one slice of the texts is ever held as Python strings (all 391,745 MetaMath pairs at once: ~1 GB).
-    char_parts, word_parts = [np.zeros(0, dtype=np.float64)], [np.zeros(0, dtype=np.float64)]
-    for start in range(0, table.num_rows, STATISTICS_ROWS):
-        part = table.slice(start, STATISTICS_ROWS)
-        chosen_part, rejected_part = part.column("chosen").to_pylist(), part.column("rejected").to_pylist()
-        char_parts.append(stats.normalised_levenshtein(chosen_part, rejected_part))
-        word_parts.append(stats.word_levenshtein(chosen_part, rejected_part))
-        del chosen_part, rejected_part
-    char, word = np.concatenate(char_parts), np.concatenate(word_parts)
-    table = table.append_column("edit_distance_char", pa.array(char, pa.float64()))
-    table = table.append_column("edit_distance_word", pa.array(word, pa.float64()))
-    summary: dict[str, Any] = {
-        "input_rows": input_rows,
-        "pairs": table.num_rows,
-        "skipped": _status_counts(statuses, "skip:"),
-        "dropped_pairs": _status_counts(statuses, "drop:"),
-        "edit_distance": {"char": stats.summarise(char), "word": stats.summarise(word)},
-    }
-    if tokenizer is not None:
-        chosen, rejected = table.column("chosen").to_pylist(), table.column("rejected").to_pylist()
-        token, first = stats.token_statistics(chosen, rejected, tokenizer)
-        table = table.append_column("edit_distance_token", pa.array(token, pa.float64()))
-        table = table.append_column("first_diff_token", pa.array(first, pa.int64()))
-        summary["edit_distance"]["token"] = stats.summarise(token)
-        summary["first_diff_token"] = stats.summarise(first.astype(np.float64), unit_interval=False)
+) -> tuple[pa.Table, SplitStats]:
+    """Add per-pair edit-distance columns to a split's pairs and summarise them with the split's counts."""
+    table = add_edit_distances(table, tokenizer)
+    edit_distance, first = summarise_distances(table)
+    summary = SplitStats(
+        input_rows=input_rows,
+        pairs=table.num_rows,
+        skipped=_status_counts(statuses, "skip:"),
+        dropped_pairs=_status_counts(statuses, "drop:"),
+        edit_distance=edit_distance,
+        first_diff_token=first,
+    )
     if "tier" in table.column_names:
         tiers = pc.value_counts(table.column("tier")).to_pylist()
-        summary["tiers"] = dict(sorted((item["values"], item["counts"]) for item in tiers))
+        summary.tiers = dict(sorted((item["values"], item["counts"]) for item in tiers))
     return table, summary
 
 
@@ -371,7 +366,7 @@ def build_dataset(
     started = time.perf_counter()
     if source is None:
         source, source_config = builder.default_source, source_config or builder.default_config
-    raw = load_source(source, source_config)
+    raw = load_source(source, source_config, split_names=builder.split_map)
     check_fields(raw, builder.required_fields, source, builder.name)
     for split in list(raw):
         bad = bad_rows.find_bad_rows(raw[split], builder.checked_fields(), split_location(source, split), on_bad_rows)
@@ -414,7 +409,7 @@ def build_dataset(
             fn_kwargs=fn_kwargs,
             num_proc=num_proc if num_proc > 1 else None,
             load_from_cache_file=False,
-            new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset._fingerprint),
+            new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset_fingerprint(dataset)),
             desc=f"Building {name} {split}",
         )
     seconds["pairs"] = time.perf_counter() - started
@@ -422,7 +417,7 @@ def build_dataset(
     started = time.perf_counter()
     tables, split_stats = {}, {}
     for split, dataset in mapped.items():
-        table = dataset.data.table
+        table = dataset_table(dataset)
         statuses = table.column(STATUS)
         pairs = table.filter(pc.equal(statuses, ""))
         if few_shot:
@@ -431,12 +426,14 @@ def build_dataset(
         if group_columns[split]:
             column = group_columns[split]
             source_groups = splits[split].with_format("arrow")[column]  # honours a hold-out's indices mapping
-            split_stats[split][f"by_{column}"] = group_statistics(table, source_groups)
+            groups = group_statistics(table, source_groups)
+            split_stats[split].groups[f"by_{column}"] = {
+                name: GroupStats.from_json(facts) for name, facts in groups.items()
+            }
             del source_groups
             pairs = pairs.drop_columns([GROUP])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
-        if fmt == "conversational":
-            pairs = to_conversational(pairs, system_prompt)
+        pairs = to_format(pairs, fmt, system_prompt)  # places a row's own `system` column (ORCA, Truthy)
         tables[split] = pairs
     seconds["statistics"] = time.perf_counter() - started
     # The source rows and the mapped tables (pairs plus status rows) are not needed past this point; holding them
@@ -449,87 +446,81 @@ def build_dataset(
         tables, decontamination = decontaminate.apply(tables, split_stats)
         seconds["decontaminate"] = time.perf_counter() - started
 
-    build_stats = {
-        "prefbuild_version": __version__,
-        "builder": {"name": builder.name, "version": builder.version},
-        "source": cards.source_facts(source, source_config, source_name),
-        "seed": seed,
-        "few_shot": few_shot,
-        "format": fmt,
-        "system_prompt": system_prompt,
-        "tokenizer": cards.public_path(tokenizer) if tokenizer else tokenizer,
-        "limit": limit,
-        "options": options,
-        "command": cards.public_command(command),
-        "splits": split_stats,
-    }
-    build_stats["benchmark_splits"] = benchmark_splits(builder.name)
-    if decontamination is not None:
-        build_stats["decontamination"] = decontamination
-    started = time.perf_counter()
-    metadata = card_metadata(builder, build_stats)
-    context = cards.build_card_context(
-        builder, build_stats, tables, summary=stats.render_summary(build_stats), plot=plot
+    header = FolderStats(
+        prefbuild_version=__version__,
+        builder=BuilderInfo(name=builder.name, version=builder.version),
+        source=SourceInfo.from_json(cards.source_facts(source, source_config, source_name)),
+        seed=seed,
+        few_shot=few_shot,
+        format=fmt,
+        system_prompt=system_prompt,
+        tokenizer=cards.public_path(tokenizer) if tokenizer else tokenizer,
+        limit=limit,
+        options=options,
+        command=cards.public_command(command),
+        splits=split_stats,
+        benchmark_splits=benchmark_splits(builder.name),
+        decontamination=decontamination,
     )
-
-    features = datasets.Features.from_arrow_schema(next(iter(tables.values())).schema)._to_yaml_list()
-
-    def render(folder: Path, shards: dict[str, list[str]]) -> str:
-        metadata.configs = cards.configs_metadata(shards)
-        metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
-        return insert_card_section(
-            cards.render_card(builder.card, metadata, {**context, "shards": shards}), build_stats
-        )
-
-    extra = {"edit_distance.png": lambda path: stats.plot_histograms(build_stats, str(path), builder.pretty_name)}
-    write_output_folder(out, tables, build_stats, render, overwrite=overwrite, extra_files=extra if plot else None)
+    started = time.perf_counter()
+    build_stats = write_pairs_folder(
+        out,
+        tables,
+        header,
+        card=lambda done, written: builder_card(builder, done, written, plot),
+        plot=plot,
+        overwrite=overwrite,
+    )
     seconds["write"] = time.perf_counter() - started
     return BuildReport(out=out, stats=build_stats, seconds=seconds)
 
 
-def card_metadata(builder: Builder, build_stats: dict[str, Any]) -> DatasetCardData:
+def builder_card(builder: Builder, build_stats: FolderStats, tables: dict[str, pa.Table], plot: bool) -> CardSpec:
+    """The card of a builder's folder: its template, YAML metadata and context from the finished stats."""
+    context = cards.build_card_context(
+        builder, build_stats, tables, summary=stats.render_summary(build_stats), plot=plot
+    )
+    return CardSpec(
+        template=builder.card,
+        metadata=card_metadata(builder, build_stats),
+        context=context,
+        plot_title=builder.pretty_name,
+    )
+
+
+def card_metadata(builder: Builder, build_stats: FolderStats) -> DatasetCardData:
     """The card's YAML: licence inherited from the source, size bucket, tags and the source's Hub id.
 
     A local `--source` is a copy of the builder's Hub source in its schema, so `source_datasets` names the Hub id
     the rows come from (the body says which path was read). `configs` is filled in once shard names are known.
     """
-    pairs = sum(split["pairs"] for split in build_stats["splits"].values())
-    source = build_stats["source"]["id"]
-    if cards.is_local_source(build_stats["source"]):
+    source = build_stats.source.id
+    if build_stats.source.is_local:
         source = builder.default_source
     return DatasetCardData(
         license=builder.license,
         language=["en"],
         task_categories=["text-generation"],
-        tags=["dpo", "dpop", "preference", "prefbuild", builder.name, build_stats.get("format", "standard")],
-        size_categories=[cards.size_category(pairs)],
+        tags=["dpo", "dpop", "preference", "prefbuild", builder.name, build_stats.folder_format],
+        size_categories=[cards.size_category(build_stats.pairs)],
         source_datasets=[source],
         pretty_name=builder.pretty_name,
     )
 
 
-def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> dict[str, Any]:
+def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> FolderStats:
     """Statistics of a built folder: counts and skips from stats.json, distances recomputed from the shards."""
-    from prefbuild.output import read_output_folder
-
-    tables, recorded = read_output_folder(folder)
+    pairs = open_pairs(folder, hub=False)
+    recorded = pairs.stats
     token_model = _load_tokenizer(tokenizer)
-    result = {key: value for key, value in recorded.items() if key != "splits"}
-    result["splits"] = {}
-    for split, table in tables.items():
-        chosen = [stats.completion_text(value) for value in table.column("chosen").to_pylist()]
-        rejected = [stats.completion_text(value) for value in table.column("rejected").to_pylist()]
-        strings = pa.table({"chosen": chosen, "rejected": rejected})
-        if "tier" in table.column_names:
-            strings = strings.append_column("tier", table.column("tier"))
-        split_recorded = recorded["splits"][split]
+    result = FolderStats.from_json({key: value for key, value in recorded.to_json().items() if key != "splits"})
+    for split, table in pairs.tables().items():
+        strings = table.select(["chosen", "rejected", *(["tier"] if "tier" in table.column_names else [])])
+        split_recorded = recorded.splits[split]
         _, summary = split_statistics(
-            strings, pa.chunked_array([], pa.string()), split_recorded["input_rows"], token_model
+            strings, pa.chunked_array([], pa.string()), split_recorded.input_rows, token_model
         )
-        for key in ("skipped", "dropped_pairs"):
-            summary[key] = split_recorded.get(key, {})
-        for key, value in split_recorded.items():
-            if key.startswith("by_"):  # per-group counts cannot be recomputed from the shards: keep the recorded ones
-                summary[key] = value
-        result["splits"][split] = summary
+        summary.skipped, summary.dropped_pairs = split_recorded.skipped, split_recorded.dropped_pairs
+        summary.groups = split_recorded.groups  # per-group counts cannot be recomputed from the shards
+        result.splits[split] = summary
     return result

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pyarrow as pa
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from prefbuild.errors import PrefbuildError
+from prefbuild.folder import FolderStats, SourceInfo, SourceSplitStats, SplitStats, coerce_splits
 
 # The paper every card cites: the pairs exist to train with DPOP.
 SMAUG_CITATION = """@article{pal2024smaug,
@@ -84,6 +85,16 @@ def render_card(template: str, metadata: DatasetCardData, context: dict[str, Any
     return f"---\n{metadata.to_yaml()}\n---\n\n{body.lstrip()}"
 
 
+def render_section(template: str, heading: str, context: dict[str, Any]) -> str:
+    """One `## heading` section of data_cards/<template>.md (up to the next `## ` line), rendered on its own: the
+    same text the whole template gives for it when the section uses only `context`."""
+    source = (card_directory() / f"{template}.md").read_text(encoding="utf-8")
+    start = source.index(f"\n## {heading}\n") + 1
+    end = source.find("\n## ", start + 1)
+    fragment = source[start : end + 1 if end != -1 else len(source)]
+    return _environment().from_string(fragment).render(**context)
+
+
 def check_card(text: str, where: str = "README.md") -> DatasetCardData:
     """Parse a card's YAML with huggingface_hub and check it survives a DatasetCardData round trip.
 
@@ -114,46 +125,56 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def counts_table(splits: dict[str, dict[str, Any]]) -> str:
+def counts_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
     """Per split: source rows = rows paired + skipped rows, then the pairs those rows made and the pairs dropped.
 
     `rows paired` is source rows minus skipped rows: the build engine refuses a row that gives neither pairs nor a
     skip reason, or both, so the two add up by construction and the table shows the reader that they do.
     """
     rows = [["split", "source rows", "rows paired", "skipped rows", "pairs", "dropped pairs"]]
-    for name, split in splits.items():
-        skipped = sum(split.get("skipped", {}).values())
+    for name, split in coerce_splits(splits).items():
         rows.append(
             [
                 f"`{name}`",
-                f"{split['input_rows']:,}",
-                f"{split['input_rows'] - skipped:,}",
-                f"{skipped:,}",
-                f"{split['pairs']:,}",
-                f"{sum(split.get('dropped_pairs', {}).values()):,}",
+                f"{split.input_rows:,}",
+                f"{split.paired_rows:,}",
+                f"{split.skipped_rows:,}",
+                f"{split.pairs:,}",
+                f"{sum(split.dropped_pairs.values()):,}",
             ]
         )
     return markdown_table(rows, numeric=5)
 
 
-def reasons_table(splits: dict[str, dict[str, Any]]) -> str:
+def reasons_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
     """Every skip and drop reason with its count per split; empty string when nothing was skipped."""
     rows = [["split", "what", "reason", "count"]]
-    for name, split in splits.items():
-        for label, key in (("skipped row", "skipped"), ("dropped pair", "dropped_pairs")):
-            for reason, count in sorted((split.get(key) or {}).items()):
+    for name, split in coerce_splits(splits).items():
+        for label, counts in (("skipped row", split.skipped), ("dropped pair", split.dropped_pairs)):
+            for reason, count in sorted(counts.items()):
                 rows.append([f"`{name}`", label, f"`{reason}`", f"{count:,}"])
     return markdown_table(rows) if len(rows) > 1 else ""
 
 
-def edit_distance_table(splits: dict[str, dict[str, Any]]) -> str:
-    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
-    rows = [["split", "level", "mean", "median", "p10", "p90"]]
-    for name, split in splits.items():
-        for level, summary in split["edit_distance"].items():
-            cells = [_percent(summary.get(key)) for key in ("mean", "median", "p10", "p90")]
+def edit_distance_rows(splits: Mapping[str, SplitStats | SourceSplitStats | dict[str, Any]]) -> list[list[str]]:
+    """The cells of `edit_distance_table`'s body, one row per split and level (the mixture card prefixes a source).
+
+    `splits`: a folder's SplitStats, or a mixture entry's SourceSplitStats (anything with `edit_distance`)."""
+    rows = []
+    typed = {
+        name: split if hasattr(split, "edit_distance") else SplitStats.from_json(split)
+        for name, split in splits.items()
+    }
+    for name, split in typed.items():
+        for level, summary in split.edit_distance.items():
+            cells = [_percent(value) for value in (summary.mean, summary.median, summary.p10, summary.p90)]
             rows.append([f"`{name}`", level, *cells])
-    return markdown_table(rows, numeric=4)
+    return rows
+
+
+def edit_distance_table(splits: Mapping[str, SplitStats | dict[str, Any]]) -> str:
+    """Per split and level (char, word, token when computed): mean, median, p10, p90."""
+    return markdown_table([["split", "level", "mean", "median", "p10", "p90"], *edit_distance_rows(splits)], numeric=4)
 
 
 def _text(value: Any) -> str:
@@ -282,35 +303,40 @@ def source_facts(source: str, config: str | None, name: str | None = None) -> di
     }
 
 
-def is_local_source(source: dict[str, Any]) -> bool:
+def is_local_source(source: SourceInfo | dict[str, Any]) -> bool:
     """Whether stats.json's `source` was a local path (folders built before `local` was recorded: the path)."""
+    if isinstance(source, SourceInfo):
+        return source.is_local
     if "local" in source:
         return bool(source["local"])
     return Path(source["id"]).expanduser().exists()
 
 
-def rebuild_command(build_stats: dict[str, Any], default_source: str | None = None) -> str:
+def rebuild_command(build_stats: FolderStats | dict[str, Any], default_source: str | None = None) -> str:
     """The recorded command line, or one reconstructed from stats.json when the build ran from Python.
 
     Paths are public (`public_path`): a reader can run it where the source lies under the recorded name.
     """
-    if build_stats.get("command"):
-        return public_command(build_stats["command"])
-    argv = ["prefbuild", "build", build_stats["builder"]["name"]]
-    source = build_stats["source"]
-    if source["id"] != default_source:
-        argv += ["--source", public_path(source["id"])]
-    if source.get("config"):
-        argv += ["--source-config", source["config"]]
-    argv += ["--seed", str(build_stats["seed"])]
-    for flag, key in (("--limit", "limit"), ("--few-shot", "few_shot"), ("--tokenizer", "tokenizer")):
-        if build_stats.get(key):
-            argv += [flag, public_path(str(build_stats[key])) if key == "tokenizer" else str(build_stats[key])]
-    if build_stats.get("format", "standard") != "standard":
-        argv += ["--format", build_stats["format"]]
-    if build_stats.get("system_prompt"):
-        argv += ["--system-prompt", build_stats["system_prompt"]]
-    for option, value in sorted((build_stats.get("options") or {}).items()):
+    build_stats = FolderStats.coerce(build_stats)
+    if build_stats.command:
+        return public_command(build_stats.command)
+    argv = ["prefbuild", "build", build_stats.builder_name]
+    source = build_stats.source
+    if source.id != default_source:
+        argv += ["--source", public_path(source.id)]
+    if source.config:
+        argv += ["--source-config", source.config]
+    argv += ["--seed", str(build_stats.seed)]
+    for flag, value in (("--limit", build_stats.limit), ("--few-shot", build_stats.few_shot)):
+        if value:
+            argv += [flag, str(value)]
+    if build_stats.tokenizer:
+        argv += ["--tokenizer", public_path(str(build_stats.tokenizer))]
+    if build_stats.folder_format != "standard":
+        argv += ["--format", build_stats.folder_format]
+    if build_stats.system_prompt:
+        argv += ["--system-prompt", build_stats.system_prompt]
+    for option, value in sorted((build_stats.options or {}).items()):
         flag = "--" + option.replace("_", "-")
         if isinstance(value, bool):
             argv.append(flag if value else "--no-" + flag[2:])
@@ -321,22 +347,23 @@ def rebuild_command(build_stats: dict[str, Any], default_source: str | None = No
 
 
 def build_card_context(
-    builder: Any, build_stats: dict[str, Any], tables: dict[str, pa.Table], *, summary: str, plot: bool
+    builder: Any, build_stats: FolderStats | dict[str, Any], tables: dict[str, pa.Table], *, summary: str, plot: bool
 ) -> dict[str, Any]:
     """Everything a builder card template may use (StrictUndefined: a name not listed here fails the build).
 
     builder: the Builder (name, version, license, pretty_name, default_source …).
-    stats: stats.json as a dict.  summary: the plain-text table `prefbuild build` prints.
+    stats: stats.json as a dict (FolderStats.to_json()).  summary: the plain-text table `prefbuild build` prints.
     command: the exact command that rebuilds the folder.  plot: whether edit_distance.png is in the folder.
     counts_table / reasons_table / edit_distance_table: Markdown tables ("" for reasons when none).
     examples: [{"split", "prompt", "chosen", "rejected", "fence"}] as text.  local_source: the source was a local path
     (stats.source.local says "file" or "folder", stats.source.sha256 its content hash).
     smaug_citation: BibTeX of arXiv 2402.13228.  pairs: total pairs over all splits.
     """
-    splits = build_stats["splits"]
+    build_stats = FolderStats.coerce(build_stats)
+    splits = build_stats.splits
     return {
         "builder": builder,
-        "stats": build_stats,
+        "stats": build_stats.to_json(),  # templates test keys (`split.tiers is defined`): the file's own shape
         "summary": summary,
         "command": rebuild_command(build_stats, builder.default_source),
         "plot": plot,
@@ -344,9 +371,9 @@ def build_card_context(
         "reasons_table": reasons_table(splits),
         "edit_distance_table": edit_distance_table(splits),
         "examples": example_pairs(tables),
-        "local_source": is_local_source(build_stats["source"]),
+        "local_source": build_stats.source.is_local,
         "smaug_citation": SMAUG_CITATION,
-        "pairs": sum(split["pairs"] for split in splits.values()),
+        "pairs": build_stats.pairs,
     }
 
 

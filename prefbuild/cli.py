@@ -163,7 +163,7 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
         except OSError as error:
             raise PrefbuildError(f"Cannot write --plot '{args.plot}': {error.strerror or error}.") from None
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         print(render_summary(result))
         if args.plot:
@@ -257,8 +257,9 @@ def _run_push(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "mix",
-        help="Mix built folders and third-party preference sets by weight into one Hub-ready folder.",
-        description="Sample each source of a mixture config (recipes/mix/<name>.yaml) by its weight, with a seed, "
+        help="Mix built folders and third-party preference sets, each by its share, into one Hub-ready folder.",
+        description="Sample each source of a mixture config (recipes/mix/<name>.yaml) by its share (`fraction` or "
+        "`rows`), with a seed, "
         "into train and eval splits with a `source` column for provenance, per-source statistics and a card "
         "listing the composition. Sources: folders from `prefbuild build`, Intel/orca_dpo_pairs, "
         "jondurbin/truthy-dpo-v0.1, HuggingFaceH4/ultrafeedback_binarized (Hub ids or local copies).",
@@ -272,6 +273,13 @@ def _add_mix(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", help="system message for --format conversational rows without one")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--no-plot", action="store_true", help="do not write edit_distance.png")
+    parser.add_argument(
+        "--on-bad-rows",
+        choices=["error", "skip"],
+        default="error",
+        help="a third-party or `pairs` row with undecodable text or a wrong type: stop with one line naming file, "
+        "row and field (default), or count it under the entry's skip reasons",
+    )
     _decontaminate_flags(parser)
     parser.set_defaults(handler=_run_mix)
 
@@ -292,13 +300,16 @@ def _run_mix(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config_path=args.config,
         plot=not args.no_plot,
         decontaminate=_decontamination_request(args),
+        on_bad_rows=args.on_bad_rows,
     )
     print(f"Wrote {report.out}")
-    for source in report.stats["sources"]:
+    from prefbuild.folder import FolderStats
+
+    for source in FolderStats.coerce(report.stats).sources or []:
         taken = ", ".join(
-            f"{split} {facts['selected']:,}/{facts['usable_pairs']:,}" for split, facts in source["splits"].items()
+            f"{split} {facts.selected:,}/{facts.usable_pairs:,}" for split, facts in source.splits.items()
         )
-        print(f"  {source['name']}: {taken}")
+        print(f"  {source.name}: {taken}")
     print(render_summary(report.stats))
     return 0
 
@@ -539,7 +550,7 @@ def _run_decontaminate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         out=args.out,
         overwrite=args.overwrite,
     )
-    print(render_summary(stats["decontamination"]))
+    print(render_summary(stats.decontamination))
     print(f"Wrote the report to {args.out or args.folder}/stats.json and its README.md")
     return 0
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import re
 import string
-import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prefbuild import cards
 from prefbuild.errors import PrefbuildError, unknown_name_error
+from prefbuild.folder import CardSpec, DistanceSummary, FolderStats, SplitStats, coerce_splits
 
 DEFAULT_NGRAM = 13
 DROP_REASON = "benchmark_overlap"
@@ -537,16 +539,17 @@ def check_tables(tables: dict[str, pa.Table], index: BenchmarkIndex) -> tuple[di
     return report_splits, split_masks
 
 
-def _one_pair_per_row(split_stats: dict[str, Any]) -> bool:
-    return split_stats["input_rows"] - sum(split_stats.get("skipped", {}).values()) == split_stats["pairs"]
+def _one_pair_per_row(split_stats: SplitStats) -> bool:
+    return split_stats.paired_rows == split_stats.pairs
 
 
-def drop_overlapping(table: pa.Table, mask: np.ndarray, split_stats: dict[str, Any]) -> pa.Table:
+def drop_overlapping(table: pa.Table, mask: np.ndarray, split_stats: SplitStats) -> pa.Table:
     """Remove flagged pairs and account for them so `input_rows = rows paired + rows skipped` still holds.
 
     A source row all of whose pairs go counts as a skipped row under `benchmark_overlap`; pairs removed from a row
     that keeps others count as dropped pairs under the same reason. Rows are told apart by their prompt when a
     split has several pairs per row (ARC, HellaSwag: one pair per wrong answer, all with the question's prompt).
+    `split_stats` is updated in place.
     """
     flagged = mask != 0
     dropped = int(np.count_nonzero(flagged))
@@ -562,34 +565,29 @@ def drop_overlapping(table: pa.Table, mask: np.ndarray, split_stats: dict[str, A
         pairs_removed = dropped - int(removed[(removed == total) & (total > 0)].sum())
     kept = table.filter(pa.array(~flagged))
     if rows_removed:
-        skipped = split_stats.setdefault("skipped", {})
-        skipped[DROP_REASON] = skipped.get(DROP_REASON, 0) + rows_removed
+        split_stats.skipped[DROP_REASON] = split_stats.skipped.get(DROP_REASON, 0) + rows_removed
     if pairs_removed:
-        dropped_pairs = split_stats.setdefault("dropped_pairs", {})
-        dropped_pairs[DROP_REASON] = dropped_pairs.get(DROP_REASON, 0) + pairs_removed
-    split_stats["pairs"] = kept.num_rows
-    if isinstance(split_stats.get("sources"), dict) and "source" in kept.column_names:  # a mixture's per-source counts
+        split_stats.dropped_pairs[DROP_REASON] = split_stats.dropped_pairs.get(DROP_REASON, 0) + pairs_removed
+    split_stats.pairs = kept.num_rows
+    if split_stats.sources is not None and "source" in kept.column_names:  # a mixture's per-source counts
         counts = pc.value_counts(kept.column("source")).to_pylist()
         remaining = {item["values"]: item["counts"] for item in counts}
-        split_stats["sources"] = {name: remaining.get(name, 0) for name in split_stats["sources"]}
+        split_stats.sources = {name: remaining.get(name, 0) for name in split_stats.sources}
     _resummarise(kept, split_stats)
     return kept
 
 
-def _resummarise(table: pa.Table, split_stats: dict[str, Any]) -> None:
+def _resummarise(table: pa.Table, split_stats: SplitStats) -> None:
     """Edit-distance summaries of the pairs that remain (from the per-pair columns the folder already holds)."""
-    from prefbuild.stats import summarise
-
-    for level in list(split_stats.get("edit_distance", {})):
+    for level in list(split_stats.edit_distance):
         column = f"edit_distance_{level}"
         if column in table.column_names:
-            values = table.column(column).to_numpy(zero_copy_only=False)
-            split_stats["edit_distance"][level] = summarise(values)
+            split_stats.edit_distance[level] = DistanceSummary.of(table.column(column).to_numpy(zero_copy_only=False))
 
 
 def decontaminate_tables(
     tables: dict[str, pa.Table],
-    split_stats: dict[str, dict[str, Any]],
+    split_stats: dict[str, SplitStats] | dict[str, dict[str, Any]],
     benchmarks: list[str],
     *,
     data_dir: str | Path | None = None,
@@ -597,16 +595,22 @@ def decontaminate_tables(
     drop: bool = False,
     index: BenchmarkIndex | None = None,
 ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
-    """Check every split against the benchmarks; with `drop`, remove overlapping pairs (updating `split_stats`).
+    """Check every split against the benchmarks; with `drop`, remove overlapping pairs (updating `split_stats`
+    in place; stats.json dicts are accepted too and updated the same way).
 
-    Returns the (possibly filtered) tables and the report that stats.json keeps under `decontamination`.
+    Returns the (possibly filtered) tables and the report that stats.json keeps under `decontamination`. The
+    report holds no wall-clock timings (they made a decontaminated folder differ on every rebuild) and names a
+    local benchmark file or folder by `cards.public_path` (never an absolute local path).
     """
-    started = time.perf_counter()
     index = index or build_index(benchmarks, data_dir=data_dir, ngram=ngram)
-    indexed = time.perf_counter() - started
     report_splits, masks = check_tables(tables, index)
     if drop:
-        tables = {split: drop_overlapping(table, masks[split], split_stats[split]) for split, table in tables.items()}
+        typed = coerce_splits(split_stats)
+        tables = {split: drop_overlapping(table, masks[split], typed[split]) for split, table in tables.items()}
+        for split, facts in split_stats.items():
+            if not isinstance(facts, SplitStats):  # a caller holding stats.json dicts sees the same update
+                facts.clear()
+                facts.update(typed[split].to_json())
         for facts in report_splits.values():
             facts["dropped_pairs"] = facts["overlapping_pairs"]
     report = {
@@ -616,14 +620,13 @@ def decontaminate_tables(
         "benchmarks": {
             name: {
                 "label": index.labels[name],
-                "source": index.sources[name],
+                "source": cards.public_path(index.sources[name]),
                 "documents": len(index.documents[name]),
                 "ngrams": index.ngram_counts[name],
             }
             for name in index.names
         },
         "splits": report_splits,
-        "seconds": {"index": round(indexed, 3), "check": round(time.perf_counter() - started - indexed, 3)},
     }
     return tables, report
 
@@ -638,7 +641,7 @@ class DecontaminationRequest:
     drop: bool = False
 
     def apply(
-        self, tables: dict[str, pa.Table], split_stats: dict[str, dict[str, Any]]
+        self, tables: dict[str, pa.Table], split_stats: dict[str, SplitStats] | dict[str, dict[str, Any]]
     ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
         return decontaminate_tables(
             tables, split_stats, list(self.benchmarks), data_dir=self.data_dir, ngram=self.ngram, drop=self.drop
@@ -651,10 +654,11 @@ CARD_BEGIN = "<!-- prefbuild:contamination -->"
 CARD_END = "<!-- /prefbuild:contamination -->"
 
 
-def render_card_section(stats: dict[str, Any]) -> str:
+def render_card_section(stats: FolderStats | dict[str, Any]) -> str:
     """The card's "Benchmark contamination" section ("" when stats has neither a report nor benchmark splits)."""
-    report = stats.get("decontamination")
-    benchmark_splits_ = stats.get("benchmark_splits") or {}
+    stats = FolderStats.coerce(stats)
+    report = stats.decontamination
+    benchmark_splits_ = stats.benchmark_splits or {}
     if not report and not benchmark_splits_:
         return ""
     lines = [CARD_BEGIN, "## Benchmark contamination", ""]
@@ -706,7 +710,7 @@ def render_card_section(stats: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def insert_card_section(card: str, stats: dict[str, Any]) -> str:
+def insert_card_section(card: str, stats: FolderStats | dict[str, Any]) -> str:
     """`card` with its contamination section replaced (or added before "## Examples", else at the end)."""
     section = render_card_section(stats)
     if CARD_BEGIN in card and CARD_END in card:
@@ -749,85 +753,101 @@ def decontaminate_folder(
     drop: bool = False,
     out: str | Path | None = None,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> FolderStats:
     """Check a folder written by `prefbuild build` / `prefbuild mix`; write the report into stats.json and the card.
 
     Writes `out` (default: the folder itself, replaced atomically) with the same files, minus the overlapping
     pairs under `drop`. Returns the updated stats.
     """
-    from prefbuild.output import read_output_folder, refuse_existing, write_output_folder
+    from prefbuild.folder import open_pairs, write_pairs_folder
+    from prefbuild.output import refuse_existing
 
     folder = Path(folder)
     target = Path(out) if out is not None else folder
     if out is not None and target.resolve() != folder.resolve():
         refuse_existing(target, overwrite)
-    tables, stats = read_output_folder(folder)
+    pairs = open_pairs(folder, hub=False)
+    stats, tables = pairs.stats, pairs.tables()
+    before = (FolderStats.from_json(stats.to_json()), cards.example_pairs(tables))  # what the old card shows
     index = build_index(benchmarks, data_dir=data_dir, ngram=ngram)
-    tables, report = decontaminate_tables(tables, stats["splits"], benchmarks, drop=drop, index=index)
-    stats["decontamination"] = report
+    tables, report = decontaminate_tables(tables, stats.splits, benchmarks, drop=drop, index=index)
+    stats.decontamination = report
     old_card = (folder / "README.md").read_text(encoding="utf-8") if (folder / "README.md").is_file() else ""
     had_plot = (folder / "edit_distance.png").is_file()
-
-    def render(tmp: Path, shards: dict[str, list[str]]) -> str:
-        return insert_card_section(_rerender_card(tmp, shards, stats, tables, old_card, had_plot), stats)
-
-    extra = {}
-    if had_plot:
-        from prefbuild.stats import plot_histograms
-
-        extra["edit_distance.png"] = lambda path: plot_histograms(stats, str(path))
-    write_output_folder(target, tables, stats, render, overwrite=True, extra_files=extra)
-    return stats
+    card = partial(_folder_card, old=old_card, plot=had_plot, before=before)
+    return write_pairs_folder(target, tables, stats, card=card, plot=had_plot, overwrite=True)
 
 
-def _rerender_card(
-    tmp: Path, shards: dict[str, list[str]], stats: dict[str, Any], tables: dict[str, pa.Table], old: str, plot: bool
-) -> str:
-    """A builder folder's card rendered again from the updated stats (counts change under --drop); other folders
-    (mixes) keep their card, with the YAML's split sizes updated."""
-    import datasets
-
-    from prefbuild import cards
-    from prefbuild.stats import render_summary
-
-    features = datasets.Features.from_arrow_schema(next(iter(tables.values())).schema)._to_yaml_list()
-    builder_name = (stats.get("builder") or {}).get("name")
-    if builder_name:
-        from prefbuild.build import card_metadata
+def _folder_card(
+    stats: FolderStats,
+    tables: dict[str, pa.Table],
+    *,
+    old: str,
+    plot: bool,
+    before: tuple[FolderStats, list[dict[str, str]]],
+) -> CardSpec:
+    """A builder folder's card rendered again from the updated stats (counts change under --drop). A mixture's
+    card cannot be rendered again without its config and sources: it keeps its text, with what --drop changes
+    redrawn (`redraw_mixture_card`). Other folders keep their card. The YAML's split sizes are updated in every
+    case; the histogram keeps its default title."""
+    if stats.builder_name:
+        from prefbuild.build import builder_card
         from prefbuild.builders import get_builder
 
-        builder = get_builder(builder_name)
-        metadata = card_metadata(builder, stats)
-        context = cards.build_card_context(builder, stats, tables, summary=render_summary(stats), plot=plot)
-        metadata.configs = cards.configs_metadata(shards)
-        metadata.dataset_info = cards.dataset_info_metadata(tmp, shards, features)
-        return cards.render_card(builder.card, metadata, {**context, "shards": shards})
-    if not old.startswith("---\n"):
-        return old
-    from huggingface_hub import DatasetCard
+        spec = builder_card(get_builder(stats.builder_name), stats, tables, plot)
+        spec.plot_title = ""
+        return spec
+    if stats.kind == "mix":
+        old = redraw_mixture_card(old, before[0], stats, before[1], cards.example_pairs(tables))
+    return CardSpec(kept=old)
 
-    card = DatasetCard(old)
-    card.data.dataset_info = cards.dataset_info_metadata(tmp, shards, features)
-    return str(card)
+
+def redraw_mixture_card(
+    card: str, before: FolderStats, after: FolderStats, examples_before: list[dict], examples_after: list[dict]
+) -> str:
+    """A mixture card's text with the parts that depend on the split counts drawn again from `after`: the pair
+    total, the counts and edit-distance tables, the examples and the size bucket. Each part is rendered from
+    `before` and from `after` and the first replaces the second, so a card whose text differs is left as it is."""
+    from prefbuild.mix.write import mix_counts_table
+
+    before_splits = {name: split.to_json() for name, split in before.splits.items()}
+    after_splits = {name: split.to_json() for name, split in after.splits.items()}
+    parts = [
+        (f"{before.pairs:,} pairs in this folder", f"{after.pairs:,} pairs in this folder"),
+        (mix_counts_table(before_splits), mix_counts_table(after_splits)),
+        (cards.edit_distance_table(before.splits), cards.edit_distance_table(after.splits)),
+        (
+            cards.render_section("mix", "Examples", {"examples": examples_before}),
+            cards.render_section("mix", "Examples", {"examples": examples_after}),
+        ),
+        (
+            f"- {cards.size_category(before.pairs)}\n",
+            f"- {cards.size_category(after.pairs)}\n",
+        ),
+    ]
+    for old, new in parts:
+        if old != new and card.count(old) == 1:
+            card = card.replace(old, new)
+    return card
 
 
 def benchmark_split_warning(dataset_name: str | None, split: str) -> str | None:
     """The warning `prefbuild train` prints when its training split is a benchmark's scored split, or has pairs
     that overlap one (from the folder's stats.json); None when neither holds or the dataset is not a folder."""
-    stats_path = Path(dataset_name or "").expanduser() / "stats.json"
-    if not dataset_name or not stats_path.is_file():
+    folder = Path(dataset_name or "").expanduser()
+    if not dataset_name or not (folder / "stats.json").is_file():
         return None
     try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, OSError):
+        stats = FolderStats.load(folder)
+    except (PrefbuildError, OSError):
         return None
-    label = (stats.get("benchmark_splits") or {}).get(split)
+    label = (stats.benchmark_splits or {}).get(split)
     if label:
         return (
             f"Warning: training on split '{split}' of {dataset_name}, which is {label}. A model trained on it cannot "
             "be scored on that benchmark; train on 'train' (`--dataset_train_split train`)."
         )
-    facts = ((stats.get("decontamination") or {}).get("splits") or {}).get(split) or {}
+    facts = ((stats.decontamination or {}).get("splits") or {}).get(split) or {}
     if facts.get("overlapping_pairs") and not facts.get("dropped_pairs"):
         return (
             f"Warning: {facts['overlapping_pairs']:,} pairs of split '{split}' of {dataset_name} share 13-grams with "

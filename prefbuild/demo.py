@@ -105,6 +105,7 @@ def run_demo(
     from prefbuild.build import build_dataset
     from prefbuild.builders import BUILDERS
     from prefbuild.cards import check_card
+    from prefbuild.folder import FolderStats
     from prefbuild.hub import push_folder
     from prefbuild.mix import MixConfig, MixEntry, mix_datasets
     from prefbuild.stats import render_summary
@@ -136,7 +137,7 @@ def run_demo(
         card = (folder / "README.md").read_text(encoding="utf-8")
         data = check_card(card, where=str(folder / "README.md"))
         title = next(line for line in card.split("\n---\n", 1)[1].splitlines() if line.startswith("# "))
-        pairs = sum(split["pairs"] for split in json_stats(folder)["splits"].values())
+        pairs = FolderStats.load(folder).pairs
         echo(f"{folder / 'README.md'}: {title[2:]} | licence {data.license} | {pairs} pairs | {len(card):,} chars")
 
     echo("\n== Dry-run push (nothing leaves this machine)")
@@ -154,14 +155,12 @@ def run_demo(
     started = time.perf_counter()
     echo("\n== Mix the sets (half of each, seeded), with a `source` column for provenance")
     config = MixConfig(
-        name="demo", sources=[MixEntry(name, str(folder), weight=0.5) for name, folder in report.sets.items()]
+        name="demo", sources=[MixEntry(name, str(folder), fraction=0.5) for name, folder in report.sets.items()]
     )
     mixed = mix_datasets(config, out=out / "mix", command=DEMO_COMMAND)
-    for source in mixed.stats["sources"]:
-        taken = ", ".join(
-            f"{split} {facts['selected']}/{facts['usable_pairs']}" for split, facts in source["splits"].items()
-        )
-        echo(f"  {source['name']}: {taken}")
+    for source in FolderStats.coerce(mixed.stats).sources or []:
+        taken = ", ".join(f"{split} {facts.selected}/{facts.usable_pairs}" for split, facts in source.splits.items())
+        echo(f"  {source.name}: {taken}")
     report.mix = out / "mix"
     report.seconds["mix"] = time.perf_counter() - started
 
@@ -183,9 +182,3 @@ def run_demo(
     echo(f"  {out / 'push-dry-run'}/  {out / 'mix'}/" + (f"  {report.model}/" if report.model else ""))
     echo("Next: `prefbuild build arc --out data/arc` builds from the Hub; see `prefbuild --help`.")
     return report
-
-
-def json_stats(folder: Path) -> dict[str, Any]:
-    import json
-
-    return json.loads((folder / "stats.json").read_text(encoding="utf-8"))

@@ -33,7 +33,8 @@ from huggingface_hub.utils import validate_repo_id
 from prefbuild import safe_yaml
 from prefbuild.cards import check_card
 from prefbuild.errors import PrefbuildError
-from prefbuild.output import atomic_folder, read_output_folder
+from prefbuild.folder import open_pairs
+from prefbuild.output import atomic_folder
 from prefbuild.paths import check_out
 
 # Seconds to open a connection / to wait for each answer. huggingface_hub's own client waits forever (timeout=None).
@@ -132,22 +133,20 @@ def plan_push(folder: str | Path, repo_id: str, commit_message: str | None = Non
         if (folder / name).is_symlink():
             raise PrefbuildError(f"'{folder / name}' is a symbolic link; push sends only files inside '{folder}'.")
     # stats.json present and valid, every listed split has shards that open; no column data is read
-    _, stats = read_output_folder(folder, columns=[])
+    pairs = open_pairs(folder, hub=False)
+    pairs.tables(columns=[])
+    stats = pairs.stats
     card = folder / "README.md"
     if not card.is_file():
         raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no README.md (dataset card).")
     _check_card_file(card)
-    files = _folder_files(folder, list(stats["splits"]))
+    files = _folder_files(folder, pairs.splits)
     if commit_message is None:
-        what = _name(stats.get("builder")) or _name(stats.get("mix")) or folder.name
-        commit_message = f"Upload {what} preference pairs built with prefbuild {stats.get('prefbuild_version', '')}"
+        what = next((info.name for info in (stats.builder, stats.mix) if info is not None and info.name), folder.name)
+        commit_message = f"Upload {what} preference pairs built with prefbuild {stats.prefbuild_version or ''}"
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
     sizes = {name: (folder / name).stat().st_size for name in files}
     return PushPlan(folder, repo_id, files, sizes, operations, commit_message.strip())
-
-
-def _name(section: object) -> str | None:
-    return section.get("name") if isinstance(section, dict) and isinstance(section.get("name"), str) else None
 
 
 def write_dry_run(plan: PushPlan, out: str | Path) -> Path:

@@ -12,7 +12,6 @@ import errno
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +23,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefbuild.errors import PrefbuildError
+from prefbuild.folder import PAIR_COLUMNS
 from prefbuild.paths import check_out, deferred_signals
 
 if TYPE_CHECKING:
     import datasets
+
+    from prefbuild.folder import FolderStats
 
 # In-memory Arrow size per shard; MetaMath's 394k pairs (~0.6 GB of text) become 3 shards.
 MAX_SHARD_BYTES = 256 * 1024 * 1024
@@ -97,13 +99,14 @@ def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int
 def write_output_folder(
     out: str | Path,
     tables: dict[str, pa.Table],
-    stats: dict[str, Any],
+    stats: FolderStats | dict[str, Any],
     render_card: Callable[[Path, dict[str, list[str]]], str],
     *,
     overwrite: bool = False,
     extra_files: dict[str, Callable[[Path], None]] | None = None,
 ) -> dict[str, list[str]]:
-    """Write the whole folder atomically and return the shard names per split.
+    """Write the whole folder atomically and return the shard names per split (prefer
+    `prefbuild.folder.write_pairs_folder`, which builds `stats` and the card for you).
 
     render_card receives the temporary folder and the shard names per split (the card's YAML `configs` point at
     them) and returns the README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
@@ -113,7 +116,8 @@ def write_output_folder(
     refuse_existing(out, overwrite)
     with atomic_folder(out, overwrite=overwrite) as tmp:
         shards = {split: write_shards(tmp, split, table) for split, table in tables.items()}
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = stats.to_text() if hasattr(stats, "to_text") else json.dumps(stats, indent=2, ensure_ascii=False) + "\n"
+        (tmp / "stats.json").write_text(text, encoding="utf-8")
         (tmp / "README.md").write_text(render_card(tmp, shards), encoding="utf-8")
         for name, write in (extra_files or {}).items():
             write(tmp / name)
@@ -167,46 +171,27 @@ def load_output_folder(folder: str | Path) -> datasets.DatasetDict:
 def read_output_folder(
     folder: str | Path, columns: list[str] | None = None
 ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
-    """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json.
+    """Read a folder `prefbuild build` wrote: Arrow tables per split and stats.json as a dict.
 
     columns: read only these columns (`[]` checks that every shard opens without reading any data).
+    Deprecated: use `prefbuild.folder.open_pairs(folder)` (`.tables()`, `.stats`, a typed `FolderStats`).
     """
-    folder = Path(folder)
-    stats_path = folder / "stats.json"
-    if not stats_path.is_file():
-        raise PrefbuildError(f"'{folder}' is not a prefbuild output folder: it has no stats.json.")
-    try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PrefbuildError(f"'{stats_path}' is not valid JSON: {error}.") from None
-    if not isinstance(stats, dict) or not isinstance(stats.get("splits"), dict):
-        raise PrefbuildError(f"'{stats_path}' is not a prefbuild stats file: it has no 'splits' mapping.")
-    for split, facts in stats["splits"].items():
-        if not _SPLIT_NAME.fullmatch(split):
-            raise PrefbuildError(f"'{stats_path}' lists a split named {split!r}; split names are letters, digits, _.")
-        rows = facts.get("input_rows") if isinstance(facts, dict) else None
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-            raise PrefbuildError(
-                f"'{stats_path}': split '{split}' must be a mapping with an integer 'input_rows', got {facts!r:.60}."
-            )
-    tables = {}
-    for split in stats["splits"]:
-        paths = sorted((folder / "data").glob(f"{split}-*.parquet"))
-        if not paths:
-            raise PrefbuildError(
-                f"'{folder}' has no data/{split}-*.parquet shards although stats.json lists '{split}'."
-            )
-        try:
-            tables[split] = pa.concat_tables(pq.read_table(path, columns=columns) for path in paths)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise PrefbuildError(f"Cannot read the '{split}' shards of '{folder}': {error}") from None
-        if columns is None or set(columns) & set(PAIR_TEXT_COLUMNS):
-            check_pair_columns(tables[split], f"'{folder}' split '{split}'")
-    return tables, stats
+    import warnings
+
+    from prefbuild.folder import FolderStats, read_tables
+
+    warnings.warn(
+        "prefbuild.output.read_output_folder is deprecated; use prefbuild.folder.open_pairs(folder) "
+        "(.tables(), .stats). It is removed in the next release.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+
+    stats = FolderStats.load(folder)
+    return read_tables(folder, stats, columns=columns), stats.to_json()
 
 
-PAIR_TEXT_COLUMNS = ("prompt", "chosen", "rejected")
-_SPLIT_NAME = re.compile(r"\w[\w.]*")
+PAIR_TEXT_COLUMNS = PAIR_COLUMNS  # the old name
 
 
 def _is_text_or_messages(dtype: pa.DataType) -> bool:

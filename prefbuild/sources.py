@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import datasets
@@ -13,11 +14,12 @@ LOADERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "cs
 SPLIT_FILES = ("train", "validation", "test")
 
 
-def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
+def load_source(source: str, config: str | None = None, split_names: Iterable[str] = ()) -> datasets.DatasetDict:
     """Load every split of a source.
 
     - a file (.jsonl, .json, .parquet, .csv) → one split, `train`;
-    - a folder with train / validation / test files → those splits;
+    - a folder with train / validation / test files → those splits, and the `split_names` files too (a source's
+      own split names, e.g. UltraFeedback's `train_prefs.jsonl`);
     - a folder written by `save_to_disk`, or any folder `datasets.load_dataset` understands;
     - anything else is taken as a Hub dataset id (with `config`).
     """
@@ -29,7 +31,7 @@ def load_source(source: str, config: str | None = None) -> datasets.DatasetDict:
         if path.is_file():
             return _load_files({"train": [str(path)]}, path.suffix)
         if path.is_dir():
-            return _load_folder(path)
+            return _load_folder(path, split_names)
         if path.suffix in LOADERS or source.startswith((".", "/", "~")):
             raise PrefbuildError(f"Cannot read --source '{source}': no such file or folder.")
         from prefbuild.hub_access import hub_access
@@ -110,12 +112,12 @@ def _check_json_start(path: Path) -> None:
         )
 
 
-def _load_folder(path: Path) -> datasets.DatasetDict:
+def _load_folder(path: Path, split_names: Iterable[str] = ()) -> datasets.DatasetDict:
     if (path / "dataset_dict.json").is_file():
         return datasets.load_from_disk(str(path))
     data_files: dict[str, list[str]] = {}
     suffixes = set()
-    for split in SPLIT_FILES:
+    for split in dict.fromkeys((*SPLIT_FILES, *split_names)):
         for suffix in LOADERS:
             candidate = path / f"{split}{suffix}"
             if candidate.is_file():

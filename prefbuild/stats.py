@@ -15,11 +15,14 @@ Everything here is pure: lists of strings in, NumPy arrays and plain dicts out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein, Postfix, Prefix
+
+if TYPE_CHECKING:
+    from prefbuild.folder import FolderStats
 
 HISTOGRAM_BINS = 20  # bins of width 0.05 over [0, 1]
 # Log-spaced bins for low-edit sets (MetaMath: nearly every pair below 5 %): [0, 0.1 %), then 10 bins a decade
@@ -162,33 +165,45 @@ def summary_header(has_tokens: bool = False) -> list[str]:
     return header
 
 
-def render_summary(stats: dict[str, Any]) -> str:
-    """The table printed after a build and by `prefbuild stats`: counts, skips and edit distances per split."""
-    has_tokens = any("token" in split["edit_distance"] for split in stats["splits"].values())
+def render_summary(stats: FolderStats | dict[str, Any]) -> str:
+    """The table printed after a build and by `prefbuild stats`: counts, skips and edit distances per split, then
+    each split's skip reasons, dropped pairs, tiers and per-group counts (MetaMathQA's `by_type`)."""
+    from prefbuild.folder import FolderStats
+
+    stats = FolderStats.coerce(stats)
+    has_tokens = any("token" in split.edit_distance for split in stats.splits.values())
     rows = [summary_header(has_tokens)]
-    for name, split in stats["splits"].items():
-        char = split["edit_distance"]["char"]
+    for name, split in stats.splits.items():
         row = [
             name,
-            f"{split['input_rows']:,}",
-            f"{split['pairs']:,}",
-            f"{sum(split['skipped'].values()):,}",
-            _percent(char["mean"]),
-            _percent(char["median"]),
-            _percent(char["p10"]),
-            _percent(char["p90"]),
-            _percent(split["edit_distance"]["word"]["mean"]),
+            f"{split.input_rows:,}",
+            f"{split.pairs:,}",
+            f"{split.skipped_rows:,}",
+            _percent(split.distance("char", "mean")),
+            _percent(split.distance("char", "median")),
+            _percent(split.distance("char", "p10")),
+            _percent(split.distance("char", "p90")),
+            _percent(split.distance("word", "mean")),
         ]
         if has_tokens:
-            row.append(_percent(split["edit_distance"].get("token", {}).get("mean")))
+            row.append(_percent(split.distance("token", "mean")))
         rows.append(row)
     text = [format_table(rows)]
-    for name, split in stats["splits"].items():
-        for label, key in (("skipped rows", "skipped"), ("dropped pairs", "dropped_pairs"), ("tiers", "tiers")):
-            counts = split.get(key) or {}
+    for name, split in stats.splits.items():
+        for label, counts in (
+            ("skipped rows", split.skipped),
+            ("dropped pairs", split.dropped_pairs),
+            ("tiers", split.tiers),
+        ):
             if counts:
                 listed = ", ".join(f"{reason} {count:,}" for reason, count in sorted(counts.items()))
                 text.append(f"{name} {label}: {listed}")
+        for key, groups in split.groups.items():  # "by_type": {group: counts}
+            if groups:
+                listed = ", ".join(
+                    f"{group} {facts.pairs:,} pairs from {facts.input_rows:,} rows" for group, facts in groups.items()
+                )
+                text.append(f"{name} by {key[len('by_') :]}: {listed}")
     text.append("edit distance: normalised Levenshtein between chosen and rejected (0 = same, 100% = disjoint)")
     return "\n".join(text)
 
@@ -196,33 +211,35 @@ def render_summary(stats: dict[str, Any]) -> str:
 LEVEL_NAMES = {"char": "characters", "word": "words", "token": "tokens"}
 
 
-def _levels(stats: dict[str, Any]) -> list[str]:
+def _levels(stats: FolderStats) -> list[str]:
     """Levels that have a histogram in some split, in the order char, word, token."""
-    splits = stats["splits"].values()
+    splits = stats.splits.values()
     return [
         level
         for level in ("char", "word", "token")
-        if any("histogram" in split["edit_distance"].get(level, {}) for split in splits)
+        if any(level in split.edit_distance and split.edit_distance[level].histogram for split in splits)
     ]
 
 
-def mostly_low(stats: dict[str, Any], level: str) -> bool:
+def mostly_low(stats: FolderStats | dict[str, Any], level: str) -> bool:
     """Whether at least half of a level's pairs (all splits together) lie below LOW_EDIT, where the 20 linear bins
     put them in the first bar and a log axis is needed to see their shape."""
+    from prefbuild.folder import FolderStats
+
     low = total = 0
-    for split in stats["splits"].values():
-        summary = split["edit_distance"].get(level, {})
-        if "histogram" not in summary:
+    for split in FolderStats.coerce(stats).splits.values():
+        summary = split.edit_distance.get(level)
+        if summary is None or summary.histogram is None:
             continue
-        if "histogram_log" not in summary:
+        if summary.histogram_log is None:
             return False  # folders written before the log histogram existed: linear axis only
-        edges, counts = summary["histogram"]["edges"], summary["histogram"]["counts"]
+        edges, counts = summary.histogram["edges"], summary.histogram["counts"]
         low += sum(count for count, upper in zip(counts, edges[1:]) if upper <= LOW_EDIT + 1e-9)
         total += sum(counts)
     return total > 0 and low >= total / 2
 
 
-def plot_histograms(stats: dict[str, Any], path: str, title: str = "") -> None:
+def plot_histograms(stats: FolderStats | dict[str, Any], path: str, title: str = "") -> None:
     """Write `histogram_figure` as a PNG at `path`."""
     import matplotlib.pyplot as plt
 
@@ -231,7 +248,7 @@ def plot_histograms(stats: dict[str, Any], path: str, title: str = "") -> None:
     plt.close(fig)
 
 
-def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
+def histogram_figure(stats: FolderStats | dict[str, Any], title: str = "") -> Any:
     """The card's figure: one panel per level (char, word, token when computed), one coloured outline per split.
 
     Every bin is drawn, [0.95, 1] included. Heights are each split's share of its pairs, so splits of different
@@ -248,17 +265,20 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
+    from prefbuild.folder import FolderStats
+
+    stats = FolderStats.coerce(stats)
     levels = _levels(stats) or ["char"]
     fig, axes = plt.subplots(len(levels), 1, figsize=(8, 0.7 + 2.9 * len(levels)), dpi=130, squeeze=False)
     percent = FuncFormatter(lambda value, _: f"{100 * value:g}%")
     for ax, level in zip(axes[:, 0], levels):
         log = mostly_low(stats, level)
         handles, highest, tallest = [], 0.0, 0.0
-        for index, (name, split) in enumerate(stats["splits"].items()):
-            summary = split["edit_distance"].get(level, {})
-            if "histogram" not in summary or not summary.get("count"):
+        for index, (name, split) in enumerate(stats.splits.items()):
+            summary = split.edit_distance.get(level)
+            if summary is None or summary.histogram is None or not summary.count:
                 continue
-            histogram = summary["histogram_log" if log else "histogram"]
+            histogram = summary.histogram_log if log else summary.histogram
             edges = np.array(histogram["edges"], dtype=float)
             counts = np.array(histogram["counts"], dtype=float)
             share = 100 * counts / counts.sum()
@@ -273,11 +293,10 @@ def histogram_figure(stats: dict[str, Any], title: str = "") -> Any:
                 highest = max(highest, edges[1:][share > 0].max())
                 tallest = max(tallest, share.max())
             floor = edges[0] if log else 0.0
-            for key, style in (("mean", "--"), ("median", ":")):
-                ax.axvline(max(summary[key], floor), color=colour, linestyle=style, linewidth=1.6)
+            for value, style in ((summary.mean, "--"), (summary.median, ":")):
+                ax.axvline(max(value, floor), color=colour, linestyle=style, linewidth=1.6)
             label = (
-                f"{name}: {summary['count']:,} pairs, mean {100 * summary['mean']:.1f}%, "
-                f"median {100 * summary['median']:.1f}%"
+                f"{name}: {summary.count:,} pairs, mean {100 * summary.mean:.1f}%, median {100 * summary.median:.1f}%"
             )
             if log and below:
                 label += f", {below:,} below 0.1%"

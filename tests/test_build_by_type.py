@@ -21,7 +21,7 @@ def source_types() -> list[str]:
 
 def build(tmp_path: Path, name: str = "out", **kwargs) -> dict:
     report = build_dataset("metamath", source=str(SOURCE), out=tmp_path / name, plot=False, **kwargs)
-    return report.stats
+    return report.stats.to_json()  # what stats.json holds
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,21 @@ def test_prefbuild_stats_keeps_the_recorded_per_type_counts(tmp_path):
     from prefbuild.build import folder_statistics
 
     recorded = build(tmp_path, options={"eval_size": 0})
-    assert folder_statistics(tmp_path / "out")["splits"]["train"]["by_type"] == recorded["splits"]["train"]["by_type"]
+    assert (
+        folder_statistics(tmp_path / "out").to_json()["splits"]["train"]["by_type"]
+        == recorded["splits"]["train"]["by_type"]
+    )
+
+
+def test_the_summary_lists_pairs_and_rows_per_type(stats):
+    from prefbuild.folder import FolderStats
+    from prefbuild.stats import render_summary
+
+    typed = FolderStats.from_json(stats)
+    lines = [line for line in render_summary(typed).splitlines() if line.startswith("train by type: ")]
+    assert len(lines) == 1
+    for kind, counts in typed.splits["train"].groups["by_type"].items():
+        assert f"{kind} {counts.pairs:,} pairs from {counts.input_rows:,} rows" in lines[0]
 
 
 def test_sources_without_the_column_build_byte_identical(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import pytest
 
 from prefbuild.build import build_dataset
 from prefbuild.builders import BUILDERS
+from prefbuild.formats import SYSTEM
 
 from .conftest import FIXTURES
 
@@ -63,11 +64,18 @@ def test_same_seed_same_bytes_and_num_proc_invariant(name, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_few_shot_prefixes_examples_never_the_row_itself(name, tmp_path):
-    plain = datasets.load_dataset(str(build(name, tmp_path / "plain").out))
-    shots = datasets.load_dataset(str(build(name, tmp_path / "shots", few_shot=2).out))
+    # A builder whose rows carry their own system message (ORCA, Truthy) puts it first in a standard prompt, before
+    # the examples; the user's turn of the conversational format holds exactly examples + the row's prompt.
+    fmt = "conversational" if SYSTEM in BUILDERS[name].metadata_schema else "standard"
+    plain = datasets.load_dataset(str(build(name, tmp_path / "plain", fmt=fmt).out))
+    shots = datasets.load_dataset(str(build(name, tmp_path / "shots", few_shot=2, fmt=fmt).out))
+
+    def user_text(row) -> str:
+        return row["prompt"] if fmt == "standard" else row["prompt"][-1]["content"]
+
     for split in plain:
-        for before, after in zip(plain[split], shots[split]):
-            assert after["prompt"].endswith(before["prompt"])
-            prefix = after["prompt"][: -len(before["prompt"])]
+        for before, after in zip(map(user_text, plain[split]), map(user_text, shots[split])):
+            assert after.endswith(before)
+            prefix = after[: -len(before)]
             assert prefix.endswith("\n\n") and prefix.count("\n\n") >= 2
-            assert before["prompt"] not in prefix  # the row's own question is never one of its examples
+            assert before not in prefix  # the row's own question is never one of its examples

@@ -19,12 +19,18 @@ LICENCE_TEXT = {
     "hellaswag": ("mit", "this\ndataset is **MIT**"),
     "metamath": ("mit", "this dataset is **MIT**"),
     "gsm8k": ("mit", "this dataset is **MIT**"),
+    "orca": ("apache-2.0", "dataset is **Apache 2.0** too"),
+    "truthy": ("cc-by-4.0", "**CC BY 4.0** too"),
+    "ultrafeedback": ("mit", "this dataset is **MIT**"),
 }
 SOURCE_CITATION = {
     "arc": "clark2018arc",
     "hellaswag": "zellers2019hellaswag",
     "metamath": "yu2023metamath",
     "gsm8k": "cobbe2021gsm8k",
+    "orca": "mukherjee2023orca",
+    "truthy": "durbin2023truthy",
+    "ultrafeedback": "cui2023ultrafeedback",
 }
 OPTIONS = {"metamath": {"eval_size": 3}}
 

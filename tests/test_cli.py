@@ -33,7 +33,7 @@ def test_build_then_stats(run_cli, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["build", "arcc", "--out", "{tmp}/x"], "Error: Unknown builder 'arcc'. Did you mean: arc?"),
+        (["build", "arcc", "--out", "{tmp}/x"], "Error: Unknown builder 'arcc'. Did you mean: arc, orca?"),
         (
             ["build", "arc", "--source", "{tmp}/missing.jsonl", "--out", "{tmp}/x"],
             "Error: Cannot read --source '{tmp}/missing.jsonl': no such file or folder.",

@@ -133,6 +133,7 @@ def test_drop_removes_pairs_and_keeps_the_accounting(planted_folder, run_cli):
     assert split["pairs"] == clean and split["skipped"][DROP_REASON] == len(planted)
     assert split["input_rows"] == split["pairs"] + sum(split["skipped"].values())
     assert split["edit_distance"]["char"]["count"] == clean
+    assert sum(split["tiers"].values()) == clean  # the corruption tiers of the pairs that remain
     prompts = _prompts(folder)
     assert len(prompts) == clean and planted[0]["query"] not in prompts
     card = (folder / "README.md").read_text()
@@ -292,3 +293,45 @@ def test_pair_check_equals_a_plain_python_check_of_prompt_plus_completion():
             (row["prompt"] + " " + row["rejected"]).split()
         )
         assert bool(mask) == expected, row
+
+
+def test_drop_on_a_mixture_folder_redraws_the_cards_counts(tmp_path, run_cli):
+    """A mixture's card keeps its text (no config to render it from), but the counts --drop changes are redrawn."""
+    from prefbuild.build import build_dataset
+    from prefbuild.cards import edit_distance_table
+    from prefbuild.folder import FolderStats
+    from prefbuild.mix import mix_datasets, parse_config
+    from prefbuild.mix.write import mix_counts_table
+
+    build_dataset("hellaswag", source=str(FIXTURES / "hellaswag"), out=tmp_path / "hellaswag", plot=False)
+    config = parse_config(
+        {"name": "m", "sources": [{"name": "h", "source": str(tmp_path / "hellaswag"), "fraction": 1.0}]}
+    )
+    mix_datasets(config, out=tmp_path / "mix", plot=False)
+    before = FolderStats.load(tmp_path / "mix")
+    code, _, _ = run_cli(
+        "decontaminate", tmp_path / "mix", "--benchmarks", "hellaswag", "--data-dir", BENCHMARKS, "--drop"
+    )
+    after = FolderStats.load(tmp_path / "mix")
+    assert code == 0 and after.pairs < before.pairs
+    card = (tmp_path / "mix" / "README.md").read_text()
+    splits = {name: split.to_json() for name, split in after.splits.items()}
+    assert f"{after.pairs:,} pairs in this folder" in card
+    assert mix_counts_table(splits) in card and edit_distance_table(after.splits) in card
+    assert mix_counts_table({name: split.to_json() for name, split in before.splits.items()}) not in card
+    assert "## Composition" in card and "## Benchmark contamination" in card  # the rest of the card is kept
+
+
+def test_a_decontaminated_build_rebuilds_byte_for_byte_and_names_no_local_path(tmp_path, run_cli):
+    """The report once held wall-clock timings and the absolute --data-dir path: both broke the rebuild promise."""
+    folders = []
+    for name in ("one", "two"):
+        out = tmp_path / name / "gsm8k"
+        argv = ["build", "gsm8k", "--source", FIXTURES / "gsm8k", "--out", out, "--no-plot"]
+        assert run_cli(*argv, "--decontaminate", ALL, "--decontaminate-data-dir", BENCHMARKS.resolve())[0] == 0
+        folders.append(out)
+    for file in ("stats.json", "README.md"):
+        first, second = ((folder / file).read_text() for folder in folders)
+        assert first == second and str(BENCHMARKS.resolve()) not in first
+    report = json.loads((folders[0] / "stats.json").read_text())["decontamination"]
+    assert "seconds" not in report and report["benchmarks"]["gsm8k"]["source"] == "gsm8k"

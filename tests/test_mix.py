@@ -1,6 +1,8 @@
-"""`prefbuild mix`: row counts and provenance for given weights and seed, normalisers, formats, bad configs."""
+"""`prefbuild mix`: row counts and provenance for given shares and seed, formats, bad configs, the deprecated
+`weight` spelling."""
 
 import json
+import logging
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -11,8 +13,12 @@ import yaml
 
 from prefbuild.build import build_dataset
 from prefbuild.cards import check_card
+from prefbuild.errors import PrefbuildError
 from prefbuild.mix import (
     NORMALISERS,
+    THIRD_PARTY,
+    MixEntry,
+    config_yaml,
     load_config,
     mix_datasets,
     normalise_orca,
@@ -43,16 +49,16 @@ def _config(built, **overrides) -> dict:
         "name": "tiny",
         "seed": 0,
         "sources": [
-            {"name": "arc", "source": str(built["arc"]), "weight": 1.0},
-            {"name": "hellaswag", "source": str(built["hellaswag"]), "weight": 5},
-            {"name": "orca", "source": str(MIX / "orca"), "schema": "Intel/orca_dpo_pairs", "weight": 0.5},
+            {"name": "arc", "source": str(built["arc"]), "fraction": 1.0},
+            {"name": "hellaswag", "source": str(built["hellaswag"]), "rows": 5},
+            {"name": "orca", "source": str(MIX / "orca"), "schema": "Intel/orca_dpo_pairs", "fraction": 0.5},
             {"name": "truthy", "source": str(MIX / "truthy"), "schema": "jondurbin/truthy-dpo-v0.1"},
             {
                 "name": "ultrafeedback",
                 "source": str(MIX / "ultrafeedback"),
                 "schema": "HuggingFaceH4/ultrafeedback_binarized",
-                "weight": 3,
-                "eval_weight": 1.0,
+                "rows": 3,
+                "eval_fraction": 1.0,
             },
         ],
     }
@@ -75,12 +81,12 @@ def test_row_counts_and_provenance(built, tmp_path):
         "truthy": 3,
         "ultrafeedback": 3,
     }
-    # eval: arc all 8; hellaswag at its train rate 5/11 of 6 → 3; ultrafeedback eval_weight 1.0 → 2; no eval elsewhere
+    # eval: arc all 8; hellaswag at its train rate 5/11 of 6 → 3; ultrafeedback eval_fraction 1.0 → 2; none elsewhere
     assert Counter(evaluation.column("source").to_pylist()) == {"arc": 8, "hellaswag": 3, "ultrafeedback": 2}
     assert train.column_names == ["prompt", "chosen", "rejected", "source", "edit_distance_char", "edit_distance_word"]
 
     recorded = json.loads((tmp_path / "mix" / "stats.json").read_text())
-    assert recorded == report.stats
+    assert recorded == report.stats.to_json()
     orca = next(source for source in recorded["sources"] if source["name"] == "orca")
     assert orca["splits"]["train"] == {**orca["splits"]["train"], "source_rows": 6, "usable_pairs": 4, "selected": 2}
     assert orca["splits"]["train"]["skipped"] == {"chosen_equals_rejected": 1, "empty_rejected": 1}
@@ -152,23 +158,24 @@ def test_conversational_mix(built, tmp_path):
     assert by_source["truthy"]["prompt"][-1]["role"] == "user"
 
 
-def test_normalisers():
-    orca = normalise_orca({"system": " ", "question": "Q?", "chosen": "A", "rejected": "B"})
-    assert orca == {"system": None, "prompt": "Q?", "chosen": "A", "rejected": "B"}
-    turn = lambda reply: [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": reply}]  # noqa: E731
-    assert (
-        normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("Hello"), "rejected": turn("Go")})["chosen"] == "Hello"
-    )
-    two_turns = turn("Hello") + turn("Again")
-    assert normalise_ultrafeedback({"prompt": "Hi", "chosen": two_turns, "rejected": turn("Go")}) == "not_single_turn"
-    assert (
-        normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("Same"), "rejected": turn("Same")})
-        == "chosen_equals_rejected"
-    )
-    assert NORMALISERS["HuggingFaceH4/ultrafeedback_binarized"].split_map == {
-        "train_prefs": "train",
-        "test_prefs": "eval",
+def test_third_party_sets_are_builders_and_the_old_normalisers_warn(caplog):
+    assert {hub_id: builder.name for hub_id, builder in THIRD_PARTY.items()} == {
+        "Intel/orca_dpo_pairs": "orca",
+        "jondurbin/truthy-dpo-v0.1": "truthy",
+        "HuggingFaceH4/ultrafeedback_binarized": "ultrafeedback",
     }
+    assert NORMALISERS is THIRD_PARTY  # the deprecated name
+    with caplog.at_level(logging.WARNING, logger="prefbuild.mix"):
+        orca = normalise_orca({"system": " ", "question": "Q?", "chosen": "A", "rejected": "B"})
+    assert orca == {"system": None, "prompt": "Q?", "chosen": "A", "rejected": "B"}
+    assert caplog.messages == [
+        "prefbuild.mix.normalise_orca is deprecated; use prefbuild.builders.orca.build_row (a RowOutcome)."
+    ]
+    turn = lambda reply: [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": reply}]  # noqa: E731
+    assert normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("Go"), "rejected": turn("Same")})["chosen"] == "Go"
+    assert normalise_ultrafeedback({"prompt": "Hi", "chosen": turn("X"), "rejected": turn("X")}) == (
+        "chosen_equals_rejected"
+    )
 
 
 def _error(built, tmp_path, run_cli, raw) -> tuple[int, str]:
@@ -190,33 +197,48 @@ def _with_entry(built, index: int, **changes) -> dict:
     [
         (
             2,
-            {"weight": 0},
-            "Error: Mixture entry 3 ('orca'): `weight` 0 must be >= 1 as a row count, or a fraction in (0, 1].\n",
+            {"fraction": 0},
+            "Error: Mixture entry 3 ('orca'): `fraction` 0 is not a fraction in (0, 1]. Use 1.0 for every row, or `rows` for a count.\n",
         ),
         (
             2,
-            {"weight": -0.5},
-            "Error: Mixture entry 3 ('orca'): `weight` -0.5 is not a fraction in (0, 1]. Use 1.0 for every row, or an integer row count.\n",
+            {"fraction": 1.5},
+            "Error: Mixture entry 3 ('orca'): `fraction` 1.5 is not a fraction in (0, 1]. Use 1.0 for every row, or `rows` for a count.\n",
         ),
         (
             2,
-            {"weight": 1.5},
-            "Error: Mixture entry 3 ('orca'): `weight` 1.5 is not a fraction in (0, 1]. Use 1.0 for every row, or an integer row count.\n",
+            {"fraction": "half"},
+            "Error: Mixture entry 3 ('orca'): `fraction` must be a fraction in (0, 1], got 'half'. Use `rows` for a count.\n",
+        ),
+        (
+            1,
+            {"rows": 0},
+            "Error: Mixture entry 2 ('hellaswag'): `rows` 0 must be >= 1 (a row count). Use `fraction` for a share.\n",
+        ),
+        (
+            1,
+            {"rows": 2.5},
+            "Error: Mixture entry 2 ('hellaswag'): `rows` must be a row count >= 1, got 2.5. Use `fraction` for a share.\n",
         ),
         (
             2,
-            {"weight": "half"},
-            "Error: Mixture entry 3 ('orca'): `weight` must be a fraction in (0, 1] or a row count >= 1, got 'half'.\n",
-        ),
-        (
-            2,
-            {"weight": 50},
-            "Error: Mixture entry 3 ('orca'): `weight` asks for 50 train rows but the source has 4 usable ones.\n",
+            {"rows": 2},
+            "Error: Mixture entry 3 ('orca'): `fraction` and `rows` are both set; give one: `fraction` (a share of the rows) or `rows` (a count).\n",
         ),
         (
             4,
-            {"eval_weight": 5},
-            "Error: Mixture entry 5 ('ultrafeedback'): `eval_weight` asks for 5 eval rows but the source has 2 usable ones.\n",
+            {"eval_rows": 1},
+            "Error: Mixture entry 5 ('ultrafeedback'): `eval_fraction` and `eval_rows` are both set; give one: `eval_fraction` (a share of the rows) or `eval_rows` (a count).\n",
+        ),
+        (
+            1,
+            {"rows": 50},
+            "Error: Mixture entry 2 ('hellaswag'): `rows` asks for 50 train rows but the source has 11 usable ones.\n",
+        ),
+        (
+            4,
+            {"eval_fraction": None, "eval_rows": 5},
+            "Error: Mixture entry 5 ('ultrafeedback'): `eval_rows` asks for 5 eval rows but the source has 2 usable ones.\n",
         ),
         (
             2,
@@ -225,8 +247,8 @@ def _with_entry(built, index: int, **changes) -> dict:
         ),
         (
             2,
-            {"weights": 1.0},
-            "Error: Mixture entry 3 ('orca'): unknown key(s) weights. Allowed: eval_weight, name, schema, source, weight.\n",
+            {"fractions": 1.0},
+            "Error: Mixture entry 3 ('orca'): unknown key(s) fractions. Allowed: eval_fraction, eval_rows, eval_weight, fraction, name, rows, schema, source, weight.\n",
         ),
         (
             2,
@@ -236,12 +258,14 @@ def _with_entry(built, index: int, **changes) -> dict:
         (
             3,
             {"schema": "Intel/orca_dpo_pairs"},
-            "Error: Mixture entry 4 ('truthy'): row 0 of split 'train' has no field question; is ",
+            "Error: Mixture entry 4 ('truthy'): split 'train' has no field question; is ",
         ),
     ],
 )
 def test_bad_entries_name_the_entry(built, tmp_path, run_cli, index, changes, message):
-    code, err = _error(built, tmp_path, run_cli, _with_entry(built, index, **changes))
+    raw = _with_entry(built, index, **changes)
+    raw["sources"][index] = {key: value for key, value in raw["sources"][index].items() if value is not None}
+    code, err = _error(built, tmp_path, run_cli, raw)
     assert code == 1
     assert err.startswith(message) if not message.endswith("\n") else err == message
 
@@ -353,4 +377,146 @@ def test_missing_built_folder_says_how_to_build_it(tmp_path, run_cli, monkeypatc
         1,
         "Error: Mixture entry 1 ('metamath'): folder 'data/metamath' does not exist. Build it first: "
         "`prefbuild build metamath --out data/metamath`.\n",
+    )
+
+
+def _old_spelling(raw: dict) -> dict:
+    """The same config with the deprecated `weight` / `eval_weight` keys."""
+    renamed = {"fraction": "weight", "rows": "weight", "eval_fraction": "eval_weight", "eval_rows": "eval_weight"}
+    raw = {**raw, "sources": [{renamed.get(k, k): v for k, v in entry.items()} for entry in raw["sources"]]}
+    return raw
+
+
+def test_deprecated_weight_warns_once_per_key_with_the_new_spelling(built, caplog):
+    with caplog.at_level(logging.WARNING, logger="prefbuild.mix"):
+        config = parse_config(_old_spelling(_config(built)))
+    assert caplog.messages == [
+        "Mixture entry 1 ('arc'): `weight: 1.0` is deprecated; write `fraction: 1.0` (`fraction` is a share of the "
+        "rows, `rows` a count).",
+        "Mixture entry 2 ('hellaswag'): `weight: 5` is deprecated; write `rows: 5` (`fraction` is a share of the "
+        "rows, `rows` a count).",
+        "Mixture entry 3 ('orca'): `weight: 0.5` is deprecated; write `fraction: 0.5` (`fraction` is a share of the "
+        "rows, `rows` a count).",
+        "Mixture entry 5 ('ultrafeedback'): `weight: 3` is deprecated; write `rows: 3` (`fraction` is a share of the "
+        "rows, `rows` a count).",
+        "Mixture entry 5 ('ultrafeedback'): `eval_weight: 1.0` is deprecated; write `eval_fraction: 1.0` "
+        "(`eval_fraction` is a share of the rows, `eval_rows` a count).",
+    ]
+    assert all(record.levelno == logging.WARNING and "\n" not in record.getMessage() for record in caplog.records)
+    assert [(entry.fraction, entry.rows) for entry in config.sources] == [
+        (1.0, None),
+        (None, 5),
+        (0.5, None),
+        (1.0, None),  # no share given: every row
+        (None, 3),
+    ]
+    assert (config.sources[4].eval_fraction, config.sources[4].eval_rows) == (1.0, None)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="prefbuild.mix"):
+        parse_config(_config(built))
+    assert caplog.messages == []  # the new spelling is quiet
+
+
+def test_old_and_new_spelling_give_the_same_rows_and_stats(built, tmp_path):
+    new = mix_datasets(parse_config(_config(built)), out=tmp_path / "new", plot=False)
+    old = mix_datasets(parse_config(_old_spelling(_config(built))), out=tmp_path / "old", plot=False)
+    assert new.stats == old.stats  # stats.json records each share as `weight` (a fraction or a count) either way
+    for split in ("train", "eval"):
+        assert _split(tmp_path / "new", split).equals(_split(tmp_path / "old", split))
+    # the card records the config in the spelling it was written in
+    new_card, old_card = (tmp_path / "new" / "README.md").read_text(), (tmp_path / "old" / "README.md").read_text()
+    assert (
+        "  rows: 3\n  eval_fraction: 1.0\n" in new_card
+        and "weight" not in new_card.split("```yaml")[1].split("```")[0]
+    )
+    assert "  weight: 3\n  eval_weight: 1.0\n" in old_card
+
+
+def test_fraction_and_rows_are_explicit(built, tmp_path):
+    raw = _config(built)
+    raw["sources"][0] = {"name": "arc", "source": str(built["arc"]), "fraction": 1}  # an int fraction: every row
+    raw["sources"][1] = {"name": "hellaswag", "source": str(built["hellaswag"]), "rows": 1}  # one row
+    raw["sources"][4] = {**raw["sources"][4], "rows": 2, "eval_fraction": None, "eval_rows": 1}
+    raw["sources"][4] = {key: value for key, value in raw["sources"][4].items() if value is not None}
+    config = parse_config(raw)
+    assert (config.sources[0].fraction, config.sources[0].rows) == (1.0, None)
+    stats = mix_datasets(config, out=tmp_path / "mix", plot=False).stats
+    taken = {s["name"]: {split: f["selected"] for split, f in s["splits"].items()} for s in stats["sources"]}
+    # hellaswag: 1 of 11 train rows, so eval follows that rate: round(1/11 × 6) = 1 (at least one)
+    assert taken == {
+        "arc": {"train": 14, "eval": 8},
+        "hellaswag": {"train": 1, "eval": 1},
+        "orca": {"train": 2},
+        "truthy": {"train": 3},
+        "ultrafeedback": {"train": 2, "eval": 1},
+    }
+    yaml_text = config_yaml(config, stats)
+    recorded = yaml.safe_load(yaml_text)["sources"]
+    assert recorded[0] == {"name": "arc", "source": "arc", "fraction": 1.0}  # an absolute path is recorded by name
+    assert recorded[4]["rows"] == 2 and recorded[4]["eval_rows"] == 1
+    rerun = parse_config(yaml.safe_load(yaml_text)).sources  # the recorded config parses back to the same shares
+    assert [(e.fraction, e.rows, e.eval_fraction, e.eval_rows) for e in rerun] == [
+        (e.fraction, e.rows, e.eval_fraction, e.eval_rows) for e in config.sources
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"weight": 0}, "Error: Mixture entry 3 ('orca'): `weight` 0 must be >= 1 as a row count, or a fraction in (0, 1].\n"),
+        ({"weight": 1.5}, "Error: Mixture entry 3 ('orca'): `weight` 1.5 is not a fraction in (0, 1]. Use 1.0 for every row, or an integer row count.\n"),
+        ({"weight": "half"}, "Error: Mixture entry 3 ('orca'): `weight` must be a fraction in (0, 1] or a row count >= 1, got 'half'.\n"),
+        ({"weight": 50}, "Error: Mixture entry 3 ('orca'): `weight` asks for 50 train rows but the source has 4 usable ones.\n"),
+        ({"weight": 0.5, "fraction": 0.5}, "Error: Mixture entry 3 ('orca'): `fraction` and `weight` are both set; give one: `fraction` (a share of the rows) or `rows` (a count).\n"),
+    ],
+)  # fmt: skip
+def test_deprecated_weight_errors_still_name_the_entry(built, tmp_path, run_cli, changes, message):
+    raw = _config(built)
+    raw["sources"][2] = {key: value for key, value in raw["sources"][2].items() if key != "fraction"} | changes
+    code, err = _error(built, tmp_path, run_cli, raw)
+    assert code == 1
+    assert err.splitlines()[-1] + "\n" == message and err.count("Error:") == 1
+
+
+def test_entries_made_in_python_are_checked_too():
+    with pytest.raises(PrefbuildError, match=r"^Mixture entry 'x': `rows` 0 must be >= 1"):
+        MixEntry("x", "somewhere", rows=0)
+    assert MixEntry("x", "somewhere").share == 1.0
+    assert MixEntry("x", "somewhere", rows=4).share == 4
+
+
+def test_bad_rows_stop_the_mixture_or_are_counted(tmp_path, run_cli):
+    source = tmp_path / "pairs"
+    source.mkdir()
+    (source / "train.jsonl").write_bytes(
+        b'{"prompt": "p1", "chosen": "a", "rejected": "b"}\n{"prompt": "p2\xff", "chosen": "a", "rejected": "c"}\n'
+    )
+    config = tmp_path / "mix.yaml"
+    config.write_text(
+        yaml.safe_dump({"name": "m", "sources": [{"name": "x", "source": str(source), "schema": "pairs"}]})
+    )
+    code, _, err = run_cli("mix", "--config", config, "--out", tmp_path / "out", "--no-plot")
+    assert code == 1 and not (tmp_path / "out").exists()
+    assert err == (
+        f"Error: Mixture entry 1 ('x'): '{source / 'train.jsonl'}', row 2, field 'prompt': text that is not valid "
+        "UTF-8. Fix the row, or pass --on-bad-rows skip to count such rows as skipped (undecodable_text) and build "
+        "the rest.\n"
+    )
+    code, _, err = run_cli("mix", "--config", config, "--out", tmp_path / "out", "--no-plot", "--on-bad-rows", "skip")
+    assert (code, err) == (0, "")
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["splits"]["train"]["skipped"] == {"x:undecodable_text": 1}
+    assert stats["splits"]["train"]["input_rows"] == 2 and stats["splits"]["train"]["pairs"] == 1
+
+
+def test_a_local_copy_without_the_sets_splits_names_what_it_found(tmp_path):
+    copy = tmp_path / "uf"
+    copy.mkdir()
+    shutil.copy(MIX / "ultrafeedback" / "test_prefs.jsonl", copy / "validation.jsonl")
+    entry = {"name": "uf", "source": str(copy), "schema": "HuggingFaceH4/ultrafeedback_binarized"}
+    with pytest.raises(PrefbuildError) as error:
+        mix_datasets(parse_config({"name": "m", "sources": [entry]}), out=tmp_path / "out")
+    assert str(error.value) == (
+        f"Mixture entry 1 ('uf'): '{copy}' has none of the splits HuggingFaceH4/ultrafeedback_binarized uses "
+        "(train_prefs, test_prefs); found: validation."
     )

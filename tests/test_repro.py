@@ -30,17 +30,17 @@ def _pairs(tmp_path, problems, eval_size=10):
     report = build_dataset(
         "metamath", source=str(source), out=tmp_path / "pairs", options={"eval_size": eval_size}, plot=False
     )
-    from prefbuild.output import load_output_folder
+    from prefbuild.folder import open_pairs
 
-    return report, load_output_folder(tmp_path / "pairs")
+    return report, open_pairs(tmp_path / "pairs").datasets()
 
 
 def test_every_toy_problem_becomes_a_one_number_pair_with_the_metamath_builder(tmp_path):
     problems = make_problems(1, 60)
     report, _ = _pairs(tmp_path, problems)
-    splits = report.stats["splits"]
-    assert splits["train"]["pairs"] + splits["eval"]["pairs"] == 60
-    assert not splits["train"]["skipped"] and not splits["eval"]["skipped"]
+    splits = report.stats.splits
+    assert splits["train"].pairs + splits["eval"].pairs == 60
+    assert not splits["train"].skipped and not splits["eval"].skipped
 
 
 def test_the_builder_corrupts_a_true_intermediate_result_never_the_final_step(tmp_path):

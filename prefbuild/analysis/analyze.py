@@ -20,34 +20,14 @@ from prefbuild.hub_access import hub_access, is_local
 
 
 def load_pairs_split(data: str | Path, split: str = "eval", limit: int | None = None):
-    """One split of a folder written by `prefbuild build` (or a Hub dataset id), at most `limit` rows."""
-    import datasets
+    """One split of a folder written by `prefbuild build` (or a Hub dataset id), at most `limit` rows, as a
+    `datasets.Dataset` (`prefbuild.folder.open_pairs(data, split, limit).dataset(split)`)."""
+    from prefbuild.folder import PAIR_COLUMNS, open_pairs
 
-    from prefbuild.output import load_output_folder
-
-    path = Path(data).expanduser()
-    if path.is_dir():
-        dataset = load_output_folder(path)
-    elif path.exists():
-        raise PrefbuildError(f"--data '{data}' is a file; expected a folder written by `prefbuild build`.")
-    else:
-        try:
-            with hub_access("dataset", str(data), "Pass --data a folder written by `prefbuild build`"):
-                dataset = datasets.load_dataset(str(data))
-        except PrefbuildError:
-            raise
-        except Exception as error:  # noqa: BLE001 - offline, missing repo, bad schema all surface here
-            raise PrefbuildError(f"Could not load dataset '{data}': {error}") from error
-    if split not in dataset:
-        raise PrefbuildError(f"--split '{split}' is not in '{data}'; its splits are: {', '.join(dataset)}.")
-    rows = dataset[split]
-    missing = [column for column in ("prompt", "chosen", "rejected") if column not in rows.column_names]
+    rows = open_pairs(data, split, limit).dataset(split)
+    missing = [column for column in PAIR_COLUMNS if column not in rows.column_names]
     if missing:
         raise PrefbuildError(f"Split '{split}' of '{data}' lacks the column(s) {', '.join(missing)}.")
-    if limit is not None:
-        if limit < 1:
-            raise PrefbuildError(f"--limit must be >= 1, got {limit}.")
-        rows = rows.select(range(min(limit, len(rows))))
     return rows
 
 

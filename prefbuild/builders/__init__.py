@@ -1,6 +1,6 @@
 """The builder registry: a plain dict, easy to grep and to parametrise tests over."""
 
-from prefbuild.builders import arc, gsm8k, hellaswag, metamath
+from prefbuild.builders import arc, gsm8k, hellaswag, metamath, orca, truthy, ultrafeedback
 from prefbuild.builders.base import Builder, RowOutcome
 from prefbuild.errors import unknown_name_error
 
@@ -9,6 +9,10 @@ BUILDERS: dict[str, Builder] = {
     "hellaswag": hellaswag.BUILDER,
     "gsm8k": gsm8k.BUILDER,
     "metamath": metamath.BUILDER,
+    # existing preference sets, normalised to prompt / chosen / rejected (also the mixture's third-party entries)
+    "orca": orca.BUILDER,
+    "truthy": truthy.BUILDER,
+    "ultrafeedback": ultrafeedback.BUILDER,
 }
 
 

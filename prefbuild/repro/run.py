@@ -271,9 +271,10 @@ def build_reference(problems: list[Problem], config: ReproConfig, out: Path, *, 
 
 
 def build_low_edit_pairs(problems: list[Problem], config: ReproConfig, out: Path):
-    """Pairs from the project's `metamath` builder (eval split of `pref_eval_pairs` rows); returns the DatasetDict."""
+    """Pairs from the project's `metamath` builder (eval split of `pref_eval_pairs` rows); returns the DatasetDict
+    and the build's `FolderStats`."""
     from prefbuild.build import build_dataset
-    from prefbuild.output import load_output_folder
+    from prefbuild.folder import open_pairs
 
     out.parent.mkdir(parents=True, exist_ok=True)
     source = out.parent / "held_apart_problems.jsonl"
@@ -289,7 +290,7 @@ def build_low_edit_pairs(problems: list[Problem], config: ReproConfig, out: Path
         options={"eval_size": config.pref_eval_pairs},
         plot=False,
     )
-    return load_output_folder(out), report.stats
+    return open_pairs(out).datasets(), report.stats
 
 
 def build_high_edit_pairs(low_edit, out: Path):
@@ -602,8 +603,8 @@ def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[s
         "high_edit": {split: len(rows) for split, rows in high_edit.items()},
         "low_edit_distance": edit_distance_summary(low_edit["eval"]),
         "high_edit_distance": edit_distance_summary(high_edit["eval"]),
-        "low_edit_skipped": {split: s.get("skipped", {}) for split, s in build_stats.get("splits", {}).items()},
-        "low_edit_tiers": {split: _tier_counts(rows) for split, rows in low_edit.items()},
+        "low_edit_skipped": {split: dict(stats.skipped) for split, stats in build_stats.splits.items()},
+        "low_edit_tiers": {split: dict(stats.tiers or {}) for split, stats in build_stats.splits.items()},
         "sft_problems": len(sft_problems),
         "test_problems": len(test_problems),
     }
@@ -688,13 +689,6 @@ def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[s
         "cpu_seconds": cpu_seconds,
         "sft_log": sft_log,
     }
-
-
-def _tier_counts(rows) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for tier in rows["tier"] if "tier" in rows.column_names else ():
-        counts[tier] = counts.get(tier, 0) + 1
-    return counts
 
 
 # Scalar figures summarised over seeds (the names of `summarise_logprobs`, plus accuracy)

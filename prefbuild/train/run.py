@@ -21,14 +21,12 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_qu
 
 from prefbuild.decontaminate import benchmark_split_warning
 from prefbuild.errors import PrefbuildError
+from prefbuild.folder import PAIR_COLUMNS, is_pairs_folder, open_pairs
 from prefbuild.hub_access import hub_access, is_local
-from prefbuild.output import load_output_folder
 from prefbuild.train.config import DPOPConfig
 from prefbuild.train.eval_callback import BenchmarkEvalArguments, benchmark_callback
 from prefbuild.train.history import save_training_history
 from prefbuild.train.trainer import DPOPTrainer
-
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
 @dataclass
@@ -113,9 +111,9 @@ def load_pairs(script_args):
             f"`prefbuild build arc --source tests/fixtures/arc --out {name}`."
         )
     try:
-        if (path / "stats.json").is_file() and not script_args.dataset_streaming:
+        if is_pairs_folder(path) and not script_args.dataset_streaming:
             # A prefbuild folder: load its shards by path, never a stale cache entry of another folder's name
-            dataset = load_output_folder(path)
+            dataset = open_pairs(path, flag="`dataset_name`").datasets()
         else:
             hint = "Set `dataset_name` to a folder written by `prefbuild build` (e.g. --dataset_name runs/arc)"
             with hub_access("dataset", name, hint) if not path.exists() else nullcontext():
