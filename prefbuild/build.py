@@ -523,4 +523,7 @@ def folder_statistics(folder: str | Path, tokenizer: str | None = None) -> Folde
         summary.skipped, summary.dropped_pairs = split_recorded.skipped, split_recorded.dropped_pairs
         summary.groups = split_recorded.groups  # per-group counts cannot be recomputed from the shards
         result.splits[split] = summary
+    from prefbuild.displacement.scores import summarise_score_columns
+
+    summarise_score_columns(pairs.tables(), result)  # CHES summaries of a scored folder (`stats --model --out`)
     return result

@@ -142,10 +142,33 @@ def _add_stats(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     parser.add_argument("--plot", metavar="FILE.png", help="write a histogram of the edit distances")
     parser.add_argument("--tokenizer", help="tokenizer (Hub id or folder) for token-level distances")
+    _displacement_flags(parser)
     parser.set_defaults(handler=_run_stats)
 
 
+def _displacement_flags(parser: argparse.ArgumentParser) -> None:
+    """`prefbuild stats --model M`: per-pair CHES (displacement risk) under a model."""
+    group = parser.add_argument_group(
+        "displacement risk",
+        "With --model, score each pair's CHES and normalised CHES (Razin et al. 2024, arXiv 2410.08847) from the "
+        "model's last hidden layer: higher = DPO more likely to lower the chosen likelihood.",
+    )
+    group.add_argument("--model", metavar="M", help="causal LM (local folder or Hub id) that scores the pairs")
+    group.add_argument("--split", metavar="S", help="score only this split (default: every split)")
+    group.add_argument("--limit", type=int, metavar="N", help="score only the first N pairs of each split")
+    group.add_argument("--batch-size", type=int, default=8, metavar="B", help="pairs per forward pass (default: 8)")
+    group.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    group.add_argument("--out", metavar="DIR2", help="write a copy of the folder with the ches columns added")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+
+
 def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.model is not None:
+        return _run_stats_model(args, argv)
+    given = [flag for flag, value in (("--split", args.split), ("--limit", args.limit), ("--out", args.out)) if value]
+    given += ["--device"] if args.device else []
+    if given:
+        raise PrefbuildError(f"{', '.join(given)}: only with --model M (CHES scoring); add --model or drop them.")
     from prefbuild.build import folder_statistics
     from prefbuild.stats import plot_histograms, render_summary
 
@@ -166,8 +189,94 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
         print(render_summary(result))
+        from prefbuild.displacement.scores import render_scores_summary
+
+        if scores := render_scores_summary(result.to_json()):
+            print(scores)
         if args.plot:
             print(f"Wrote {args.plot}")
+    return 0
+
+
+def _run_stats_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.displacement.folders import score_folder
+    from prefbuild.displacement.scores import render_scores_summary
+    from prefbuild.stats import render_summary
+
+    if args.tokenizer or args.plot:
+        raise PrefbuildError(
+            "--tokenizer and --plot do not go with --model; run them as a separate `prefbuild stats`."
+        )
+    stats = score_folder(
+        args.folder,
+        args.model,
+        split=args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        out=args.out,
+        overwrite=args.overwrite,
+        command=_recorded_command(argv),
+        progress=True,
+    )
+    if args.json:
+        print(json.dumps(stats.to_json(), indent=2, ensure_ascii=False))
+        return 0
+    print(render_summary(stats))
+    print(render_scores_summary(stats.to_json()))
+    if args.out:
+        print(f"Wrote {args.out}")
+    return 0
+
+
+def _add_filter(subparsers: argparse._SubParsersAction) -> None:
+    from prefbuild.displacement.scores import FILTER_COLUMNS
+
+    parser = subparsers.add_parser(
+        "filter",
+        help="Write a copy of a built folder without the pairs a per-pair score or distance marks (e.g. top CHES).",
+        description="Drop pairs by a per-pair column: CHES (`prefbuild stats DIR --model M --out DIR2` adds it) or "
+        "an edit distance. Dropped pairs are counted under the reason filtered_<column>; stats.json and the card "
+        "record the rule, the cut and the commands that rebuild the folder.",
+    )
+    parser.add_argument("folder", metavar="DIR", help="a folder written by `prefbuild build`, `mix` or `stats --out`")
+    parser.add_argument("--by", required=True, metavar="COLUMN", help=f"one of: {', '.join(FILTER_COLUMNS)}")
+    rule = parser.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--drop-top", type=float, metavar="F", help="drop ⌊F × pairs⌋ of each split: the highest values")
+    rule.add_argument(
+        "--drop-bottom", type=float, metavar="F", help="drop ⌊F × pairs⌋ of each split: the lowest values"
+    )
+    rule.add_argument("--keep-below", type=float, metavar="X", help="keep the pairs whose value is below X")
+    rule.add_argument("--keep-above", type=float, metavar="X", help="keep the pairs whose value is above X")
+    parser.add_argument("--split", metavar="S", help="filter only this split (the others are copied as they are)")
+    parser.add_argument("--out", required=True, metavar="DIR2", help="the filtered folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.set_defaults(handler=_run_filter)
+
+
+def _run_filter(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from prefbuild.displacement.folders import filter_folder
+    from prefbuild.displacement.scores import describe_filter, render_scores_summary
+    from prefbuild.stats import render_summary
+
+    stats = filter_folder(
+        args.folder,
+        args.by,
+        out=args.out,
+        drop_top=args.drop_top,
+        drop_bottom=args.drop_bottom,
+        keep_below=args.keep_below,
+        keep_above=args.keep_above,
+        split=args.split,
+        overwrite=args.overwrite,
+        command=_recorded_command(argv),
+    )
+    print(render_summary(stats))
+    if scores := render_scores_summary(stats.to_json()):
+        print(scores)
+    else:
+        print(f"filter: {describe_filter(stats.extra['filters'][-1])}")
+    print(f"Wrote {args.out}")
     return 0
 
 
@@ -618,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 VERBS = [_add_build, _add_stats, _add_push, _add_mix, _add_demo, _add_train, _add_tiny_model, _add_analyze, _add_repro]
 VERBS += [_add_eval, _add_decontaminate, _add_contamination]
+VERBS += [_add_filter]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

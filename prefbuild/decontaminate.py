@@ -543,38 +543,83 @@ def _one_pair_per_row(split_stats: SplitStats) -> bool:
     return split_stats.paired_rows == split_stats.pairs
 
 
-def drop_overlapping(table: pa.Table, mask: np.ndarray, split_stats: SplitStats) -> pa.Table:
+def drop_overlapping(
+    table: pa.Table,
+    mask: np.ndarray,
+    split_stats: SplitStats,
+    *,
+    reason: str = DROP_REASON,
+    group_column: str | None = None,
+) -> pa.Table:
     """Remove flagged pairs and account for them so `input_rows = rows paired + rows skipped` still holds.
 
-    A source row all of whose pairs go counts as a skipped row under `benchmark_overlap`; pairs removed from a row
-    that keeps others count as dropped pairs under the same reason. Rows are told apart by their prompt when a
-    split has several pairs per row (ARC, HellaSwag: one pair per wrong answer, all with the question's prompt).
-    `split_stats` is updated in place.
+    A source row all of whose pairs go counts as a skipped row under `reason` (`benchmark_overlap`; `prefbuild
+    filter` passes `filtered_<column>`); pairs removed from a row that keeps others count as dropped pairs under the
+    same reason. Rows are told apart by their prompt when a split has several pairs per row (ARC, HellaSwag: one
+    pair per wrong answer, all with the question's prompt). `split_stats` is updated in place (its tier counts are
+    redone from the tables by `write_pairs_folder`), and with `group_column` (a column of the pairs, e.g.
+    MetaMathQA's `type`) its `by_<group_column>` counts: pairs, skips, drops and tiers per group.
     """
     flagged = mask != 0
     dropped = int(np.count_nonzero(flagged))
     if not dropped:
         return table
-    if _one_pair_per_row(split_stats):
-        rows_removed, pairs_removed = dropped, 0
-    else:
+    one_per_row = _one_pair_per_row(split_stats)
+    prompts = None
+    if not one_per_row:
         prompts = pc.dictionary_encode(_as_text(table.column("prompt"))).indices.to_numpy(zero_copy_only=False)
-        total = np.bincount(prompts)
-        removed = np.bincount(prompts[flagged], minlength=total.size)
-        rows_removed = int(np.count_nonzero((removed == total) & (total > 0)))
-        pairs_removed = dropped - int(removed[(removed == total) & (total > 0)].sum())
     kept = table.filter(pa.array(~flagged))
-    if rows_removed:
-        split_stats.skipped[DROP_REASON] = split_stats.skipped.get(DROP_REASON, 0) + rows_removed
-    if pairs_removed:
-        split_stats.dropped_pairs[DROP_REASON] = split_stats.dropped_pairs.get(DROP_REASON, 0) + pairs_removed
+    _count_removed(split_stats, flagged, prompts, reason)
     split_stats.pairs = kept.num_rows
+    if group_column is not None and f"by_{group_column}" in split_stats.groups:
+        from prefbuild.build import MISSING_GROUP
+
+        # a pair's group as the build counted it (`build._group_value`): an empty value is MISSING_GROUP
+        values = table.column(group_column).to_pylist()
+        groups = np.array([MISSING_GROUP if value in (None, "") else str(value) for value in values], dtype=object)
+        for value, facts in split_stats.groups[f"by_{group_column}"].items():
+            inside = groups == value
+            _count_removed(facts, flagged & inside, None if prompts is None else np.where(inside, prompts, -1), reason)
+            facts.pairs -= int(np.count_nonzero(flagged & inside))
+            if facts.tiers is not None and "tier" in kept.column_names:
+                facts.tiers = _nonzero(_value_counts(table.filter(pa.array(inside & ~flagged)), "tier", facts.tiers))
     if split_stats.sources is not None and "source" in kept.column_names:  # a mixture's per-source counts
-        counts = pc.value_counts(kept.column("source")).to_pylist()
-        remaining = {item["values"]: item["counts"] for item in counts}
-        split_stats.sources = {name: remaining.get(name, 0) for name in split_stats.sources}
+        split_stats.sources = _value_counts(kept, "source", split_stats.sources)
     _resummarise(kept, split_stats)
     return kept
+
+
+def _count_removed(counts: Any, flagged: np.ndarray, prompts: np.ndarray | None, reason: str) -> None:
+    """Add the rows all of whose pairs are flagged to `counts.skipped[reason]`, the other flagged pairs to
+    `counts.dropped_pairs[reason]`. `prompts` numbers each pair's source row (None: one pair per row; -1: not
+    counted here)."""
+    dropped = int(np.count_nonzero(flagged))
+    if not dropped:
+        return
+    if prompts is None:
+        rows_removed, pairs_removed = dropped, 0
+    else:
+        counted = prompts >= 0
+        total = np.bincount(prompts[counted])
+        removed = np.bincount(prompts[flagged & counted], minlength=total.size)
+        emptied = (removed == total) & (total > 0)
+        rows_removed = int(np.count_nonzero(emptied))
+        pairs_removed = dropped - int(removed[emptied].sum())
+    if rows_removed:
+        counts.skipped[reason] = counts.skipped.get(reason, 0) + rows_removed
+    if pairs_removed:
+        counts.dropped_pairs[reason] = counts.dropped_pairs.get(reason, 0) + pairs_removed
+
+
+def _value_counts(table: pa.Table, column: str, previous: dict[str, int]) -> dict[str, int]:
+    """Pairs per value of `column` in `table`, over the keys of `previous` (a value with no pair left keeps 0)."""
+    counts = {item["values"]: item["counts"] for item in pc.value_counts(table.column(column)).to_pylist()}
+    return {name: counts.get(name, 0) for name in previous}
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    """Tier counts as a build writes them: only the tiers some pair has."""
+    return {name: count for name, count in counts.items() if count}
 
 
 def _resummarise(table: pa.Table, split_stats: SplitStats) -> None:

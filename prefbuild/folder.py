@@ -606,11 +606,18 @@ def features_yaml(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def render_folder_card(
-    spec: CardSpec, stats: FolderStats, tables: dict[str, pa.Table], folder: Path, shards: dict[str, list[str]]
+    spec: CardSpec,
+    stats: FolderStats,
+    tables: dict[str, pa.Table],
+    folder: Path,
+    shards: dict[str, list[str]],
+    plot: bool = True,
 ) -> str:
-    """README.md's text for a folder whose shards are written at `folder`; the contamination section is added."""
+    """README.md's text for a folder whose shards are written at `folder`; the contamination and displacement
+    sections are added (`plot`: the folder has its figures)."""
     from prefbuild import cards
     from prefbuild.decontaminate import insert_card_section
+    from prefbuild.displacement.scores import insert_card_section as insert_displacement_section
 
     features = features_yaml(next(iter(tables.values())))
     if spec.kept is not None:
@@ -627,7 +634,7 @@ def render_folder_card(
         metadata.configs = cards.configs_metadata(shards)
         metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
         text = cards.render_card(spec.template, metadata, {**spec.context, "shards": shards})
-    return insert_card_section(text, stats)
+    return insert_displacement_section(insert_card_section(text, stats), stats.to_json(), plot)
 
 
 def summarise_tables(tables: dict[str, pa.Table], header: FolderStats, tokenizer: Any = None) -> dict[str, pa.Table]:
@@ -645,6 +652,9 @@ def summarise_tables(tables: dict[str, pa.Table], header: FolderStats, tokenizer
             tiers = pc.value_counts(table.column("tier")).to_pylist()
             facts.tiers = dict(sorted((item["values"], item["counts"]) for item in tiers))
         result[split] = table
+    from prefbuild.displacement.scores import summarise_score_columns
+
+    summarise_score_columns(result, header)  # per-pair CHES columns (`prefbuild stats --model --out`), if any
     return result
 
 
@@ -676,9 +686,13 @@ def write_pairs_folder(
     spec = card(header, tables) if callable(card) else card
 
     def render(folder: Path, shards: dict[str, list[str]]) -> str:
-        return render_folder_card(spec, header, tables, folder, shards)
+        return render_folder_card(spec, header, tables, folder, shards, plot)
 
     extra = {"edit_distance.png": lambda path: statistics.plot_histograms(header, str(path), spec.plot_title)}
+    from prefbuild.displacement import scores
+
+    if scores.has_scores(header):
+        extra[scores.FIGURE] = lambda path: scores.plot_scores(header.to_json(), str(path))
     write_output_folder(out, tables, header, render, overwrite=overwrite, extra_files=extra if plot else None)
     return header
 

@@ -2,9 +2,9 @@
 
 The folder is checked before anything touches the network: it must hold stats.json, the shards stats.json lists,
 and a README.md whose YAML (read with alias and depth bounds) survives a DatasetCardData round trip. Exactly the
-files a prefbuild folder consists of are sent (README.md, stats.json, edit_distance.png, the listed shards), never
-a symbolic link and never anything else lying in the folder. `--dry-run OUT` stops there and writes exactly those
-files into OUT, atomically. Every HTTP request has connect and read timeouts (HUB_CONNECT_SECONDS,
+files a prefbuild folder consists of are sent (README.md, stats.json, edit_distance.png, ches.png, the listed
+shards), never a symbolic link and never anything else lying in the folder. `--dry-run OUT` stops there and writes
+exactly those files into OUT, atomically. Every HTTP request has connect and read timeouts (HUB_CONNECT_SECONDS,
 HUB_READ_SECONDS).
 
 The token comes from huggingface_hub's usual places (`HF_TOKEN`, then the cached `hf auth login`); it is passed
@@ -40,7 +40,8 @@ from prefbuild.paths import check_out
 # Seconds to open a connection / to wait for each answer. huggingface_hub's own client waits forever (timeout=None).
 HUB_CONNECT_SECONDS = 10.0
 HUB_READ_SECONDS = 60.0
-FOLDER_FILES = ("README.md", "stats.json", "edit_distance.png")  # besides data/<split>-XXXXX-of-YYYYY.parquet
+# besides data/<split>-XXXXX-of-YYYYY.parquet; ches.png in a folder scored by `prefbuild stats --model --out`
+FOLDER_FILES = ("README.md", "stats.json", "edit_distance.png", "ches.png")
 
 
 @dataclass

@@ -44,9 +44,31 @@ def test_hand_computed_example():
     ches, normalised = ches_from_ids(model, [[0], [3, 2]], [[1, 2], [2]], [[3], [1, 1, 0]], batch_size=2)
     assert ches == pytest.approx([-1.0, 2.0], abs=1e-12)
     assert normalised == pytest.approx([0.0, -2.0 / 3.0], abs=1e-12)
+    # Completions sharing a first token: prompt [2], chosen [1, 3, 0], rejected [1, 0]. Positions k = 0, 1 see the
+    #   same tokens in both. Σh⁺ = E2 + E1 + E3 = (3, 2), Σh⁻ = E2 + E1 = (1, 2): CHES = (3 + 4) − 13 = −6;
+    #   means (1, ⅔) and (½, 1): ½ + ⅔ − (1 + 4/9) = −5/18
+    # A chosen that is a prefix of the rejected: prompt [0], chosen [1], rejected [1, 2]. Σh⁺ = E0 = (1, 0),
+    #   Σh⁻ = E0 + E1 = (1, 1): CHES = 1 − 1 = 0; means (1, 0) and (½, ½): ½ − 1 = −½
+    ches, normalised = ches_from_ids(model, [[2], [0]], [[1, 3, 0], [1]], [[1, 0], [1, 2]], batch_size=2)
+    assert ches == pytest.approx([-6.0, 0.0], abs=1e-12)
+    assert normalised == pytest.approx([-5.0 / 18.0, -0.5], abs=1e-12)
     # Swapping chosen and rejected is not symmetric: CHES centres on the chosen side
     ches, _ = ches_from_ids(model, [[0]], [[3]], [[1, 2]])
     assert ches == pytest.approx([1.0 - 1.0])  # ⟨(1,0),(1,1)⟩ − ‖(1,0)‖² = 1 − 1
+
+
+def test_split_sums_give_the_definition():
+    from prefbuild.displacement.ches import _ches_from_parts, ches_from_sums
+
+    generator = torch.Generator().manual_seed(0)
+    shared, chosen_tail, rejected_tail = (
+        torch.randn(5, 8, generator=generator, dtype=torch.float64) for _ in range(3)
+    )
+    chosen_lengths, rejected_lengths = torch.tensor([3.0, 4, 5, 6, 7]), torch.tensor([2.0, 4, 9, 6, 1])
+    expected = ches_from_sums(shared + chosen_tail, shared + rejected_tail, chosen_lengths, rejected_lengths)
+    got = _ches_from_parts(shared, chosen_tail, rejected_tail, chosen_lengths, rejected_lengths)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_identical_completions_score_zero():

@@ -15,7 +15,11 @@ completion position predicts nothing in the completion and is excluded. Higher C
 
 The sums are accumulated in float32 whatever the model's dtype, and CHES is computed in float64 as
 ⟨Σh⁺, Σh⁻ − Σh⁺⟩, which equals the definition and avoids subtracting two large, nearly equal numbers for the
-low-edit pairs (MetaMath) that matter most here.
+low-edit pairs (MetaMath) that matter most here. Σh⁻ − Σh⁺ is taken over the positions after the completions'
+common prefix only: in a causal model the positions up to the first differing token see the same tokens in both
+sequences and have the same hidden states, so their exact contribution is zero rather than float32 noise (which
+moved CHES by up to 1.2e-3 relative between batch sizes on MetaMath-like pairs; up to 3.3e-4 this way: see
+benchmarks/ches_throughput.py).
 
 Token ids come from `tokenize_pairs`, which tokenises built rows the way TRL 1.16's `DPOTrainer` does (prompt ids,
 then each completion's ids where prompt + completion diverges from the prompt alone), so the hidden states are those
@@ -102,8 +106,8 @@ def ches_from_ids(
 
     Each forward pass scores `batch_size` pairs: their 2 × `batch_size` sequences (prompt + chosen, prompt +
     rejected), right-padded with an attention mask. Pairs are batched longest first (less padding; a batch that does
-    not fit in memory fails at once) and the scores come back in input order. The model is moved to `device` and
-    run in eval mode (its training mode is restored afterwards), without gradients.
+    not fit in memory fails at once) and the scores come back in input order. The model runs on `device`, in eval
+    mode and without gradients; afterwards it is back on its own device and in its own training mode.
 
     Args:
         model: a causal LM (`AutoModelForCausalLM`), or a backbone whose output has `last_hidden_state`.
@@ -120,6 +124,8 @@ def ches_from_ids(
     if count == 0:
         return [], []
     was_training = getattr(model, "training", False)
+    parameter = next(iter(model.parameters()), None)
+    home = None if parameter is None else parameter.device
     model = model.to(device)
     model.eval()
     try:
@@ -133,37 +139,84 @@ def ches_from_ids(
         for number, start in enumerate(range(0, count, batch_size)):
             indices = order[start : start + batch_size]
             prompts = [list(prompt_ids[i]) for i in indices]
-            completions = [list(chosen_ids[i]) for i in indices] + [list(rejected_ids[i]) for i in indices]
-            sums, lengths = _completion_hidden_sums(model, prompts + prompts, completions, device)
+            chosen = [list(chosen_ids[i]) for i in indices]
+            rejected = [list(rejected_ids[i]) for i in indices]
+            shared = [shared_positions(c, r) for c, r in zip(chosen, rejected)]
+            shared_sums, tail_sums = _completion_hidden_sums(
+                model, prompts + prompts, chosen + rejected, shared * 2, device
+            )
             half = len(indices)
-            batch_ches, batch_normalised = ches_from_sums(sums[:half], sums[half:], lengths[:half], lengths[half:])
+            batch_ches, batch_normalised = _ches_from_parts(
+                shared_sums[:half],
+                tail_sums[:half],
+                tail_sums[half:],
+                torch.tensor([len(c) for c in chosen], dtype=torch.float64),
+                torch.tensor([len(r) for r in rejected], dtype=torch.float64),
+            )
             ches[indices] = batch_ches
             normalised[indices] = batch_normalised
             logger.debug("CHES: batch %d/%d done", number + 1, batches)
     finally:
         model.train(was_training)
+        if home is not None and home != next(iter(model.parameters())).device:
+            model.to(home)  # the caller's model goes back where it was
     return ches.tolist(), normalised.tolist()
 
 
-def _completion_hidden_sums(
-    model: Any, prompts: list[list[int]], completions: list[list[int]], device: str | torch.device
+def shared_positions(chosen: Sequence[int], rejected: Sequence[int]) -> int:
+    """How many of the first predicting positions chosen and rejected share: position k (0 = the last prompt
+    position) sees prompt + completion[:k], the same in both while k <= the first differing token."""
+    from prefbuild.stats import first_differing_token
+
+    return min(first_differing_token(chosen, rejected) + 1, len(chosen), len(rejected))
+
+
+def _ches_from_parts(
+    shared: torch.Tensor,
+    chosen_tail: torch.Tensor,
+    rejected_tail: torch.Tensor,
+    chosen_lengths: torch.Tensor,
+    rejected_lengths: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per sequence, Σh over the positions that predict its completion tokens (float32, on CPU), and their count."""
+    """`ches_from_sums` with each sum split into the positions both completions share and the rest.
+
+    In a causal model the shared positions have the same hidden states in both sequences, so Σh⁻ − Σh⁺ is the
+    difference of the tails alone: computed that way, the numerical noise of the shared part (float32 hidden states
+    differ by ~1e-7 with the batch's shape) cannot swamp the few positions after the edit that carry the signal.
+    """
+    shared, chosen_tail, rejected_tail = shared.double(), chosen_tail.double(), rejected_tail.double()
+    chosen_sums = shared + chosen_tail
+    ches = (chosen_sums * (rejected_tail - chosen_tail)).sum(-1)  # ⟨Σh⁺, Σh⁻ − Σh⁺⟩
+    chosen_lengths, rejected_lengths = chosen_lengths.double().unsqueeze(-1), rejected_lengths.double().unsqueeze(-1)
+    # mean h⁻ − mean h⁺ = shared (1/|y⁻| − 1/|y⁺|) + tail⁻/|y⁻| − tail⁺/|y⁺|: exactly the tails when lengths agree
+    mean_difference = (
+        shared * (1 / rejected_lengths - 1 / chosen_lengths) + rejected_tail / rejected_lengths
+    ) - chosen_tail / chosen_lengths
+    normalised = ((chosen_sums / chosen_lengths) * mean_difference).sum(-1)
+    return ches, normalised
+
+
+def _completion_hidden_sums(
+    model: Any, prompts: list[list[int]], completions: list[list[int]], shared: list[int], device: str | torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sequence, Σh (float32, on CPU) over the first `shared` positions that predict its completion tokens, and
+    over the rest of them."""
     lengths = [len(prompt) + len(completion) for prompt, completion in zip(prompts, completions)]
     width = max(lengths)
     input_ids = torch.zeros(len(prompts), width, dtype=torch.long)  # right padding; the pad id is masked out
     attention_mask = torch.zeros(len(prompts), width, dtype=torch.long)
     # Positions len(prompt) - 1 … len(prompt) + len(completion) - 2: the last prompt position predicts the first
     # completion token; the last completion position predicts past the completion and is left out.
-    predicting = torch.zeros(len(prompts), width, dtype=torch.float32)
+    weights = torch.zeros(2, len(prompts), width, dtype=torch.float32)  # [shared positions, the others]
     for row, (prompt, completion) in enumerate(zip(prompts, completions)):
         input_ids[row, : lengths[row]] = torch.tensor(prompt + completion, dtype=torch.long)
         attention_mask[row, : lengths[row]] = 1
-        predicting[row, len(prompt) - 1 : lengths[row] - 1] = 1.0
+        first, split = len(prompt) - 1, len(prompt) - 1 + shared[row]
+        weights[0, row, first:split] = 1.0
+        weights[1, row, split : lengths[row] - 1] = 1.0
     hidden = _last_hidden_states(model, input_ids.to(device), attention_mask.to(device))
-    sums = torch.einsum("bt,bth->bh", predicting.to(hidden.device), hidden.float())
-    counts = torch.tensor([len(completion) for completion in completions], dtype=torch.float64)
-    return sums.cpu(), counts
+    sums = torch.einsum("sbt,bth->sbh", weights.to(hidden.device), hidden.float()).cpu()
+    return sums[0], sums[1]
 
 
 def tokenize_pairs(
