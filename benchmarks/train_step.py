@@ -6,13 +6,16 @@ them); peak memory from one process per variant (so each peak is its own). A ste
 
 Variants:
   trl-dpo    trl.DPOTrainer, loss_type=sigmoid (the baseline users run today)
-  dpo        prefbuild DPOPTrainer, loss_type=sigmoid
+  dpo        prefbuild DPOPTrainer, loss_type=sigmoid (TRL's own loss, through DPOPTrainer's hooks)
   dpop       prefbuild DPOPTrainer, loss_type=dpop, λ=50
+  trl-rpo    trl.DPOTrainer, loss_type=[sigmoid, sft] (RPO)
+  dpop-sft   prefbuild DPOPTrainer, loss_type=[dpop, sft], λ=50
 
     python benchmarks/train_step.py                      # CPU: random Llama, 4 layers, hidden 256, seq 128
     python benchmarks/train_step.py --preset gpu-0.5b    # GPU: ~0.5B random Llama in bf16, seq 1024, tokens/s, MFU
 
-Target: DPOP step time <= 1.02x DPO, equal peak memory.
+Target: DPOP step time <= 1.02x DPO, equal peak memory. Median CPU seconds a step (`cpu_s`) are printed too: steadier
+than wall time on a busy machine.
 """
 
 from __future__ import annotations
@@ -33,7 +36,15 @@ PRESETS = {
     # Qwen2.5-0.5B-like shape in the Llama architecture (~0.5B parameters with the untied LM head)
     "gpu-0.5b": dict(hidden=896, layers=24, heads=14, intermediate=4864, vocab=151936, pairs=8, seq=1024, bf16=True),
 }
-VARIANTS = ("trl-dpo", "dpo", "dpop")
+VARIANTS = ("trl-dpo", "dpo", "dpop", "trl-rpo", "dpop-sft")
+# variant: (TRL's trainer?, loss_type)
+VARIANT_LOSSES = {
+    "trl-dpo": (True, ["sigmoid"]),
+    "dpo": (False, ["sigmoid"]),
+    "dpop": (False, ["dpop"]),
+    "trl-rpo": (True, ["sigmoid", "sft"]),
+    "dpop-sft": (False, ["dpop", "sft"]),
+}
 H100_BF16_DENSE_FLOPS = 989e12
 
 
@@ -78,11 +89,12 @@ def build_step(variant: str, preset: dict, seed: int):
         disable_tqdm=True,
     )
     placeholder = Dataset.from_list([{"prompt": "q", "chosen": " a", "rejected": " b"}])
-    if variant == "trl-dpo":
-        trainer_cls, args = DPOTrainer, DPOConfig(loss_type="sigmoid", beta=0.3, **common)
+    is_trl, loss_type = VARIANT_LOSSES[variant]
+    if is_trl:
+        trainer_cls, args = DPOTrainer, DPOConfig(loss_type=loss_type, beta=0.3, **common)
     else:
         trainer_cls = DPOPTrainer
-        args = DPOPConfig(loss_type="sigmoid" if variant == "dpo" else "dpop", beta=0.3, dpop_lambda=50.0, **common)
+        args = DPOPConfig(loss_type=loss_type, beta=0.3, dpop_lambda=50.0, **common)
     trainer = trainer_cls(
         model=policy, ref_model=reference, args=args, train_dataset=placeholder, processing_class=tokenizer
     )
@@ -133,21 +145,27 @@ def time_interleaved(preset: dict, steps: int, warmup: int, seed: int) -> dict:
 
     built = {variant: build_step(variant, preset, seed) for variant in VARIANTS}
     times = {variant: [] for variant in VARIANTS}
+    cpu_times = {variant: [] for variant in VARIANTS}
     for index in range(warmup + steps):
         for variant, (step, facts) in built.items():
             if facts["cuda"]:
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             step()
             if facts["cuda"]:
                 torch.cuda.synchronize()
             if index >= warmup:
                 times[variant].append(time.perf_counter() - start)
+                cpu_times[variant].append(time.process_time() - cpu_start)
     facts = built["dpop"][1]
     summary = {"device": facts["device"], "params": facts["params"]}
     for variant, values in times.items():
         median = statistics.median(values)
-        summary[variant] = {"median_step_s": median, "tokens_per_s": facts["tokens"] / median}
+        summary[variant] = {
+            "median_step_s": median,
+            "median_cpu_s": statistics.median(cpu_times[variant]),
+            "tokens_per_s": facts["tokens"] / median,
+        }
         if facts["cuda"]:
             # Policy forward + backward ≈ 6·N FLOPs per token, reference forward ≈ 2·N (attention left out)
             summary[variant]["mfu"] = 8 * facts["params"] * facts["tokens"] / median / H100_BF16_DENSE_FLOPS
@@ -186,16 +204,20 @@ def main() -> None:
 
     print(f"device: {summary['device']}  preset: {options.preset} {preset}  params: {summary['params'] / 1e6:.1f}M")
     print(f"{options.steps} timed steps per variant after {options.warmup} warm-up, interleaved in one process")
-    print(f"{'variant':<10}{'median step (ms)':>18}{'tokens/s':>12}{'peak mem (MiB)':>16}{'MFU':>8}")
+    print(f"{'variant':<10}{'median step (ms)':>18}{'cpu_s (ms)':>12}{'tokens/s':>12}{'peak mem (MiB)':>16}{'MFU':>8}")
     for variant in VARIANTS:
         figures = summary[variant]
         print(
-            f"{variant:<10}{figures['median_step_s'] * 1e3:>18.1f}{figures['tokens_per_s']:>12.0f}"
-            f"{peak[variant]:>16.0f}{figures.get('mfu', float('nan')):>8.1%}"
+            f"{variant:<10}{figures['median_step_s'] * 1e3:>18.1f}{figures['median_cpu_s'] * 1e3:>12.1f}"
+            f"{figures['tokens_per_s']:>12.0f}{peak[variant]:>16.0f}{figures.get('mfu', float('nan')):>8.1%}"
         )
-    for baseline in ("dpo", "trl-dpo"):
-        time_ratio = summary["dpop"]["median_step_s"] / summary[baseline]["median_step_s"]
-        print(f"dpop / {baseline}: step time {time_ratio:.3f}x, peak memory {peak['dpop'] / peak[baseline]:.3f}x")
+    for variant, baseline in (("dpop", "dpo"), ("dpop", "trl-dpo"), ("dpo", "trl-dpo"), ("dpop-sft", "trl-rpo")):
+        time_ratio = summary[variant]["median_step_s"] / summary[baseline]["median_step_s"]
+        cpu_ratio = summary[variant]["median_cpu_s"] / summary[baseline]["median_cpu_s"]
+        print(
+            f"{variant} / {baseline}: step time {time_ratio:.3f}x (cpu {cpu_ratio:.3f}x), "
+            f"peak memory {peak[variant] / peak[baseline]:.3f}x"
+        )
 
 
 if __name__ == "__main__":

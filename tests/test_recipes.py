@@ -7,7 +7,7 @@ import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 
 from prefbuild.errors import PrefbuildError
-from prefbuild.train import LOSS_TYPES
+from prefbuild.train import SUPPORTED_LOSS_TYPES
 from prefbuild.train.run import parse_recipe
 
 RECIPES = Path(__file__).parents[1] / "recipes"
@@ -25,11 +25,11 @@ def parse(recipe, *overrides):
 def test_recipes_exist():
     names = {path.stem for path in TRAIN_RECIPES}
     for dataset in ("metamath", "arc"):
-        for loss in ("dpo", "ipo", "slic", "dpop"):
+        for loss in ("dpo", "ipo", "slic", "dpop", "rpo", "dpop-sft"):
             assert f"{dataset}-mistral7b-{loss}" in names
         assert {f"{dataset}-mistral7b-dpop-beta{b}" for b in ("0.1", "1.0")} <= names
         assert {f"{dataset}-mistral7b-dpop-lambda{lam}" for lam in ("5", "500")} <= names
-    assert {"smaug-7b", "dpop"} <= names
+    assert {"smaug-7b", "dpop", "dpop-sft"} <= names
     assert {path.stem for path in ACCELERATE_CONFIGS} == {"multi_gpu", "deepspeed_zero3", "fsdp"}
 
 
@@ -40,7 +40,8 @@ def test_train_recipe_parses(recipe):
     assert model_args.model_name_or_path == raw["model_name_or_path"]
     assert script_args.dataset_name == raw["dataset_name"]
     assert script_args.dataset_test_split == "eval"
-    assert training_args.loss_type[0] in LOSS_TYPES
+    assert set(training_args.loss_type) <= set(SUPPORTED_LOSS_TYPES)
+    assert len(training_args.loss_weights or training_args.loss_type) == len(training_args.loss_type)
     assert training_args.report_to in ("none", [], ["none"])
 
 
@@ -53,12 +54,16 @@ def test_paper_hyperparameters():
         _, args, _ = parse(RECIPES / "train" / f"arc-mistral7b-dpop-lambda{lam}.yaml")
         assert args.dpop_lambda == lam and args.beta == 0.3
     # The loss comparison differs in the loss alone
-    parsed = {
-        loss: vars(parse(RECIPES / "train" / f"metamath-mistral7b-{loss}.yaml")[1])
-        for loss in ("dpo", "ipo", "slic", "dpop")
-    }
-    differing = {key for key in parsed["dpop"] if len({repr(args[key]) for args in parsed.values()}) > 1}
-    assert differing <= {"loss_type", "output_dir", "logging_dir", "run_name"}, differing
+    for dataset in ("metamath", "arc"):
+        parsed = {
+            loss: vars(parse(RECIPES / "train" / f"{dataset}-mistral7b-{loss}.yaml")[1])
+            for loss in ("dpo", "ipo", "slic", "dpop", "rpo", "dpop-sft")
+        }
+        differing = {key for key in parsed["dpop"] if len({repr(args[key]) for args in parsed.values()}) > 1}
+        assert differing <= {"loss_type", "loss_weights", "output_dir", "logging_dir", "run_name"}, differing
+        # RPO (Pang et al. 2024) is DPO plus the chosen NLL at weight 1; [dpop, sft] adds the same NLL term to DPOP
+        assert (parsed["rpo"]["loss_type"], parsed["rpo"]["loss_weights"]) == (["sigmoid", "sft"], [1.0, 1.0])
+        assert (parsed["dpop-sft"]["loss_type"], parsed["dpop-sft"]["loss_weights"]) == (["dpop", "sft"], [1.0, 1.0])
 
 
 def test_unknown_key_fails(tmp_path):

@@ -71,3 +71,15 @@ def test_hinge_and_ipo_hand_computed():
     torch.testing.assert_close(hinge_loss(*args, beta=1.0), t(0.0))
     # IPO, lengths 2 and 4: 1/2 - (-1/4) = 0.75; (0.75 - 1/(2·0.5))² = 0.0625
     torch.testing.assert_close(ipo_loss(*args, beta=0.5, chosen_lengths=t(2.0), rejected_lengths=t(4.0)), t(0.0625))
+
+
+def test_trl_loss_types_are_trls_own_list():
+    """`TRL_LOSS_TYPES` is the list DPOConfig documents for the pinned TRL: a TRL upgrade that adds one fails here."""
+    import re
+
+    from trl import DPOConfig
+
+    from prefbuild.train import TRL_LOSS_TYPES
+
+    documented = DPOConfig.__dataclass_fields__["loss_type"].metadata["help"].split("If multiple")[0]
+    assert tuple(re.findall(r"`'(\w+)'`", documented)) == TRL_LOSS_TYPES

@@ -148,6 +148,12 @@ def check_supported_options(args: DPOConfig) -> None:
                 "below a fixed reference, and TR-DPO's syncing moves that reference. Set `sync_ref_model: false`, or "
                 "drop 'dpop' from `loss_type`."
             )
+    if args.use_weighting and "sft" in loss_type:
+        # TRL 1.16 expands sft's scalar loss to the batch and then multiplies that view in place (RuntimeError)
+        raise ValueError(
+            "`use_weighting` does not combine with `loss_type` 'sft' in TRL 1.16: its WPO weighting multiplies the "
+            "sft term in place and fails. Set `use_weighting: false`, or drop 'sft' from `loss_type`."
+        )
     cache_dir = getattr(args, "ref_logps_cache_dir", None)
     if cache_dir is not None and not args.precompute_ref_log_probs:
         raise ValueError(
