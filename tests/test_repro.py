@@ -322,3 +322,10 @@ def test_cli_refuses_fewer_than_one_seed(run_cli, tmp_path):
     assert code == 1 and out == ""
     assert err == "Error: --seeds must be >= 1, got 0. Use 3 (the default) or more: 1 seed gives no interval.\n"
     assert not (tmp_path / "r").exists()
+
+
+def test_the_moved_scoring_tools_keep_their_old_names():
+    from prefbuild.analysis import scoring
+    from prefbuild.analysis.repro import region_split, score_pairs
+
+    assert region_split is scoring.region_split and score_pairs is scoring.score_pairs

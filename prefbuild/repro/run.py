@@ -38,7 +38,9 @@ import numpy as np
 import torch
 
 from prefbuild.analysis.logprobs import tokenize_pair
-from prefbuild.analysis.scoring import score_pairs, score_pairs_with_results
+
+# REGIONS and region_split are not used here: re-exported for the deprecated `prefbuild.analysis.repro` path
+from prefbuild.analysis.scoring import REGIONS, region_split, score_pairs, score_pairs_with_results  # noqa: F401
 from prefbuild.errors import PrefbuildError
 from prefbuild.output import atomic_folder
 from prefbuild.repro.problems import Problem, extract_answer, make_problems
