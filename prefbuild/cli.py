@@ -492,6 +492,9 @@ def _add_repro(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (default: 1, which avoids oversubscribing a shared machine)"
     )
+    parser.add_argument(
+        "--jobs", type=int, help="seeds run at once, one process each (default: 2; at most the CPU cores)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     parser.set_defaults(handler=_run_repro)
 
@@ -513,6 +516,10 @@ def _run_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config = replace(config, seeds=args.seeds)
     if args.threads is not None:
         config = replace(config, threads=args.threads)
+    if args.jobs is not None:
+        if args.jobs < 1:
+            raise PrefbuildError(f"--jobs must be >= 1, got {args.jobs}. Use 1 to run the seeds one after another.")
+        config = replace(config, jobs=args.jobs)
     results = run_repro(args.out, config, overwrite=args.overwrite)
     print(render_results(results))
     print(f"Wrote {args.out}/results.json, {args.out}/report.md and figures")

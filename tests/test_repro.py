@@ -321,6 +321,8 @@ def test_cli_refuses_fewer_than_one_seed(run_cli, tmp_path):
     code, out, err = run_cli("repro", "--quick", "--seeds", "0", "--out", tmp_path / "r")
     assert code == 1 and out == ""
     assert err == "Error: --seeds must be >= 1, got 0. Use 3 (the default) or more: 1 seed gives no interval.\n"
+    code, out, err = run_cli("repro", "--quick", "--jobs", "0", "--out", tmp_path / "r")
+    assert code == 1 and err == "Error: --jobs must be >= 1, got 0. Use 1 to run the seeds one after another.\n"
     assert not (tmp_path / "r").exists()
 
 
