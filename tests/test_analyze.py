@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
 from prefbuild.analysis.analyze import analyze
 from prefbuild.analysis.logprobs import PairLogprobs, summarise_logprobs, tokenize_pair
-from prefbuild.analysis.problems import extract_answer, make_problem, make_problems
+from prefbuild.repro.problems import extract_answer, make_problem, make_problems
 from prefbuild.train.tiny_model import DEFAULT_CORPUS, tiny_llama_config, train_tokenizer
 
 # Hand-made pairs in the builders' shape: same prompt, completions that differ in one number (also in length)

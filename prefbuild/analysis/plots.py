@@ -15,6 +15,8 @@ METHOD_COLOURS = {
     "dpop": "tab:blue",
     "ipo": "tab:green",
     "slic": "tab:orange",
+    "rpo": "tab:purple",
+    "dpop_sft": "tab:cyan",
 }
 
 
@@ -82,14 +84,30 @@ def plot_trajectories(
     return path
 
 
-def plot_accuracy(accuracy: Mapping[str, float], path: str | Path, *, baseline: str = "reference") -> Path:
-    """Exact-match accuracy of greedy answers per model, bars (Fig. 2 style)."""
+def plot_accuracy(
+    accuracy: Mapping[str, float],
+    path: str | Path,
+    *,
+    baseline: str = "reference",
+    errors: Mapping[str, float | None] | None = None,
+) -> Path:
+    """Exact-match accuracy of greedy answers per model, bars (Fig. 2 style); `errors` (fractions, e.g. the sd over
+    seeds) are drawn as error bars."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     labels = list(accuracy)
     values = [100.0 * accuracy[label] for label in labels]
     colours = [METHOD_COLOURS.get(label, "grey") for label in labels]
-    ax.bar([label.upper() if label != baseline else "SFT (ref)" for label in labels], values, color=colours)
+    spread = None
+    if errors is not None:
+        spread = [100.0 * (errors.get(label) or 0.0) for label in labels]
+    ax.bar(
+        [label.upper() if label != baseline else "SFT (ref)" for label in labels],
+        values,
+        color=colours,
+        yerr=spread,
+        capsize=3 if spread else 0,
+    )
     for index, value in enumerate(values):
         ax.text(index, value, f"{value:.1f}", ha="center", va="bottom", fontsize=9)
     ax.set_ylabel("exact-match accuracy (%)")
