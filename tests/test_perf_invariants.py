@@ -147,3 +147,18 @@ def test_shards_carry_no_datasets_metadata(tmp_path):
         assert b"huggingface" not in (pq.read_schema(shard).metadata or {})
     features = datasets.load_dataset(str(out))["train"].features
     assert "_row_id" not in features and features["prompt"].dtype == "string"
+
+
+def test_building_a_folder_does_not_import_torch(tmp_path):
+    """`prefbuild build` needs no model: importing torch would cost every build ~0.35 GiB and seconds of start-up."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from prefbuild.cli import main\n"
+        f"assert main(['build', 'arc', '--source', {str(REPO / 'prefbuild' / 'samples' / 'arc')!r}, '--out', "
+        f"{str(tmp_path / 'arc')!r}]) == 0\n"
+        "print(sorted(name for name in ('torch', 'transformers', 'trl') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
