@@ -192,7 +192,7 @@ def _run_stats(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(render_summary(result))
         from prefbuild.displacement.scores import render_scores_summary
 
-        if scores := render_scores_summary(result.to_json()):
+        if scores := render_scores_summary(result):
             print(scores)
         if args.plot:
             print(f"Wrote {args.plot}")
@@ -224,7 +224,7 @@ def _run_stats_model(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(json.dumps(stats.to_json(), indent=2, ensure_ascii=False))
         return 0
     print(render_summary(stats))
-    print(render_scores_summary(stats.to_json()))
+    print(render_scores_summary(stats))
     if args.out:
         print(f"Wrote {args.out}")
     return 0
@@ -273,10 +273,10 @@ def _run_filter(args: argparse.Namespace, argv: Sequence[str]) -> int:
         command=_recorded_command(argv),
     )
     print(render_summary(stats))
-    if scores := render_scores_summary(stats.to_json()):
+    if scores := render_scores_summary(stats):
         print(scores)
     else:
-        print(f"filter: {describe_filter(stats.extra['filters'][-1])}")
+        print(f"filter: {describe_filter(stats.filters[-1])}")
     print(f"Wrote {args.out}")
     return 0
 

@@ -3,7 +3,8 @@
 A folder is `data/<split>-XXXXX-of-YYYYY.parquet` shards, `stats.json`, `README.md` (the card) and, unless
 turned off, `edit_distance.png`. This module owns it:
 
-- `SplitStats` / `FolderStats` (with `DistanceSummary`, `GroupStats`): the single, typed schema of `stats.json`.
+- `SplitStats` / `FolderStats` (with `DistanceSummary`, `GroupStats`, the displacement records `DisplacementInfo`,
+  `FilterEntry`, `HistoryEntry`): the single, typed schema of `stats.json`.
   `to_json()` gives the dict written to the file, in the order prefbuild has always written it, and `from_json()`
   reads one back; keys this version does not know are kept (`extra`) and a file read and written again keeps its
   key order, so rewriting a folder (`prefbuild decontaminate`) changes only what changed.
@@ -88,7 +89,7 @@ class _Record:
                 result[key] = copy.deepcopy(extra[key])
             elif key in by_key and by_key[key][1] is not None:
                 result[key] = self._dump_field(by_key[key][0], by_key[key][1])
-            elif key in by_key and self._field_of_key(key) == key:
+            elif key in by_key and self._field_of_key(key) == by_key[key][0]:
                 result[key] = None  # read as null, still null
         for key, name, value in items:
             if key in result:
@@ -127,6 +128,12 @@ class _Record:
     def _collect(cls, values: dict[str, Any], name: str, key: str, value: Any) -> None:
         values[name] = None if value is None else cls._load_field(name, value)
 
+    def unset(self, name: str) -> None:
+        """Remove an optional field: None, and not written even when it was read (a null would be kept)."""
+        setattr(self, name, None)
+        if self._order is not None:
+            self._order = tuple(key for key in self._order if self._field_of_key(key) != name)
+
     # --- the raw-dict spelling of older code: read-only, deprecated ---
     def __getitem__(self, key: str) -> Any:
         warnings.warn(
@@ -152,7 +159,8 @@ class _Record:
 class DistanceSummary(_Record):
     """`stats.summarise` of one level's per-pair distances: count, mean, median, p10, p90, min, max (None when the
     split has no pairs) and, for distances in [0, 1], `histogram` (20 bins of 5 %) and `histogram_log` (log bins),
-    each `{"edges": [...], "counts": [...]}`."""
+    each `{"edges": [...], "counts": [...]}`. Also the summary of a per-pair score (`first_diff_token`, a split's
+    `displacement` CHES scores: `histogram` over bins shared by all splits, no `histogram_log`)."""
 
     count: int = 0
     mean: float | None = None
@@ -204,6 +212,8 @@ class SplitStats(_Record):
     first_diff_token: summary of the first differing token index (with a tokenizer).
     tiers: {tier: pairs} for builders with a `tier` column.  groups: {"by_<column>": {value: GroupStats}} for
     builders with a group column (MetaMathQA's `type`).  sources: {entry name: pairs} in a mixture.
+    displacement: {score column: DistanceSummary} of the per-pair CHES scores (`ches`, `ches_normalized`) of a
+    scored folder (`prefbuild stats --model`), over the pairs that have a score.
     """
 
     input_rows: int = 0
@@ -215,6 +225,7 @@ class SplitStats(_Record):
     tiers: dict[str, int] | None = None
     groups: dict[str, dict[str, GroupStats]] = field(default_factory=dict)
     sources: dict[str, int] | None = None
+    displacement: dict[str, DistanceSummary] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ALWAYS: ClassVar[frozenset[str]] = frozenset({"input_rows", "pairs", "skipped", "dropped_pairs", "edit_distance"})
@@ -261,14 +272,14 @@ class SplitStats(_Record):
 
     @classmethod
     def _load_field(cls, name: str, value: Any) -> Any:
-        if name == "edit_distance":
+        if name in ("edit_distance", "displacement"):
             return _summaries(value)
         if name == "first_diff_token":
             return DistanceSummary.from_json(value)
         return super()._load_field(name, value)
 
     def _dump_field(self, name: str, value: Any) -> Any:
-        if name == "edit_distance":
+        if name in ("edit_distance", "displacement"):
             return {level: summary.to_json() for level, summary in value.items()}
         if name == "first_diff_token":
             return value.to_json()
@@ -467,6 +478,120 @@ class DecontaminationReport(_Record):
 
 
 @dataclass
+class ScoringModel(_Record):
+    """`displacement.model`: the model a folder's CHES scores were computed under. id: its public name; local:
+    whether it was a local folder; sha256: a local model's content hash (`cards.content_hash`); revision: a Hub
+    model's commit; class_name (key `class`): its Python class; dtype; hidden_size."""
+
+    id: str = ""
+    local: bool | None = None
+    sha256: str | None = None
+    revision: str | None = None
+    class_name: str | None = None
+    dtype: str | None = None
+    hidden_size: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"id", "local", "sha256", "revision", "class_name", "dtype", "hidden_size"}
+    )
+
+    def _key_items(self) -> list[tuple[str, str, Any]]:
+        return [("class" if key == "class_name" else key, name, value) for key, name, value in super()._key_items()]
+
+    @classmethod
+    def _field_of_key(cls, key: str) -> str | None:
+        if key == "class":
+            return "class_name"
+        return None if key == "class_name" else super()._field_of_key(key)
+
+
+@dataclass
+class DisplacementInfo(_Record):
+    """`displacement`: how a folder's CHES scores were computed (`prefbuild stats --model`): method (the formula),
+    model (ScoringModel), splits scored, limit (pairs per split; None: all), batch_size, device and versions
+    ({package: version})."""
+
+    method: str = ""
+    model: ScoringModel | None = None
+    splits: list[str] | None = None
+    limit: int | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    versions: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"method", "model", "splits", "limit", "batch_size", "device", "versions"}
+    )
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        return ScoringModel.from_json(value) if name == "model" else super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        return value.to_json() if name == "model" else super()._dump_field(name, value)
+
+
+@dataclass
+class FilterSplit(_Record):
+    """`filters[i].splits.<split>`: pairs before and after one `prefbuild filter` run, pairs dropped and the cut
+    (the lowest value dropped by drop_top, the highest by drop_bottom, the bound of keep_*; None: none dropped)."""
+
+    pairs_before: int = 0
+    pairs_dropped: int = 0
+    pairs_after: int = 0
+    cut: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"pairs_before", "pairs_dropped", "pairs_after", "cut"})
+
+
+@dataclass
+class FilterEntry(_Record):
+    """`filters[i]`: one `prefbuild filter` run: by (the column), mode (drop_top, drop_bottom, keep_below,
+    keep_above), value, reason (the skip / drop reason counted), splits {split: FilterSplit}, input (the folder
+    filtered, public name) and command."""
+
+    by: str = ""
+    mode: str = ""
+    value: float = 0.0
+    reason: str = ""
+    splits: dict[str, FilterSplit] = field(default_factory=dict)
+    input: str | None = None
+    command: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"by", "mode", "value", "reason", "splits", "input", "command"})
+
+    @classmethod
+    def _load_field(cls, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: FilterSplit.from_json(facts) for split, facts in value.items()}
+        return super()._load_field(name, value)
+
+    def _dump_field(self, name: str, value: Any) -> Any:
+        if name == "splits":
+            return {split: facts.to_json() for split, facts in value.items()}
+        return super()._dump_field(name, value)
+
+    @classmethod
+    def coerce(cls, entry: FilterEntry | Mapping[str, Any]) -> FilterEntry:
+        return entry if isinstance(entry, FilterEntry) else cls.from_json(entry)
+
+
+@dataclass
+class HistoryEntry(_Record):
+    """`history[i]`: one command that changed the folder after it was built: verb (`stats`, `filter`) and command."""
+
+    verb: str = ""
+    command: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"verb", "command"})
+
+
+@dataclass
 class FolderStats(_Record):
     """stats.json: how a folder was made and what it holds.
 
@@ -475,6 +600,10 @@ class FolderStats(_Record):
     ({split: benchmark label} for splits that are a benchmark's scored set) and, after --decontaminate,
     decontamination (the overlap report). A mixture's: prefbuild_version, mix {name, config, seed}, seed, format,
     system_prompt, command, sources (a SourceStats per entry); then splits.
+    A scored or filtered folder adds displacement (DisplacementInfo: how its CHES scores were computed), filters
+    (a FilterEntry per `prefbuild filter` run) and `history` (the commands that changed it after its build, read
+    as HistoryEntry records through `history`; the list itself stays in `extra` as plain dicts, where callers of
+    `filter_folder` read it).
     """
 
     prefbuild_version: str | None = None
@@ -493,6 +622,8 @@ class FolderStats(_Record):
     splits: dict[str, SplitStats] = field(default_factory=dict)
     benchmark_splits: dict[str, str] | None = None
     decontamination: DecontaminationReport | None = None
+    displacement: DisplacementInfo | None = None
+    filters: list[FilterEntry] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _BUILD_KEYS: ClassVar[frozenset[str]] = frozenset(
@@ -526,6 +657,19 @@ class FolderStats(_Record):
         """The pairs' format: "standard" (strings) or "conversational" (message lists)."""
         return self.format or "standard"
 
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """`history`: the commands that changed the folder after its build, in order (read-only copies)."""
+        return [HistoryEntry.from_json(entry) for entry in self.extra.get("history") or []]
+
+    def add_history(self, verb: str, command: str | None) -> None:
+        """Append a command to `history` (written after the keys the folder already had)."""
+        self.extra.setdefault("history", []).append(HistoryEntry(verb=verb, command=command).to_json())
+
+    def add_filter(self, entry: FilterEntry) -> None:
+        """Append a `prefbuild filter` run to `filters`."""
+        self.filters = [*(self.filters or []), entry]
+
     @classmethod
     def _load_field(cls, name: str, value: Any) -> Any:
         if name == "splits":
@@ -534,6 +678,8 @@ class FolderStats(_Record):
             return {split: SplitStats.from_json(facts) for split, facts in value.items()}
         if name == "sources":
             return [SourceStats.from_json(facts) for facts in value]
+        if name == "filters":
+            return [FilterEntry.from_json(entry) for entry in value]
         if name in _HEADER_RECORDS:
             return _HEADER_RECORDS[name].from_json(value)
         return super()._load_field(name, value)
@@ -541,7 +687,7 @@ class FolderStats(_Record):
     def _dump_field(self, name: str, value: Any) -> Any:
         if name == "splits":
             return {split: facts.to_json() for split, facts in value.items()}
-        if name == "sources":
+        if name in ("sources", "filters"):
             return [facts.to_json() for facts in value]
         if name in _HEADER_RECORDS:
             return value.to_json()
@@ -598,6 +744,7 @@ _HEADER_RECORDS: dict[str, type[_Record]] = {
     "source": SourceInfo,
     "mix": MixInfo,
     "decontamination": DecontaminationReport,
+    "displacement": DisplacementInfo,
 }
 
 
@@ -723,7 +870,7 @@ def render_folder_card(
         metadata.configs = cards.configs_metadata(shards)
         metadata.dataset_info = cards.dataset_info_metadata(folder, shards, features)
         text = cards.render_card(spec.template, metadata, {**spec.context, "shards": shards})
-    return insert_displacement_section(insert_card_section(text, stats), stats.to_json(), plot)
+    return insert_displacement_section(insert_card_section(text, stats), stats, plot)
 
 
 def summarise_tables(tables: dict[str, pa.Table], header: FolderStats, tokenizer: Any = None) -> dict[str, pa.Table]:
@@ -781,7 +928,7 @@ def write_pairs_folder(
     from prefbuild.displacement import scores
 
     if scores.has_scores(header):
-        extra[scores.FIGURE] = lambda path: scores.plot_scores(header.to_json(), str(path))
+        extra[scores.FIGURE] = lambda path: scores.plot_scores(header, str(path))
     write_output_folder(out, tables, header, render, overwrite=overwrite, extra_files=extra if plot else None)
     return header
 

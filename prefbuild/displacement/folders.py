@@ -98,8 +98,8 @@ def score_folder(
     earlier scores, perhaps from another model, are not kept) and whose card gains a "Displacement risk" section.
     """
     from prefbuild.analysis.analyze import load_model
-    from prefbuild.displacement.scores import split_score_summaries
-    from prefbuild.folder import open_pairs
+    from prefbuild.displacement.scores import score_records, split_score_summaries
+    from prefbuild.folder import DisplacementInfo, open_pairs
 
     if batch_size < 1:
         raise PrefbuildError(f"--batch-size must be >= 1, got {batch_size}.")
@@ -118,18 +118,18 @@ def score_folder(
         pairs, loaded, tokenizer, splits, limit=limit, batch_size=batch_size, device=device, progress=progress
     )
     stats = pairs.stats
-    stats.extra["displacement"] = {
-        "method": METHOD,
-        "model": model_facts(model, loaded),
-        "splits": splits,
-        "limit": limit,
-        "batch_size": batch_size,
-        "device": str(device),
-        "versions": software_versions(),
-    }
+    stats.displacement = DisplacementInfo(
+        method=METHOD,
+        model=model_facts(model, loaded),
+        splits=splits,
+        limit=limit,
+        batch_size=batch_size,
+        device=str(device),
+        versions=software_versions(),
+    )
     if out is None:
         for name, summaries in split_score_summaries(scores).items():
-            stats.splits[name].extra["displacement"] = summaries
+            stats.splits[name].displacement = score_records(summaries)
         return stats
     tables = pairs.tables()
     card = _card(pairs, tables)
@@ -140,7 +140,7 @@ def score_folder(
     if command is None:  # called from Python: the command line that does the same
         argv = ["stats", str(folder), "--model", str(model), *(["--split", split] if split else [])]
         command = _command([*argv, "--batch-size", str(batch_size), "--out", str(out)])
-    stats.extra.setdefault("history", []).append({"verb": "stats", "command": command})
+    stats.add_history("stats", command)
     return _write(tables, stats, out, card, overwrite=True)
 
 
@@ -276,7 +276,7 @@ def filter_folder(
     dropped pair under it; stats.json's `filters` records the rule, the cut and the counts.
     """
     from prefbuild.decontaminate import drop_overlapping
-    from prefbuild.folder import open_pairs
+    from prefbuild.folder import FilterEntry, FilterSplit, open_pairs
 
     if by not in FILTER_COLUMNS:
         raise PrefbuildError(
@@ -288,7 +288,7 @@ def filter_folder(
     stats, tables = pairs.stats, pairs.tables()
     card = _card(pairs, tables)
     reason = f"filtered_{by}"
-    entry: dict[str, Any] = {"by": by, "mode": mode, "value": value, "reason": reason, "splits": {}}
+    entry = FilterEntry(by=by, mode=mode, value=value, reason=reason)
     for name in _scored_splits(pairs, split):
         table = tables[name]
         if by not in table.column_names:
@@ -304,19 +304,17 @@ def filter_folder(
         mask, cut = drop_mask(values, mode, value)
         group_column = _group_column(stats.splits[name], table)
         tables[name] = drop_overlapping(table, mask, stats.splits[name], reason=reason, group_column=group_column)
-        entry["splits"][name] = {
-            "pairs_before": table.num_rows,
-            "pairs_dropped": int(mask.sum()),
-            "pairs_after": tables[name].num_rows,
-            "cut": cut,
-        }
-    if all(facts["pairs_after"] == 0 for facts in entry["splits"].values()):
-        raise PrefbuildError(f"The filter drops every pair of {', '.join(entry['splits'])}; loosen it.")
+        entry.splits[name] = FilterSplit(
+            pairs_before=table.num_rows, pairs_dropped=int(mask.sum()), pairs_after=tables[name].num_rows, cut=cut
+        )
+    if all(facts.pairs_after == 0 for facts in entry.splits.values()):
+        raise PrefbuildError(f"The filter drops every pair of {', '.join(entry.splits)}; loosen it.")
     if command is None:  # called from Python: the command line that does the same
         rule = [f"--{mode.replace('_', '-')}", f"{value:g}", *(["--split", split] if split else [])]
         command = _command(["filter", str(folder), "--by", by, *rule, "--out", str(out)])
-    stats.extra.setdefault("filters", []).append({**entry, "input": _public(folder), "command": command})
-    stats.extra.setdefault("history", []).append({"verb": "filter", "command": command})
+    entry.input, entry.command = _public(folder), command
+    stats.add_filter(entry)
+    stats.add_history("filter", command)
     return _write(tables, stats, out, card, overwrite=True)
 
 
