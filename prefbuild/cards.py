@@ -95,6 +95,22 @@ def render_section(template: str, heading: str, context: dict[str, Any]) -> str:
     return _environment().from_string(fragment).render(**context)
 
 
+def replace_card_section(card: str, section: str, begin: str, end: str) -> str:
+    """`card` with the section between the `begin` / `end` markers replaced by `section` (which carries its own
+    markers), or, when the card has none, `section` added before "## Examples", else at the end. An empty
+    `section` removes an existing one and leaves a card without one as it is."""
+    if begin in card and end in card:
+        before, rest = card.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        return before + section + ("\n" + after if after else "")
+    if not section:
+        return card
+    if "\n## Examples" in card:
+        before, after = card.split("\n## Examples", 1)
+        return before.rstrip("\n") + "\n\n" + section + "\n## Examples" + after
+    return card.rstrip("\n") + "\n\n" + section
+
+
 def check_card(text: str, where: str = "README.md") -> DatasetCardData:
     """Parse a card's YAML with huggingface_hub and check it survives a DatasetCardData round trip.
 

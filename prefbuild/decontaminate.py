@@ -762,17 +762,7 @@ def render_card_section(stats: FolderStats | dict[str, Any]) -> str:
 
 def insert_card_section(card: str, stats: FolderStats | dict[str, Any]) -> str:
     """`card` with its contamination section replaced (or added before "## Examples", else at the end)."""
-    section = render_card_section(stats)
-    if CARD_BEGIN in card and CARD_END in card:
-        before, rest = card.split(CARD_BEGIN, 1)
-        after = rest.split(CARD_END, 1)[1].lstrip("\n")
-        return before + section + ("\n" + after if after else "")
-    if not section:
-        return card
-    if "\n## Examples" in card:
-        before, after = card.split("\n## Examples", 1)
-        return before.rstrip("\n") + "\n\n" + section + "\n## Examples" + after
-    return card.rstrip("\n") + "\n\n" + section
+    return cards.replace_card_section(card, render_card_section(stats), CARD_BEGIN, CARD_END)
 
 
 def render_summary(report: DecontaminationReport | dict[str, Any]) -> str:

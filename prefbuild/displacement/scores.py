@@ -284,14 +284,6 @@ def render_card_section(stats: FolderStats | Mapping[str, Any], plot: bool = Tru
 
 def insert_card_section(card: str, stats: FolderStats | Mapping[str, Any], plot: bool = True) -> str:
     """`card` with its displacement section replaced (or added before "## Examples", else at the end)."""
-    section = render_card_section(stats, plot)
-    if CARD_BEGIN in card and CARD_END in card:
-        before, rest = card.split(CARD_BEGIN, 1)
-        after = rest.split(CARD_END, 1)[1].lstrip("\n")
-        return before + section + ("\n" + after if after else "")
-    if not section:
-        return card
-    if "\n## Examples" in card:
-        before, after = card.split("\n## Examples", 1)
-        return before.rstrip("\n") + "\n\n" + section + "\n## Examples" + after
-    return card.rstrip("\n") + "\n\n" + section
+    from prefbuild.cards import replace_card_section
+
+    return replace_card_section(card, render_card_section(stats, plot), CARD_BEGIN, CARD_END)
