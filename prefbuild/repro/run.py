@@ -445,22 +445,23 @@ def exact_match_accuracy(model, tokenizer, problems: list[Problem], config: Repr
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The scalar log-prob figures of one model on one set of pairs, under the names `summarise_logprobs` gives them
+LOGPROB_FIGURES = (
+    "chosen_logp",
+    "rejected_logp",
+    "chosen_token_logp",
+    "before_edit_mean",
+    "at_edit_mean",
+    "after_edit_mean",
+    "before_edit_sum",
+    "at_edit_sum",
+    "after_edit_sum",
+)
+
+
 def _headline(summary: dict[str, Any]) -> dict[str, Any]:
-    """The figures of one model on one set of pairs, under the names `summarise_logprobs` gives them."""
-    keys = (
-        "chosen_logp",
-        "rejected_logp",
-        "chosen_token_logp",
-        "before_edit_mean",
-        "at_edit_mean",
-        "after_edit_mean",
-        "before_edit_sum",
-        "at_edit_sum",
-        "after_edit_sum",
-        "by_region",
-        "by_offset",
-    )
-    return {key: summary.get(key) for key in keys}
+    """The figures of one model on one set of pairs: the scalars, and the per-region and per-offset tables."""
+    return {key: summary.get(key) for key in (*LOGPROB_FIGURES, "by_region", "by_offset")}
 
 
 def _evaluate(model, tokenizer, pairs, test_problems, config: ReproConfig) -> tuple[dict[str, Any], list]:
@@ -693,7 +694,8 @@ def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[s
     }
 
 
-# Scalar figures summarised over seeds (the names of `summarise_logprobs`, plus accuracy)
+# Scalar figures summarised over seeds (the log-prob figures, plus accuracy)
+FIGURES = (*LOGPROB_FIGURES, "accuracy", "answered")
 FIGURES = (
     "chosen_logp",
     "rejected_logp",
