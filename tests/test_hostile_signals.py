@@ -85,10 +85,16 @@ def test_sigterm_during_overwrite_leaves_the_old_or_the_new_folder(tmp_path, del
 def test_signals_wait_for_the_renames():
     from prefbuild.paths import deferred_signals
 
+    # Python's own Ctrl-C handler as the one to restore, whatever earlier tests left; the signal raised in the main
+    # thread (os.kill may hand it to another thread, and the main thread then handles it at an unpredictable time)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     reached_end = False
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.1)  # the handler has run by now, and only recorded the signal
-            reached_end = True
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_signals():
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.1)  # the handler has run by now, and only recorded the signal
+                reached_end = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert reached_end
