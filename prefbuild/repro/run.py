@@ -696,19 +696,6 @@ def run_seed(out: Path, config: ReproConfig, *, progress: bool = True) -> dict[s
 
 # Scalar figures summarised over seeds (the log-prob figures, plus accuracy)
 FIGURES = (*LOGPROB_FIGURES, "accuracy", "answered")
-FIGURES = (
-    "chosen_logp",
-    "rejected_logp",
-    "chosen_token_logp",
-    "before_edit_mean",
-    "at_edit_mean",
-    "after_edit_mean",
-    "before_edit_sum",
-    "at_edit_sum",
-    "after_edit_sum",
-    "accuracy",
-    "answered",
-)
 
 
 def summarise_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
