@@ -33,13 +33,20 @@ exactness figures, all at identical weights on every batch:
                                           float64 sequence sums, as trained)
   max_abs_loss_diff_float32_sums          the same per-token log-probs summed in float32 (how it was before)
   max_abs_token_logp_diff                 per-token log-probs (policy), shared vs unshared, and the fraction
-  token_logp_diff_fraction                of completion tokens whose value is not bit-equal
+  token_logp_diff_fraction                of completion tokens whose value is not bit-equal (`_by_side`: chosen
+                                          and rejected tokens apart)
   max_abs_sequence_logp_diff              per-sequence log-probs (float64 sums of those tokens)
   max_abs_loss_diff_float64               the same DPOP loss from a plain float64 forward: the packing alone
   unshared_float32_noise_floor            the unshared path against itself, same weights, the larger of:
   unshared_noise_floor_one_pair_at_a_time   each batch's loss vs the mean of its pairs' losses, one pair at a time
   unshared_noise_floor_extra_padding        each batch's loss vs the same batch with 16 / 128 extra padding
                                             columns (other row lengths, so other attention-kernel blocks)
+
+`--attention eager` runs the model with transformers' eager attention instead of sdpa, to see how much of the
+float32 difference is the attention kernel's: a float32 reduction over a row (softmax sums, the attention-weighted
+sum of values) rounds by an order that follows the padded row length, so neither backend promises that a token's
+value is independent of the row it sits in. The float64 check always runs sdpa (eager takes its softmax in
+float32 whatever the model's dtype).
 
 Targets on CPU: step_time_ratio >= 1.5, max_abs_loss_diff <= 1e-5.
 """
@@ -98,7 +105,7 @@ def pair_log_probs(model, batch, shared: bool):
     with torch.no_grad():
         if shared:
             packed = ps.pack_pairs(batch["input_ids"], batch["attention_mask"], batch["completion_mask"], 0)
-            mask = ps.dense_attention_mask(packed, "sdpa", model.dtype)
+            mask = ps.dense_attention_mask(packed, model.config._attn_implementation, model.dtype)
             logits = model(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids).logits
             labels = packed.labels
         else:
@@ -119,7 +126,7 @@ def fused_log_probs(model, batch, shared: bool):
     with torch.no_grad():
         if shared:
             packed = ps.pack_pairs(batch["input_ids"], batch["attention_mask"], batch["completion_mask"], 0)
-            mask = ps.dense_attention_mask(packed, "sdpa", model.dtype)
+            mask = ps.dense_attention_mask(packed, model.config._attn_implementation, model.dtype)
             kwargs = dict(input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids)
             return model(**kwargs, labels=packed.labels, fused_lm_head=True).log_probs, packed
         labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
@@ -177,6 +184,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="passes over the timed steps (default 1)")
     parser.add_argument("--cache-pairs", type=int, default=32, help="pairs in the reference-cache timing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--attention",
+        choices=("sdpa", "eager"),
+        default="sdpa",
+        help="the model's attn_implementation (default sdpa; on CUDA the packed path switches sdpa to flex_attention)",
+    )
     parser.add_argument("--work", type=Path, default=HERE.parent / "runs" / "bench-prefix-sharing")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     options = parser.parse_args()
@@ -211,6 +224,7 @@ def main() -> None:
         eos_token_id=tokenizer.eos_token_id,
     )
     config.max_position_embeddings = max(config.max_position_embeddings, preset["max_length"])
+    config._attn_implementation = options.attention
     torch.manual_seed(options.seed)
     reference = LlamaForCausalLM(config).to(dtype)
     policy = copy.deepcopy(reference)
@@ -299,7 +313,8 @@ def main() -> None:
         float32_diffs.append((abs(values[0] - values[1]), abs(values[0] - values[1]) / abs(values[0]), values[0]))
     # Where the float32 difference comes from: per-token log-probs, their sums, float32 vs float64 summation
     policy32, reference32 = exact["unshared"].model, exact["unshared"].ref_model
-    token_diffs, token_counts, sequence_diffs, float32_sum_diffs = [], [0, 0], [], []
+    token_diffs, sequence_diffs, float32_sum_diffs = [], [], []
+    token_counts = {"chosen": [0, 0], "rejected": [0, 0]}  # per side: tokens not bit-equal, tokens
     for batch in batches:
         per_token = {}
         for shared in (False, True):
@@ -314,8 +329,9 @@ def main() -> None:
                     v = shared_logps[pair][packed_mask[pair]]
                     if model_index == 0:
                         token_diffs.append(float((u - v).abs().max()))
-                        token_counts[0] += int((u != v).sum())
-                        token_counts[1] += u.numel()
+                        counts = token_counts["chosen" if side == 0 else "rejected"]
+                        counts[0] += int((u != v).sum())
+                        counts[1] += u.numel()
                     sequence_diffs.append(abs(float(u.double().sum() - v.double().sum())))
         losses32 = []
         for shared in (False, True):
@@ -350,6 +366,8 @@ def main() -> None:
             padding_floor[extra] = max(padding_floor[extra], abs(values[0] - values[1]))
     float64_diffs = []
     policy64, reference64 = copy.deepcopy(policy).double(), copy.deepcopy(reference).double()
+    for model in (policy64, reference64):  # eager attention takes its softmax in float32 whatever the model's dtype
+        model.set_attn_implementation("sdpa")
     for batch in batches:
         losses64 = []
         for shared in (False, True):
@@ -373,7 +391,9 @@ def main() -> None:
         "max_rel_loss_diff": max(d[1] for d in float32_diffs),
         "max_abs_loss_diff_float32_sums": max(float32_sum_diffs),
         "max_abs_token_logp_diff": max(token_diffs),
-        "token_logp_diff_fraction": token_counts[0] / token_counts[1],
+        "token_logp_diff_fraction": sum(c[0] for c in token_counts.values())
+        / sum(c[1] for c in token_counts.values()),
+        "token_logp_diff_fraction_by_side": {side: c[0] / c[1] for side, c in token_counts.items()},
         "max_abs_sequence_logp_diff": max(sequence_diffs),
         "max_abs_loss_diff_float64": max(float64_diffs),
         "unshared_float32_noise_floor": max(max(noise_floor), *padding_floor.values()),
