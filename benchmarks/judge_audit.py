@@ -1,0 +1,122 @@
+"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 140 numbers in MATH text.
+
+The labels (benchmarks/data/judge_audit_math.jsonl) were written by reading each number in its solution, before
+looking at either the judge's or the builder's verdict, for 140 numbers of the MATH set that
+benchmarks/metamath_sets.py builds from ../shared/data/math (seed 0):
+
+- stratum `uniform`: 90 numbers drawn uniformly over the numbers of randomly drawn solutions (answer lines and
+  `[asy]` code left out);
+- stratum `after_equals`: 50 numbers drawn the same way among those with an `=` in the 8 characters before them,
+  where results and non-results are hardest to tell apart.
+
+Labels, by the issue's definitions (an intermediate result is the result of a calculation or of a solved
+equation, and not the final answer, not a number of the question, not an operand, base, exponent, index, bound
+or label):
+
+  R   an intermediate result written as one (after `=`, or a term a chain computed: `= 3600 + 6400`)
+  Rp  an intermediate result stated in prose (`then 11 people to choose from`, 14 - 3)
+  Rg  a computed result whose value is also a number of the question (excluded by the value rule)
+  F   the final answer, or a part of it (a coordinate of the answer point, a restatement in `\\boxed{}`)
+  G   a number given in the question, or restated from it
+  O   an operand, coefficient of a formula, exponent, base, index, bound, list item, label, or a fact
+  ?   unsure (left out of every figure)
+
+The judge's verdict is `classify(..., confirm=False)["intermediate"]`, the same reading as its ceiling. Reported:
+its precision (of the numbers it calls intermediate results, how many are R or Rp) and its recall on R and on
+R + Rp, per stratum and together. Every label's context is checked against the text first, so a change in the
+MATH set's conversion fails loudly instead of scoring other numbers.
+
+    python benchmarks/judge_audit.py [--show-misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import metamath_quality  # noqa: E402
+import metamath_sets  # noqa: E402
+
+LABELS_FILE = HERE / "data" / "judge_audit_math.jsonl"
+POSITIVE = ("R", "Rp")
+NEGATIVE = ("Rg", "F", "G", "O")
+
+
+def read_labels(path: Path = LABELS_FILE) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def judge_verdicts(items: list[dict], rows: list[dict]) -> list[bool]:
+    """The judge's reading of each labelled number, after checking that the number is where the label says."""
+    verdicts = []
+    for item in items:
+        row = rows[item["row"]]
+        text = metamath_quality.normalise(row["response"])
+        start, end = item["start"], item["end"]
+        context = text[max(0, start - 100) : start] + "⟦" + text[start:end] + "⟧" + text[end : end + 40]
+        if context != item["context"]:
+            raise SystemExit(f"Error: label for row {item['row']} at {start} no longer matches the MATH set's text")
+        match = next((m for m in metamath_quality.NUMBER_TOKEN.finditer(text) if m.start() == start), None)
+        if match is None or match.end() != end:
+            raise SystemExit(
+                f"Error: the judge's number regex no longer reads {item['number']!r} at row {item['row']}"
+            )
+        verdicts.append(
+            bool(metamath_quality.classify({"query": row["query"]}, text, match, confirm=False)["intermediate"])
+        )
+    return verdicts
+
+
+def figures(items: list[dict], verdicts: list[bool]) -> dict:
+    labels = Counter(item["label"] for item in items)
+    said = [(item["label"], verdict) for item, verdict in zip(items, verdicts, strict=True) if item["label"] != "?"]
+    called = [label for label, verdict in said if verdict]
+    return {
+        "numbers": len(items),
+        "labels": dict(sorted(labels.items())),
+        "judge_says_intermediate": len(called),
+        "precision": sum(label in POSITIVE for label in called) / len(called) if called else None,
+        "false_positives": dict(Counter(label for label in called if label in NEGATIVE)),
+        "recall_R": _recall(said, ("R",)),
+        "recall_R_Rp": _recall(said, POSITIVE),
+    }
+
+
+def _recall(said: list[tuple[str, bool]], positive: tuple[str, ...]) -> tuple[int, int]:
+    hits = [verdict for label, verdict in said if label in positive]
+    return sum(hits), len(hits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--show-misses", action="store_true", help="print each number the judge and the label split on"
+    )
+    args = parser.parse_args()
+    sets, _ = metamath_sets.build_sets(0)
+    items = read_labels()
+    verdicts = judge_verdicts(items, sets["math"])
+    for stratum in ("uniform", "after_equals", None):
+        chosen = [(i, v) for i, v in zip(items, verdicts, strict=True) if stratum in (None, i["stratum"])]
+        data = figures([i for i, _ in chosen], [v for _, v in chosen])
+        precision = "n/a" if data["precision"] is None else f"{data['precision']:.0%}"
+        print(
+            f"{stratum or 'all':<13} numbers {data['numbers']:>3}  labels {data['labels']}\n"
+            f"{'':<13} judge calls {data['judge_says_intermediate']} intermediate: precision {precision} "
+            f"(false positives {data['false_positives'] or 0}); recall on R {data['recall_R'][0]}/{data['recall_R'][1]}, "
+            f"on R + Rp {data['recall_R_Rp'][0]}/{data['recall_R_Rp'][1]}"
+        )
+    if args.show_misses:
+        for item, verdict in zip(items, verdicts, strict=True):
+            if item["label"] != "?" and verdict != (item["label"] in POSITIVE):
+                print(f"- [{item['label']}] judge {'yes' if verdict else 'no'}: {item['context']!r}")
+
+
+if __name__ == "__main__":
+    main()
