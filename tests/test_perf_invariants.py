@@ -111,6 +111,35 @@ def test_stored_word_distances_equal_the_definition(corpus_file, tmp_path):
         chosen, rejected = table.column("chosen").to_pylist(), table.column("rejected").to_pylist()
         stored = table.column("edit_distance_word").to_numpy()
         assert np.array_equal(stored, plain_word_levenshtein(chosen, rejected))
+        # computed by the map's workers, batch by batch: the same floats as over the whole split at once
+        chars = process.cpdist(chosen, rejected, scorer=Levenshtein.normalized_distance, dtype=np.float64)
+        assert np.array_equal(table.column("edit_distance_char").to_numpy(), chars)
+
+
+def test_pair_rows_equal_the_filter_and_fall_back_to_it_past_one_chunk(monkeypatch):
+    """`pair_rows` copies the pairs into one chunk with `take`; a column too big for one chunk (Arrow's 32-bit
+    string offsets) makes take fail, and then the rows come from `filter`, in the map's chunks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from prefbuild.build import STATUS, pair_rows
+
+    statuses = ["", "skip:no_number", "", "drop:same_text", "", ""]
+    batches = [
+        pa.record_batch({"chosen": ["a", "", "c"], "n": [0.5, None, 1.0], STATUS: statuses[:3]}),
+        pa.record_batch({"chosen": ["", "e", "f"], "n": [None, 2.0, 3.0], STATUS: statuses[3:]}),
+    ]
+    table = pa.Table.from_batches(batches)
+    expected = table.filter(pc.equal(table.column(STATUS), ""))
+    taken = pair_rows(table, table.column(STATUS))
+    assert taken.equals(expected) and taken.column("chosen").num_chunks == 1
+
+    def overflow(*args, **kwargs):
+        raise pa.ArrowInvalid("offset overflow while concatenating arrays")
+
+    monkeypatch.setattr(pc, "take", overflow)
+    filtered = pair_rows(table, table.column(STATUS))
+    assert filtered.equals(expected) and filtered.column("chosen").num_chunks == 2
 
 
 def test_shards_do_not_depend_on_how_the_rows_are_chunked(tmp_path):
