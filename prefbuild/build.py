@@ -12,11 +12,13 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from huggingface_hub import DatasetCardData
@@ -50,6 +52,9 @@ ROW_ID = "_row_id"
 GROUP = "_group"  # the source row's `builder.group_column` value, on pairs and status rows alike
 # Per-pair edit distances, computed by the map's workers next to the rows they build (stats.py's definitions)
 DISTANCE_COLUMNS = (DISTANCE_COLUMN.format("char"), DISTANCE_COLUMN.format("word"))
+# pair_rows slices the map's output when its runs of pairs average at least this many rows (or are this few)
+MIN_PAIRS_PER_SLICE = 20
+MAX_PAIR_SLICES = 1_000
 MISSING_GROUP = "(missing)"
 FEW_SHOT_SEPARATOR = "\n\n"
 
@@ -188,14 +193,25 @@ def _fingerprint(*parts: Any) -> str:
 
 
 def pair_rows(table: pa.Table, statuses: pa.ChunkedArray) -> pa.Table:
-    """The rows of a mapped table that are pairs (status ""), copied into one Arrow chunk when they fit one.
+    """The rows of a mapped table that are pairs (status ""), in order, copying no text where that is cheap.
 
-    `filter` kept the map's 1,000-row chunks, so write_shards' combine_chunks copied every shard a second time
-    (about 2 s for MetaMath's 0.43 GB of pairs, most of it page faults on fresh memory); `take` copies the pairs
-    once, into one chunk, and combine_chunks is then free. A string column past 2 GiB cannot be one chunk (Arrow's
-    32-bit offsets): then filter, as before. Same rows, same order; the written bytes do not depend on chunks.
+    Status rows are few (MetaMath: ~3,000 among 395,000 rows), so the pairs are a few thousand runs of consecutive
+    rows, each a zero-copy slice of the map's memory-mapped output. Copying them instead (`filter`, then the
+    shard writer's combine_chunks) cost about 2 s per copy of MetaMath's 0.43 GB of pairs, mostly page faults on
+    fresh memory, which this VM's host backs page by page (BENCHMARKS.md). When runs are short (many skips) the
+    pairs are taken into one chunk, or filtered where a string column is too big for one chunk (Arrow's 32-bit
+    offsets). The written bytes do not depend on which: the shard writer lays each row group out in one chunk.
     """
     keep = pc.equal(statuses, "")
+    mask = np.concatenate(([False], keep.to_numpy(zero_copy_only=False), [False]))
+    edges = np.flatnonzero(mask[1:] != mask[:-1])  # alternately the start of a run of pairs and its end
+    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    if len(runs) == 1 and runs[0] == (0, table.num_rows):
+        return table
+    if len(runs) <= max(MAX_PAIR_SLICES, table.num_rows // MIN_PAIRS_PER_SLICE):
+        return (
+            pa.concat_tables([table.slice(start, end - start) for start, end in runs]) if runs else table.slice(0, 0)
+        )
     try:
         return table.take(pc.indices_nonzero(keep))
     except pa.ArrowInvalid as error:
@@ -440,6 +456,11 @@ def build_dataset(
         )
     seconds["pairs"] = time.perf_counter() - started
 
+    # The source's content hash (0.35 s for MetaMathQA's 0.38 GB; file reads and hashing release the GIL) runs on
+    # the core the single-threaded statistics leave free. Started only now: no thread runs while the map forks.
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="prefbuild-source-hash")
+    source_facts = hasher.submit(cards.source_facts, source, source_config, source_name)
+    hasher.shutdown(wait=False)
     started = time.perf_counter()
     tables, split_stats = {}, {}
     for split, dataset in mapped.items():
@@ -475,7 +496,7 @@ def build_dataset(
     header = FolderStats(
         prefbuild_version=__version__,
         builder=BuilderInfo(name=builder.name, version=builder.version),
-        source=SourceInfo.from_json(cards.source_facts(source, source_config, source_name)),
+        source=SourceInfo.from_json(source_facts.result()),
         seed=seed,
         few_shot=few_shot,
         format=fmt,
