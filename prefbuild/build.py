@@ -55,6 +55,9 @@ DISTANCE_COLUMNS = (DISTANCE_COLUMN.format("char"), DISTANCE_COLUMN.format("word
 # pair_rows slices the map's output when its runs of pairs average at least this many rows (or are this few)
 MIN_PAIRS_PER_SLICE = 20
 MAX_PAIR_SLICES = 1_000
+# A worker process costs about 0.3 s to start and feed (fork, datasets' queue manager, the pickled builder); a
+# split gets one only for every this many rows (MetaMath's 1,000-row eval split: 0.6 s with 2 workers, 0.2 s here)
+MIN_ROWS_PER_PROCESS = 2_000
 MISSING_GROUP = "(missing)"
 FEW_SHOT_SEPARATOR = "\n\n"
 
@@ -186,6 +189,13 @@ def _emit_outcome(builder: Builder, outcome: RowOutcome, row_id: str, emit: Call
         skip(row_id, outcome.skip_reason)
     elif not outcome.pairs:
         raise RuntimeError(f"builder '{builder.name}' returned neither pairs nor a skip reason for row {row_id!r}")
+
+
+def map_processes(num_proc: int, rows: int) -> int | None:
+    """`datasets.map`'s num_proc for a split of `rows` rows: at most `num_proc`, one per MIN_ROWS_PER_PROCESS
+    rows, and None (this process) below two. The output does not depend on it."""
+    processes = min(num_proc, rows // MIN_ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -449,7 +459,7 @@ def build_dataset(
             remove_columns=dataset.column_names,
             features=features,
             fn_kwargs=fn_kwargs,
-            num_proc=num_proc if num_proc > 1 else None,
+            num_proc=map_processes(num_proc, len(dataset)),
             load_from_cache_file=False,
             new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset_fingerprint(dataset)),
             desc=f"Building {name} {split}",

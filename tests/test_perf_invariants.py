@@ -84,7 +84,16 @@ def corpus_file(tmp_path_factory) -> Path:
     return write_jsonl(rows, tmp_path_factory.mktemp("corpus") / "metamath.jsonl")
 
 
-def test_metamath_build_same_bytes_for_any_num_proc(corpus_file, tmp_path):
+def test_small_splits_are_built_in_this_process():
+    from prefbuild.build import MIN_ROWS_PER_PROCESS, map_processes
+
+    assert map_processes(1, 10**6) is None and map_processes(2, 1_000) is None  # MetaMath's eval split
+    assert map_processes(2, 2 * MIN_ROWS_PER_PROCESS) == 2 and map_processes(2, 2 * MIN_ROWS_PER_PROCESS - 1) is None
+    assert map_processes(8, 5 * MIN_ROWS_PER_PROCESS) == 5 and map_processes(2, 395_000) == 2
+
+
+def test_metamath_build_same_bytes_for_any_num_proc(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.setattr("prefbuild.build.MIN_ROWS_PER_PROCESS", 1)  # worker processes even for 300 rows
     digests = []
     for num_proc in (1, 2):
         out = tmp_path / f"out{num_proc}"
