@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,15 @@ def _writer_threads(jobs: int) -> int:
     return max(1, min(jobs, os.cpu_count() or 1, MAX_WRITER_THREADS))
 
 
+def _card_after(
+    written: list[Future], render_card: Callable[[Path, dict[str, list[str]]], str], folder: Path, shards: dict
+) -> str:
+    """The card, rendered once every shard is written (a shard's error is raised here)."""
+    for future in written:
+        future.result()
+    return render_card(folder, shards)
+
+
 def write_output_folder(
     out: str | Path,
     tables: dict[str, pa.Table],
@@ -148,11 +157,13 @@ def write_output_folder(
         if jobs:
             (tmp / "data").mkdir()
         # Shards are encoded in threads (parquet releases the GIL) while this thread draws the figures (Python,
-        # holding it): MetaMath's three shards and its histogram PNG took 2.5 s one after the other. The card
-        # waits for the shards, whose sizes it records.
+        # holding it): MetaMath's three shards and its histogram PNG took 2.5 s one after the other. The card waits
+        # for the shards, whose Arrow sizes it reads back (C++ too), in its own thread, still beside the figures.
         pool = ThreadPoolExecutor(_writer_threads(len(jobs)), thread_name_prefix="prefbuild-shards")
+        card_thread = ThreadPoolExecutor(1, thread_name_prefix="prefbuild-card")
         try:
             written = [pool.submit(_write_shard, tmp / name, rows) for name, rows in jobs]
+            card = card_thread.submit(_card_after, written, render_card, tmp, shards)
             if hasattr(stats, "to_text"):
                 text = stats.to_text()
             else:
@@ -160,11 +171,10 @@ def write_output_folder(
             (tmp / "stats.json").write_text(text, encoding="utf-8")
             for name, write in (extra_files or {}).items():
                 write(tmp / name)
-            for future in written:
-                future.result()
+            (tmp / "README.md").write_text(card.result(), encoding="utf-8")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)  # after an error, no queued shard starts
-        (tmp / "README.md").write_text(render_card(tmp, shards), encoding="utf-8")
+            card_thread.shutdown(wait=True)
     return shards
 
 
