@@ -107,8 +107,9 @@ def _build_batch(
     past `row_seconds` or into Python's own limits becomes a skip status row. Any other exception out of
     `build_row` is a builder bug and stops the build. With `group_column`, every pair and status row also carries
     its source row's value of that column, so skips and drops can be counted per group (MetaMathQA `type`) as
-    well as per split, and `_first` marks the first row each source row emits. Each row also gets its chosen/rejected edit distances (`edit_distance_char`, `_word`; 0 on
-    status rows, whose texts are empty): computed here, they run in the map's processes instead of after it.
+    well as per split, and `_first` marks the first row each source row emits. Each row also gets its
+    chosen/rejected edit distances (`edit_distance_char`, `_word`; 0 on status rows, whose texts are empty):
+    computed here, they run in the map's processes instead of after it.
     """
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
@@ -213,7 +214,7 @@ def pair_rows(table: pa.Table, statuses: pa.ChunkedArray) -> pa.Table:
 
     Status rows are few (MetaMath: ~3,000 among 395,000 rows), so the pairs are a few thousand runs of consecutive
     rows, each a zero-copy slice of the map's memory-mapped output. Copying them instead (`filter`, then the
-    shard writer's combine_chunks) cost about 2 s per copy of MetaMath's 0.43 GB of pairs, mostly page faults on
+    shard writer's combine_chunks) cost 1-2 s per copy of MetaMath's 0.43 GB of pairs, mostly page faults on
     fresh memory, which this VM's host backs page by page (BENCHMARKS.md). When runs are short (many skips) the
     pairs are taken into one chunk, or filtered where a string column is too big for one chunk (Arrow's 32-bit
     offsets). The written bytes do not depend on which: the shard writer lays each row group out in one chunk.

@@ -145,8 +145,10 @@ def write_output_folder(
     `prefbuild.folder.write_pairs_folder`, which builds `stats` and the card for you).
 
     render_card receives the temporary folder and the shard names per split (the card's YAML `configs` point at
-    them) and returns the README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
-    extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG).
+    them) and returns the README.md text; it runs once the shards are written (in a thread of its own, beside the
+    extra files) and before anything is moved into place, so a card error fails the build cleanly.
+    extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG);
+    they run in the calling thread, while the shards are encoded in others.
     """
     out = Path(out)
     refuse_existing(out, overwrite)
