@@ -13,7 +13,12 @@ left side, one verified number changed, difflib for the edit ratio. It is slow, 
 rows of the same corpus in this process, and its rows/s is extrapolated.
 
     python benchmarks/build_throughput.py [--rows 395000] [--num-proc 1 2] [--repeats 3] [--baseline-rows 5000]
-                                          [--corpus mixed|gsm8k]
+                                          [--corpus mixed|gsm8k] [--compare CHECKOUT]
+
+`--compare CHECKOUT` (another checkout of prefbuild, e.g. `git worktree add /tmp/before <commit>`) runs its
+build and this one's alternately on the same corpus, `--repeats` times each, and prints both, so that a before /
+after comparison on a shared machine sees the same load; every file of the two output folders must have the
+same bytes (`all files` digest: shards, stats.json, README.md, PNG).
 """
 
 from __future__ import annotations
@@ -53,6 +58,14 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def files_digest(folder: Path) -> str:
+    """Every file of the folder, by relative path and bytes (the card and the PNG too)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def child(argv: list[str], phases_file: str) -> int:
     """Inside the timed process: the real CLI, with the build's own phase timings saved on the side."""
     import prefbuild.build
@@ -81,7 +94,8 @@ def tree_rss(process) -> int:
     return total
 
 
-def timed_build(source: Path, num_proc: int, work: Path) -> dict:
+def timed_build(source: Path, num_proc: int, work: Path, code: Path | None = None) -> dict:
+    """One build in a fresh process; `code`: the checkout whose prefbuild it runs (default: what PYTHONPATH says)."""
     import psutil
 
     out, cache, phases_file = work / "out", work / "hf-cache", work / "phases.json"
@@ -90,6 +104,8 @@ def timed_build(source: Path, num_proc: int, work: Path) -> dict:
     argv += ["--overwrite"]
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     env["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     command = [sys.executable, __file__, "--child", phases_file.as_posix(), "--", *argv]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -111,6 +127,7 @@ def timed_build(source: Path, num_proc: int, work: Path) -> dict:
         "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
         "load": os.getloadavg()[0],
         "digest": folder_digest(out),
+        "files_digest": files_digest(out),
         "pairs": sum(split["pairs"] for split in stats["splits"].values()),
         "input_rows": sum(split["input_rows"] for split in stats["splits"].values()),
     }
@@ -159,6 +176,28 @@ def gib(size: int) -> str:
     return f"{size / 2**30:.2f} GiB"
 
 
+def report(num_proc: int, runs: list[dict], baseline: dict | None) -> None:
+    median = statistics.median(run["seconds"] for run in runs)
+    rate = runs[0]["input_rows"] / median
+    phases = "  ".join(f"{name} {statistics.median(run['phases'][name] for run in runs):.1f} s" for name in PHASES)
+    print(
+        f"\n--num-proc {num_proc}: median {median:.1f} s = {rate:,.0f} rows/s "
+        f"({runs[0]['pairs']:,} pairs from {runs[0]['input_rows']:,} rows, "
+        f"coverage {100 * runs[0]['pairs'] / runs[0]['input_rows']:.2f} %)"
+    )
+    print(f"  phases (median): {phases}")
+    outside = statistics.median(run["seconds"] - run["phases"]["pairs"] for run in runs)
+    print(f"  wall outside the pairs phase (median): {outside:.1f} s")
+    print(f"  peak RSS of the process tree (median): {gib(statistics.median(run['peak_rss'] for run in runs))}")
+    cpu = statistics.median(run["cpu"] for run in runs)
+    loads = ", ".join(f"{run['load']:.1f}" for run in runs)
+    print(f"  CPU time of the process tree (median): {cpu:.1f} s; 1-min load average after each run: {loads}")
+    listed = ", ".join(f"{run['seconds']:.1f} s" for run in runs)
+    print(f"  runs: {listed}; output digest {runs[0]['digest']}, all files {runs[0]['files_digest']}")
+    if baseline:
+        print(f"  {rate / baseline['rows_per_s']:.1f}x the naive script's rows/s")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=METAMATH_ROWS)
@@ -169,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--corpus", choices=CORPORA, default="mixed", help="MetaMathQA's type mix (default) or GSM8K text only"
     )
+    parser.add_argument("--compare", help="another prefbuild checkout, built alternately with this one")
     args = parser.parse_args(argv)
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="prefbuild-bench-"))
@@ -187,28 +227,23 @@ def main(argv: list[str] | None = None) -> None:
         )
     del rows
 
-    digests = set()
+    checkouts = {"this checkout": Path(__file__).resolve().parent.parent}
+    if args.compare:
+        checkouts = {f"--compare {args.compare}": Path(args.compare).resolve(), **checkouts}
+    digests, files = set(), set()
     for num_proc in args.num_proc:
-        runs = [timed_build(source, num_proc, work) for _ in range(args.repeats)]
-        digests.update(run["digest"] for run in runs)
-        median = statistics.median(run["seconds"] for run in runs)
-        rate = runs[0]["input_rows"] / median
-        phases = "  ".join(f"{name} {statistics.median(run['phases'][name] for run in runs):.1f} s" for name in PHASES)
-        print(
-            f"\n--num-proc {num_proc}: median {median:.1f} s = {rate:,.0f} rows/s "
-            f"({runs[0]['pairs']:,} pairs from {runs[0]['input_rows']:,} rows, "
-            f"coverage {100 * runs[0]['pairs'] / runs[0]['input_rows']:.2f} %)"
-        )
-        print(f"  phases (median): {phases}")
-        print(f"  peak RSS of the process tree (median): {gib(statistics.median(run['peak_rss'] for run in runs))}")
-        cpu = statistics.median(run["cpu"] for run in runs)
-        loads = ", ".join(f"{run['load']:.1f}" for run in runs)
-        print(f"  CPU time of the process tree (median): {cpu:.1f} s; 1-min load average after each run: {loads}")
-        listed = ", ".join(f"{run['seconds']:.1f} s" for run in runs)
-        print(f"  runs: {listed}; output digest {runs[0]['digest']}")
-        if baseline:
-            print(f"  {rate / baseline['rows_per_s']:.1f}x the naive script's rows/s")
+        runs: dict[str, list[dict]] = {label: [] for label in checkouts}
+        for _ in range(args.repeats):  # alternately, so that both see the same load
+            for label, code in checkouts.items():
+                runs[label].append(timed_build(source, num_proc, work, code))
+        for label, tree_runs in runs.items():
+            digests.update(run["digest"] for run in tree_runs)
+            files.update(run["files_digest"] for run in tree_runs)
+            if len(checkouts) > 1:
+                print(f"\n[{label}]", end="")
+            report(num_proc, tree_runs, baseline)
     print(f"\nsame output bytes in every run: {'yes' if len(digests) == 1 else 'NO: ' + ', '.join(sorted(digests))}")
+    print(f"same bytes of every file (card, PNG): {'yes' if len(files) == 1 else 'NO: ' + ', '.join(sorted(files))}")
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
 

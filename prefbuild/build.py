@@ -12,11 +12,13 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from huggingface_hub import DatasetCardData
@@ -27,6 +29,7 @@ from prefbuild.compat import dataset_fingerprint, dataset_table
 from prefbuild.decontaminate import DecontaminationRequest, benchmark_splits
 from prefbuild.errors import PrefbuildError
 from prefbuild.folder import (
+    DISTANCE_COLUMN,
     PAIR_COLUMNS,
     BuilderInfo,
     CardSpec,
@@ -47,7 +50,18 @@ from prefbuild.sources import check_fields, load_source, split_location
 STATUS = "_status"  # "" for a pair, "skip:<reason>" for a skipped row, "drop:<reason>" for a dropped pair
 ROW_ID = "_row_id"
 GROUP = "_group"  # the source row's `builder.group_column` value, on pairs and status rows alike
+# Per-pair edit distances, computed by the map's workers next to the rows they build (stats.py's definitions)
+DISTANCE_COLUMNS = (DISTANCE_COLUMN.format("char"), DISTANCE_COLUMN.format("word"))
+# pair_rows slices the map's output when its runs of pairs average at least this many rows (or are this few)
+MIN_PAIRS_PER_SLICE = 20
+MAX_PAIR_SLICES = 1_000
+# A worker process costs about 0.3 s to start and feed (fork, datasets' queue manager, the pickled builder); a
+# split gets one only for every this many rows (MetaMath's 1,000-row eval split: 0.2-0.6 s with 2, 0.17 s here)
+MIN_ROWS_PER_PROCESS = 2_000
 MISSING_GROUP = "(missing)"
+# With a group column: True on the first row each source row emits (its pair, drop or skip), so the source rows
+# per group are counted from the map's output instead of read again from the source
+FIRST = "_first"
 FEW_SHOT_SEPARATOR = "\n\n"
 
 
@@ -61,9 +75,10 @@ class BuildReport:
 def _pair_schema(builder: Builder, grouped: bool = False) -> pa.Schema:
     fields = [pa.field(name, pa.string()) for name in PAIR_COLUMNS]
     fields += [pa.field(name, dtype) for name, dtype in builder.metadata_schema.items()]
+    fields += [pa.field(name, pa.float64()) for name in DISTANCE_COLUMNS]
     fields += [pa.field(ROW_ID, pa.string()), pa.field(STATUS, pa.string())]
     if grouped:
-        fields.append(pa.field(GROUP, pa.string()))
+        fields += [pa.field(GROUP, pa.string()), pa.field(FIRST, pa.bool_())]
     return pa.schema(fields)
 
 
@@ -92,27 +107,32 @@ def _build_batch(
     past `row_seconds` or into Python's own limits becomes a skip status row. Any other exception out of
     `build_row` is a builder bug and stops the build. With `group_column`, every pair and status row also carries
     its source row's value of that column, so skips and drops can be counted per group (MetaMathQA `type`) as
-    well as per split.
+    well as per split, and `_first` marks the first row each source row emits. Each row also gets its
+    chosen/rejected edit distances (`edit_distance_char`, `_word`; 0 on status rows, whose texts are empty):
+    computed here, they run in the map's processes instead of after it.
     """
     columns = [*PAIR_COLUMNS, *builder.metadata_schema, ROW_ID, STATUS]
     out: dict[str, list] = {name: [] for name in columns}
     if group_column:
-        out[GROUP] = []
+        out[GROUP], out[FIRST] = [], []
     empty = dict.fromkeys(builder.metadata_schema)
     source_columns = {key: list(batch[key]) for key in batch if key != bad_rows.BAD_ROW}  # read each column once
     marks = batch[bad_rows.BAD_ROW] if bad_rows.BAD_ROW in batch else None
     keys = list(source_columns)
     checked = list(builder.checked_fields())
     groups = source_columns.get(group_column) if group_column else None
-    group = ""
+    group, first = "", True
 
     def emit(pair: dict[str, Any], row_id: str, status: str) -> None:
+        nonlocal first
         for name in columns[:-2]:
             out[name].append(pair.get(name))
         out[ROW_ID].append(row_id)
         out[STATUS].append(status)
         if group_column:
             out[GROUP].append(group)
+            out[FIRST].append(first)
+            first = False
 
     def skip(row_id: str, reason: str) -> None:
         emit({**empty, "prompt": "", "chosen": "", "rejected": ""}, row_id, f"skip:{reason}")
@@ -121,7 +141,7 @@ def _build_batch(
     with clock.running():
         for position, (index, values) in enumerate(zip(indices, zip(*source_columns.values()))):
             if groups is not None:
-                group = _group_value(groups[position])
+                group, first = _group_value(groups[position]), True
             if marks is not None and marks[position]:
                 skip(str(index), marks[position])
                 continue
@@ -135,6 +155,10 @@ def _build_batch(
                 continue
             row_id, outcome = result
             _emit_outcome(builder, outcome, row_id, emit, skip)
+    # Bit for bit what add_edit_distances computes on the pairs table: both are per pair. One thread, because the
+    # map's processes already share the cores.
+    out[DISTANCE_COLUMNS[0]] = stats.normalised_levenshtein(out["chosen"], out["rejected"], workers=1)
+    out[DISTANCE_COLUMNS[1]] = stats.word_levenshtein(out["chosen"], out["rejected"])
     return out
 
 
@@ -174,8 +198,43 @@ def _emit_outcome(builder: Builder, outcome: RowOutcome, row_id: str, emit: Call
         raise RuntimeError(f"builder '{builder.name}' returned neither pairs nor a skip reason for row {row_id!r}")
 
 
+def map_processes(num_proc: int, rows: int) -> int | None:
+    """`datasets.map`'s num_proc for a split of `rows` rows: at most `num_proc`, one per MIN_ROWS_PER_PROCESS
+    rows, and None (this process) below two. The output does not depend on it."""
+    processes = min(num_proc, rows // MIN_ROWS_PER_PROCESS)
+    return processes if processes > 1 else None
+
+
 def _fingerprint(*parts: Any) -> str:
     return hashlib.blake2b(json.dumps(parts, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def pair_rows(table: pa.Table, statuses: pa.ChunkedArray) -> pa.Table:
+    """The rows of a mapped table that are pairs (status ""), in order, copying no text where that is cheap.
+
+    Status rows are few (MetaMath: ~3,000 among 395,000 rows), so the pairs are a few thousand runs of consecutive
+    rows, each a zero-copy slice of the map's memory-mapped output. Copying them instead (`filter`, then the
+    shard writer's combine_chunks) cost 1-2 s per copy of MetaMath's 0.43 GB of pairs, mostly page faults on
+    fresh memory, which this VM's host backs page by page (BENCHMARKS.md). When runs are short (many skips) the
+    pairs are taken into one chunk, or filtered where a string column is too big for one chunk (Arrow's 32-bit
+    offsets). The written bytes do not depend on which: the shard writer lays each row group out in one chunk.
+    """
+    keep = pc.equal(statuses, "")
+    mask = np.concatenate(([False], keep.to_numpy(zero_copy_only=False), [False]))
+    edges = np.flatnonzero(mask[1:] != mask[:-1])  # alternately the start of a run of pairs and its end
+    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    if len(runs) == 1 and runs[0] == (0, table.num_rows):
+        return table
+    if len(runs) <= max(MAX_PAIR_SLICES, table.num_rows // MIN_PAIRS_PER_SLICE):
+        return (
+            pa.concat_tables([table.slice(start, end - start) for start, end in runs]) if runs else table.slice(0, 0)
+        )
+    try:
+        return table.take(pc.indices_nonzero(keep))
+    except pa.ArrowInvalid as error:
+        if "overflow" not in str(error):
+            raise
+        return table.filter(keep)
 
 
 def _status_counts(statuses: pa.ChunkedArray, prefix: str) -> dict[str, int]:
@@ -407,31 +466,38 @@ def build_dataset(
             remove_columns=dataset.column_names,
             features=features,
             fn_kwargs=fn_kwargs,
-            num_proc=num_proc if num_proc > 1 else None,
+            num_proc=map_processes(num_proc, len(dataset)),
             load_from_cache_file=False,
             new_fingerprint=_fingerprint(builder.name, builder.version, seed, options, dataset_fingerprint(dataset)),
             desc=f"Building {name} {split}",
         )
     seconds["pairs"] = time.perf_counter() - started
 
+    # The source's content hash (0.35 s for MetaMathQA's 0.38 GB; file reads and hashing release the GIL) runs on
+    # the core the single-threaded statistics leave free. Started only now: no thread runs while the map forks.
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="prefbuild-source-hash")
+    source_facts = hasher.submit(cards.source_facts, source, source_config, source_name)
+    hasher.shutdown(wait=False)
     started = time.perf_counter()
     tables, split_stats = {}, {}
     for split, dataset in mapped.items():
         table = dataset_table(dataset)
         statuses = table.column(STATUS)
-        pairs = table.filter(pc.equal(statuses, ""))
+        pairs = pair_rows(table, statuses)
         if few_shot:
             pairs = _prefix_few_shot(pairs, pool, few_shot, seed)
         pairs, split_stats[split] = split_statistics(pairs, statuses, len(splits[split]), token_model)
         if group_columns[split]:
             column = group_columns[split]
-            source_groups = splits[split].with_format("arrow")[column]  # honours a hold-out's indices mapping
+            # One value per source row, from the map's output: reading the column back through a hold-out's
+            # indices mapping (`splits[split][column]`) took datasets 1.1 s at 395,000 rows
+            source_groups = table.column(GROUP).filter(table.column(FIRST))
             groups = group_statistics(table, source_groups)
             split_stats[split].groups[f"by_{column}"] = {
                 name: GroupStats.from_json(facts) for name, facts in groups.items()
             }
             del source_groups
-            pairs = pairs.drop_columns([GROUP])
+            pairs = pairs.drop_columns([GROUP, FIRST])
         pairs = pairs.drop_columns([ROW_ID, STATUS])
         pairs = to_format(pairs, fmt, system_prompt)  # places a row's own `system` column (ORCA, Truthy)
         tables[split] = pairs
@@ -449,7 +515,7 @@ def build_dataset(
     header = FolderStats(
         prefbuild_version=__version__,
         builder=BuilderInfo(name=builder.name, version=builder.version),
-        source=SourceInfo.from_json(cards.source_facts(source, source_config, source_name)),
+        source=SourceInfo.from_json(source_facts.result()),
         seed=seed,
         few_shot=few_shot,
         format=fmt,

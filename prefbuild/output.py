@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 # In-memory Arrow size per shard; MetaMath's 394k pairs (~0.6 GB of text) become 3 shards.
 MAX_SHARD_BYTES = 256 * 1024 * 1024
 ROW_GROUP_SIZE = 10_000
+MAX_WRITER_THREADS = 4  # shards encoded at once; each holds one row group's pages besides its rows
 
 
 def refuse_existing(out: Path, overwrite: bool, inputs: Iterable[str | Path | None] = ()) -> None:
@@ -80,20 +82,54 @@ def shard_names(split: str, num_shards: int) -> list[str]:
     return [f"data/{split}-{index:05d}-of-{num_shards:05d}.parquet" for index in range(num_shards)]
 
 
-def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[str]:
+def _shard_slices(split: str, table: pa.Table, max_shard_bytes: int) -> list[tuple[str, pa.Table]]:
+    """(name, rows) of each shard of a split: as many shards as `max_shard_bytes` of Arrow memory need."""
     num_shards = max(1, math.ceil(table.nbytes / max_shard_bytes))
     rows_per_shard = math.ceil(table.num_rows / num_shards) if table.num_rows else 0
     names = shard_names(split, num_shards)
+    return [(name, table.slice(index * rows_per_shard, rows_per_shard)) for index, name in enumerate(names)]
+
+
+def _write_shard(path: Path, rows: pa.Table) -> None:
+    """One shard, each row group laid out as one Arrow chunk per column.
+
+    The parquet writer's page boundaries follow the Arrow chunks, which follow how many processes built the rows
+    (and `prefbuild.build.pair_rows`' slices), so without this --num-proc 1 and 2 wrote different bytes. Combining
+    one row group at a time writes the same bytes as combining the whole shard, with 10,000 rows of fresh memory
+    instead of a copy of the shard.
+    No schema metadata: datasets stores a cache fingerprint (path-, mtime- and num_proc-dependent) and the
+    features of the table it mapped (with our internal columns) there. Arrow types carry the features, and
+    the card's dataset_info lists them.
+    """
+    rows = rows.replace_schema_metadata(None)
+    if rows.num_rows <= ROW_GROUP_SIZE:
+        pq.write_table(rows.combine_chunks(), path, row_group_size=ROW_GROUP_SIZE)
+        return
+    with pq.ParquetWriter(path, rows.schema) as writer:
+        for start in range(0, rows.num_rows, ROW_GROUP_SIZE):
+            writer.write_table(rows.slice(start, ROW_GROUP_SIZE).combine_chunks(), row_group_size=ROW_GROUP_SIZE)
+
+
+def write_shards(folder: Path, split: str, table: pa.Table, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[str]:
+    slices = _shard_slices(split, table, max_shard_bytes)
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    for index, name in enumerate(names):
-        # One chunk per column: the parquet writer's page boundaries follow the Arrow chunks, which follow how
-        # many processes built the rows, so without this --num-proc 1 and 2 wrote different bytes.
-        # No schema metadata: datasets stores a cache fingerprint (path-, mtime- and num_proc-dependent) and the
-        # features of the table it mapped (with our internal columns) there. Arrow types carry the features, and
-        # the card's dataset_info lists them.
-        shard = table.slice(index * rows_per_shard, rows_per_shard).combine_chunks().replace_schema_metadata(None)
-        pq.write_table(shard, folder / name, row_group_size=ROW_GROUP_SIZE)
-    return names
+    for name, rows in slices:
+        _write_shard(folder / name, rows)
+    return [name for name, _ in slices]
+
+
+def _writer_threads(jobs: int) -> int:
+    """Threads for writing shards: parquet encoding runs outside the GIL, so each core can encode a shard."""
+    return max(1, min(jobs, os.cpu_count() or 1, MAX_WRITER_THREADS))
+
+
+def _card_after(
+    written: list[Future], render_card: Callable[[Path, dict[str, list[str]]], str], folder: Path, shards: dict
+) -> str:
+    """The card, rendered once every shard is written (a shard's error is raised here)."""
+    for future in written:
+        future.result()
+    return render_card(folder, shards)
 
 
 def write_output_folder(
@@ -109,18 +145,38 @@ def write_output_folder(
     `prefbuild.folder.write_pairs_folder`, which builds `stats` and the card for you).
 
     render_card receives the temporary folder and the shard names per split (the card's YAML `configs` point at
-    them) and returns the README.md text; it runs before anything is moved into place, so a card error fails the build cleanly.
-    extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG).
+    them) and returns the README.md text; it runs once the shards are written (in a thread of its own, beside the
+    extra files) and before anything is moved into place, so a card error fails the build cleanly.
+    extra_files maps a file name to a function that writes it into the temporary folder (e.g. a histogram PNG);
+    they run in the calling thread, while the shards are encoded in others.
     """
     out = Path(out)
     refuse_existing(out, overwrite)
+    slices = {split: _shard_slices(split, table, MAX_SHARD_BYTES) for split, table in tables.items()}
+    shards = {split: [name for name, _ in parts] for split, parts in slices.items()}
+    jobs = [(name, rows) for parts in slices.values() for name, rows in parts]
     with atomic_folder(out, overwrite=overwrite) as tmp:
-        shards = {split: write_shards(tmp, split, table) for split, table in tables.items()}
-        text = stats.to_text() if hasattr(stats, "to_text") else json.dumps(stats, indent=2, ensure_ascii=False) + "\n"
-        (tmp / "stats.json").write_text(text, encoding="utf-8")
-        (tmp / "README.md").write_text(render_card(tmp, shards), encoding="utf-8")
-        for name, write in (extra_files or {}).items():
-            write(tmp / name)
+        if jobs:
+            (tmp / "data").mkdir()
+        # Shards are encoded in threads (parquet releases the GIL) while this thread draws the figures (Python,
+        # holding it): MetaMath's three shards and its histogram PNG took 2.5 s one after the other. The card waits
+        # for the shards, whose Arrow sizes it reads back (C++ too), in its own thread, still beside the figures.
+        pool = ThreadPoolExecutor(_writer_threads(len(jobs)), thread_name_prefix="prefbuild-shards")
+        card_thread = ThreadPoolExecutor(1, thread_name_prefix="prefbuild-card")
+        try:
+            written = [pool.submit(_write_shard, tmp / name, rows) for name, rows in jobs]
+            card = card_thread.submit(_card_after, written, render_card, tmp, shards)
+            if hasattr(stats, "to_text"):
+                text = stats.to_text()
+            else:
+                text = json.dumps(stats, indent=2, ensure_ascii=False) + "\n"
+            (tmp / "stats.json").write_text(text, encoding="utf-8")
+            for name, write in (extra_files or {}).items():
+                write(tmp / name)
+            (tmp / "README.md").write_text(card.result(), encoding="utf-8")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # after an error, no queued shard starts
+            card_thread.shutdown(wait=True)
     return shards
 
 

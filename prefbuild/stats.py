@@ -31,11 +31,12 @@ LOG_HISTOGRAM_EDGES = (0.0, *np.round(np.logspace(-3, 0, 31), 6).tolist())
 LOW_EDIT = 0.05  # a level is drawn on a log axis when at least half its pairs are below this distance
 
 
-def normalised_levenshtein(chosen: Sequence[str], rejected: Sequence[str]) -> np.ndarray:
-    """Character-level normalised Levenshtein distance per pair (rapidfuzz C++ path, all cores)."""
+def normalised_levenshtein(chosen: Sequence[str], rejected: Sequence[str], workers: int = -1) -> np.ndarray:
+    """Character-level normalised Levenshtein distance per pair (rapidfuzz C++ path; `workers` threads, -1: all
+    cores). Each pair's value is computed on its own, so it does not depend on `workers` or on the batch."""
     if len(chosen) == 0:
         return np.zeros(0, dtype=np.float64)
-    return process.cpdist(chosen, rejected, scorer=Levenshtein.normalized_distance, dtype=np.float64, workers=-1)
+    return process.cpdist(chosen, rejected, scorer=Levenshtein.normalized_distance, dtype=np.float64, workers=workers)
 
 
 def word_levenshtein(chosen: Sequence[str], rejected: Sequence[str]) -> np.ndarray:

@@ -72,7 +72,8 @@ def test_group_column_is_not_written_to_the_shards(tmp_path):
         assert "_group" not in pq.read_schema(shard).names
 
 
-def test_per_type_counts_do_not_depend_on_num_proc_and_cover_the_eval_split(tmp_path):
+def test_per_type_counts_do_not_depend_on_num_proc_and_cover_the_eval_split(tmp_path, monkeypatch):
+    monkeypatch.setattr("prefbuild.build.MIN_ROWS_PER_PROCESS", 1)  # worker processes even for a fixture's rows
     one = build(tmp_path, "one", options={"eval_size": 3})
     two = build(tmp_path, "two", options={"eval_size": 3}, num_proc=2)
     assert one["splits"]["train"]["by_type"] == two["splits"]["train"]["by_type"]

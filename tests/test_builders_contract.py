@@ -56,7 +56,8 @@ def test_row_accounting(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-def test_same_seed_same_bytes_and_num_proc_invariant(name, tmp_path):
+def test_same_seed_same_bytes_and_num_proc_invariant(name, tmp_path, monkeypatch):
+    monkeypatch.setattr("prefbuild.build.MIN_ROWS_PER_PROCESS", 1)  # worker processes even for a fixture's rows
     build(name, tmp_path / "a", seed=7)
     build(name, tmp_path / "b", seed=7, num_proc=2)
     assert shard_digests(tmp_path / "a") == shard_digests(tmp_path / "b")

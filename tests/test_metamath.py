@@ -299,7 +299,8 @@ def test_eval_size_zero_gives_no_eval_split(tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_rows_num_proc_invariant(tmp_path):
+def test_generated_rows_num_proc_invariant(tmp_path, monkeypatch):
+    monkeypatch.setattr("prefbuild.build.MIN_ROWS_PER_PROCESS", 1)  # worker processes even for 200 rows
     rows = [
         {"query": f"Q{i}", "response": f"Take {i} * 3 = {i * 3} and {i} + 7 = {i + 7}.\nThe answer is: {i}"}
         for i in range(200)

@@ -84,7 +84,16 @@ def corpus_file(tmp_path_factory) -> Path:
     return write_jsonl(rows, tmp_path_factory.mktemp("corpus") / "metamath.jsonl")
 
 
-def test_metamath_build_same_bytes_for_any_num_proc(corpus_file, tmp_path):
+def test_small_splits_are_built_in_this_process():
+    from prefbuild.build import MIN_ROWS_PER_PROCESS, map_processes
+
+    assert map_processes(1, 10**6) is None and map_processes(2, 1_000) is None  # MetaMath's eval split
+    assert map_processes(2, 2 * MIN_ROWS_PER_PROCESS) == 2 and map_processes(2, 2 * MIN_ROWS_PER_PROCESS - 1) is None
+    assert map_processes(8, 5 * MIN_ROWS_PER_PROCESS) == 5 and map_processes(2, 395_000) == 2
+
+
+def test_metamath_build_same_bytes_for_any_num_proc(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.setattr("prefbuild.build.MIN_ROWS_PER_PROCESS", 1)  # worker processes even for 300 rows
     digests = []
     for num_proc in (1, 2):
         out = tmp_path / f"out{num_proc}"
@@ -111,6 +120,44 @@ def test_stored_word_distances_equal_the_definition(corpus_file, tmp_path):
         chosen, rejected = table.column("chosen").to_pylist(), table.column("rejected").to_pylist()
         stored = table.column("edit_distance_word").to_numpy()
         assert np.array_equal(stored, plain_word_levenshtein(chosen, rejected))
+        # computed by the map's workers, batch by batch: the same floats as over the whole split at once
+        chars = process.cpdist(chosen, rejected, scorer=Levenshtein.normalized_distance, dtype=np.float64)
+        assert np.array_equal(table.column("edit_distance_char").to_numpy(), chars)
+
+
+def test_pair_rows_equal_the_filter_on_every_path(monkeypatch):
+    """`pair_rows` slices runs of pairs out of the mapped table (few status rows), takes them into one chunk (many),
+    or filters them where a column is too big for one chunk (Arrow's 32-bit string offsets): the same rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from prefbuild import build
+    from prefbuild.build import STATUS, pair_rows
+
+    statuses = ["", "skip:no_number", "", "drop:same_text", "", ""]
+    batches = [
+        pa.record_batch({"chosen": ["a", "", "c"], "n": [0.5, None, 1.0], STATUS: statuses[:3]}),
+        pa.record_batch({"chosen": ["", "e", "f"], "n": [None, 2.0, 3.0], STATUS: statuses[3:]}),
+    ]
+    table = pa.Table.from_batches(batches)
+    expected = table.filter(pc.equal(table.column(STATUS), ""))
+    sliced = pair_rows(table, table.column(STATUS))
+    assert sliced.equals(expected) and sliced.column("chosen").num_chunks == 3  # three runs: a | c | e f
+    assert pair_rows(expected, expected.column(STATUS)) is expected  # nothing to drop
+    nothing = table.slice(1, 1)
+    assert pair_rows(nothing, nothing.column(STATUS)).num_rows == 0
+
+    monkeypatch.setattr(build, "MAX_PAIR_SLICES", 1)
+    monkeypatch.setattr(build, "MIN_PAIRS_PER_SLICE", 10)
+    taken = pair_rows(table, table.column(STATUS))
+    assert taken.equals(expected) and taken.column("chosen").num_chunks == 1
+
+    def overflow(*args, **kwargs):
+        raise pa.ArrowInvalid("offset overflow while concatenating arrays")
+
+    monkeypatch.setattr(pc, "take", overflow)
+    filtered = pair_rows(table, table.column(STATUS))
+    assert filtered.equals(expected) and filtered.column("chosen").num_chunks == 2
 
 
 def test_shards_do_not_depend_on_how_the_rows_are_chunked(tmp_path):
@@ -130,6 +177,30 @@ def test_shards_do_not_depend_on_how_the_rows_are_chunked(tmp_path):
         shards = write_shards(tmp_path / name, "train", table)
         written.append([(tmp_path / name / shard).read_bytes() for shard in shards])
     assert written[0] == written[1] == written[2]
+
+
+def test_shards_written_a_row_group_at_a_time_equal_one_write_of_the_whole_shard(tmp_path, monkeypatch):
+    """Past one row group, each row group is combined on its own: the bytes of one `pq.write_table` of the whole
+    shard in one chunk, whatever the chunks, and row groups that end in a short one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prefbuild import output
+
+    monkeypatch.setattr(output, "ROW_GROUP_SIZE", 300)
+    rng = random.Random(1)
+    texts = ["".join(rng.choice("ab 019\n") for _ in range(rng.randint(0, 300))) for _ in range(1000)]
+    whole = pa.table({"chosen": texts, "n": [None if i % 7 == 0 else i / 3 for i in range(len(texts))]})
+    pq.write_table(whole, tmp_path / "plain.parquet", row_group_size=300)
+    sliced = pa.concat_tables([whole.slice(start, 37) for start in range(0, len(texts), 37)])
+    for name, table in (
+        ("whole", whole),
+        ("sliced", sliced),
+        ("batches", pa.Table.from_batches(whole.to_batches(91))),
+    ):
+        (tmp_path / name).mkdir()
+        [shard] = output.write_shards(tmp_path / name, "train", table)
+        assert (tmp_path / name / shard).read_bytes() == (tmp_path / "plain.parquet").read_bytes(), name
 
 
 def test_shards_carry_no_datasets_metadata(tmp_path):
