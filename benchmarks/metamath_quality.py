@@ -191,6 +191,22 @@ def _plain_words(text: str, has_unknown: bool) -> str:
     return re.sub(r"[A-Za-z']{2,}|[A-WYZa-wyz]", " ", text)
 
 
+def align_row_left(left: str) -> str:
+    """The text before an `=` without the `&` of a LaTeX `align` row: `9-8+7\\times 6 &= 9-8+42` has 9-8+7\\times 6
+    on its left. A row that opens with `&=` continues the row before it, whose right side up to its `\\\\` row
+    break is the left side: in `&= 9-8+42 \\\\ &= 1 + 42`, 1 + 42 has 9-8+42 on its left."""
+    stripped = left.rstrip()
+    if not stripped.endswith("&"):
+        return left
+    stripped = stripped[:-1].rstrip()
+    if stripped.endswith("\\\\"):  # `... \\ &=` on one line, or the `\\` that ends the row above
+        return stripped[:-2]
+    before, _, row = stripped.rpartition("\n")
+    if not row.strip() and before.rstrip().endswith("\\\\"):
+        return before.rstrip()[:-2]
+    return stripped
+
+
 def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: Fraction | None = None) -> bool:
     """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?
 
@@ -198,8 +214,8 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: 
     `9x = 18` is confirmed when 9 times the answer is 18.
     """
     latex = "\\" in text  # in GSM8K text `$` is the dollar sign, not a math delimiter
-    left = text[max(0, equals_at - 120) : equals_at]
-    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", *(("$",) if latex else ())):
+    left = align_row_left(text[max(0, equals_at - 120) : equals_at])
+    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         if cut != -1:
             left = left[cut + len(stop) :]
@@ -261,8 +277,8 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bo
     (`2(19+11) = 2(30)`)?"""
     if equals_at <= 0:
         return False
-    left = text[max(0, equals_at - 160) : equals_at]
-    for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
+    left = align_row_left(text[max(0, equals_at - 160) : equals_at])
+    for stop in ("\n", "=", ":", ";", "\\[", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         while stop == "$" and cut > 0 and left[cut - 1] == "\\":  # `\$0.25` is a dollar sign, not a delimiter
             cut = left.rfind(stop, 0, cut - 1)

@@ -40,7 +40,7 @@ MAX_LEFT_CHARS = 240  # how far back from an `=` the left expression may start
 # `=` that is an equals sign: not part of <=, >=, !=, ==, => or \neq-like commands. The lookbehind comes after
 # the `=` (`(?<![<>!=\\]=)`: the character before it) so the pattern starts with a literal, which `re` searches
 # for directly instead of trying the pattern at every position (4x faster, same matches).
-_EQUALS = re.compile(r"=(?<![<>!=\\]=)(?![=>])")
+_EQUALS = re.compile(r"=(?<![<>=\\]=)(?<!(?<![0-9)}])!=)(?![=>])")
 # What may sit between `=` and the result's digits: spaces, currency, LaTeX spacing. The sign goes with it.
 _RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*(?:\\?\$)?"
@@ -67,7 +67,7 @@ _MONOMIAL_RESULT = re.compile(
 # A degree sign followed by an operator continues too: `= 180^\circ - 73^\circ`.
 _CONTINUES = re.compile(
     r"[ \t]*(?:\^[ \t]*\{?[ \t]*\\circ[ \t]*\}?[ \t]*(?:[-+*×÷·−/]|\\(?:cdot|times|div)(?![A-Za-z]))"
-    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|(?<=[0-9)}])!|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
     r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
     r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
 )
@@ -282,20 +282,47 @@ def _left_start(text: str, equals: int) -> int:
 # Every token that can make a tree more than a bare number starts with one of these characters or is one of these
 # words: an operator (`*`, `×`, `\cdot`, `x`, `times`, ...), a bracket (implicit product), `%`, `\frac`, `\sqrt`.
 # A left side without any of them parses to a number or nothing, so there is nothing to verify: no need to tokenise.
-_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%(\[{\\xX]|times|plus|minus")
+_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%!(\[{\\xX]|times|plus|minus")
+
+
+def _left_stop(text: str, equals: int) -> int:
+    """Where the left side of the `=` at `equals` ends: at the `=`, or before the `&` of an `align` row
+    (`9-8+7\\times 6 &= 9-8+42`). A row that starts with `&=` continues the row before it, whose right side (up
+    to its `\\\\` row break) is this `=`'s left side: `&= 9-8+42 \\\\ &= 1+42` reads 9-8+42 as the left of 1+42."""
+    stop = equals
+    while stop and text[stop - 1] in " \t":
+        stop -= 1
+    if not stop or text[stop - 1] != "&":
+        return equals
+    stop -= 1
+    end = stop
+    while end and text[end - 1] in " \t\n":
+        end -= 1
+    if end >= 2 and text[end - 2 : end] == "\\\\" and text[end - 3 : end - 2] != "\\":
+        end -= 2
+        while end and text[end - 1] in " \t":
+            end -= 1
+        return end
+    return stop
+
+
+def _left_span(text: str, equals: int) -> tuple[int, int]:
+    """The start and end of the text read for the left side of the `=` at `equals`."""
+    stop = _left_stop(text, equals)
+    return _left_start(text, stop), stop
 
 
 def _left_calculation(text: str, equals: int) -> tuple | None:
     """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
-    start = _left_start(text, equals)
-    if _MAY_OPERATE.search(text, start, equals) is None:
+    start, stop = _left_span(text, equals)
+    if _MAY_OPERATE.search(text, start, stop) is None:
         return None
-    return _parse_left(text, start, equals)
+    return _parse_left(text, start, stop)
 
 
 def _left_expression(text: str, equals: int) -> tuple | None:
     """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
-    return _parse_left(text, _left_start(text, equals), equals)
+    return _parse_left(text, *_left_span(text, equals))
 
 
 # The last number of a left side that follows a word: `Natalia sold 48/2`, `5 apples and 3 * 4`, `costs $12 + 3`.
@@ -400,6 +427,35 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
 # Where the right side of an `=` ends: a line break, a math delimiter (not `\\$`), `\\]`, `\\\\`, a clause break
 _RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
 _TERM_EDGE = frozenset("^_{}")
+_SUM_SIGNS = frozenset("+-−")
+# A right side that opens with a group rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`, `= (15)(4)`.
+_OPENS_GROUP = re.compile(r"[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\()")
+
+
+def _is_term(text: str, start: int, stop: int) -> bool:
+    """Whether the number at `start:stop` of a right side may be a term: not next to `^` or `_` (an exponent, a
+    base, an index), and next to a brace only as a term of a sum inside the group (`\\frac{16+50}{6}`,
+    `\\sqrt{25+144}`: 16 and 50, 25 and 144), never the group's whole content (`\\frac{9}{2}`, `2^{10}`) nor in a
+    group after `^` or `_` (an exponent or index: `2^{3+4}`)."""
+    before, after = text[start - 1 : start], text[stop : stop + 1]
+    if before not in _TERM_EDGE and after not in _TERM_EDGE:
+        return True
+    if before in "^_" or after in "^_":
+        return False
+    if before == "{":
+        if text[start - 2 : start - 1] in ("^", "_") or after == "}":
+            return False
+        following = text[stop : stop + 8].lstrip(" \t")
+        if following[:1] not in _SUM_SIGNS:
+            return False
+    if after == "}":
+        preceding = text[max(0, start - 8) : start].rstrip(" \t")
+        if preceding[-1:] not in _SUM_SIGNS:
+            return False
+        brace = text.rfind("{", max(0, start - MAX_LEFT_CHARS), start)
+        if brace < 1 or text[brace - 1] in "^_":
+            return False
+    return True
 
 
 def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
@@ -440,13 +496,14 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     node, end = right
     if not has_operation(node):
         return []
-    low = max(0, equals - MAX_LEFT_CHARS)
-    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
-    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, equals) if len(number) <= 40}
+    stop = _left_stop(text, equals)
+    low = max(0, stop - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, stop), text.rfind("=", low, stop), low)
+    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, stop) if len(number) <= 40}
     terms = []
     for match in NUMBER.finditer(text, position, end):
         start, stop = match.span()
-        if stop - start > 40 or text[start - 1 : start] in _TERM_EDGE or text[stop : stop + 1] in _TERM_EDGE:
+        if stop - start > 40 or not _is_term(text, start, stop):
             continue
         value = _fraction(match.group())
         if value not in seen:
@@ -464,7 +521,51 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
         return []
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
+    factors = _direct_factors(node, 1, [])
+    if len(factors) > 1:
+        # A product rewritten as another product: a new factor is a result only when the left's factors compute it
+        # (`5 \\cdot 7 \\cdot 97 = 35 \\cdot 97`, `\\frac{180 \\cdot 4}{6} = 30 \\cdot 4`, `(1+2+4+8)(1+3) = (15)(4)`),
+        # not when the product is factorised anew (`8 = 1 \\cdot 8 = 2 \\cdot 4`, `\\frac{14!}{11!3!} = \\frac{14 \\times
+        # 13 \\times 12}{3 \\times 2 \\times 1}`): those factors are operands
+        right_factors = {abs(value) for value, _ in factors}
+        products = _factor_products(_direct_factors(left, 1, []))
+        terms = [
+            term
+            for term in terms
+            if float(term.value) not in right_factors
+            or any(abs(product - float(term.value)) <= 1e-9 * max(1.0, product) for product in products)
+        ]
     return terms
+
+
+MAX_FACTORS = 10  # factors of a product whose sub-products `_factor_products` lists (2**10 at most)
+
+
+def _direct_factors(node: tuple, sign: int, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The factors of a product tree with their side (1: multiplied, -1: divided): `\\frac{180 \\cdot 4}{6}` →
+    180, 4 and 6 (divided); a sum, a power, a factorial or a root is one factor (its value)."""
+    op = node[0]
+    if op == "neg":
+        return _direct_factors(node[1], sign, found)
+    if op == "*" or op == "/":
+        _direct_factors(node[1], sign, found)
+        return _direct_factors(node[2], -sign if op == "/" else sign, found)
+    try:
+        found.append((evaluate(node), sign))
+    except ExpressionError:
+        pass
+    return found
+
+
+def _factor_products(factors: list[tuple[float, int]]) -> set[float]:
+    """The magnitudes of the products of every sub-collection of `factors` (divided ones divide)."""
+    products = {1.0}
+    for value, sign in factors[:MAX_FACTORS]:
+        if value == 0:
+            continue
+        factor = abs(value) if sign > 0 else 1 / abs(value)
+        products |= {product * factor for product in products}
+    return products
 
 
 UNREAD = "unread"  # the tier of a result `direct_results` did not verify because the caller only needs its span
@@ -503,7 +604,7 @@ def direct_results(
                     protected and protected.overlaps(other.start, other.end)
                 ):
                     results.append(other)
-            elif match is not None:
+            elif match is not None or _OPENS_GROUP.match(text, position):
                 continuing.append(equals.start())
             continue
         start, end = match.span("number")
