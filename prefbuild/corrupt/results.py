@@ -20,7 +20,16 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
+from prefbuild.corrupt.equations import (
+    MAX_DEGREE,
+    _left_side,
+    _names,
+    _parse_side,
+    _variables,
+    left_polynomial,
+    polynomial,
+    solved_equals,
+)
 from prefbuild.corrupt.expression import (
     _KIND_BY_INDEX,
     _TOKEN,
@@ -299,8 +308,8 @@ def _left_stop(text: str, equals: int) -> int:
     while end and text[end - 1] in " \t\n":
         end -= 1
     if end >= 2 and text[end - 2 : end] == "\\\\" and text[end - 3 : end - 2] != "\\":
-        end -= 2
-        while end and text[end - 1] in " \t":
+        end -= 2  # the `\\\\` ends the row above, at its end or at the start of this row's line
+        while end and text[end - 1] in " \t\n":
             end -= 1
         return end
     return stop
@@ -428,22 +437,28 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
 _RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
 _TERM_EDGE = frozenset("^_{}")
 _SUM_SIGNS = frozenset("+-−")
-# A right side that opens with a group rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`, `= (15)(4)`.
-_OPENS_GROUP = re.compile(r"[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\()")
+# A right side that opens with a group or a coefficient rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`,
+# `= (15)(4)`, `= -\\left(63-60\\right)`, `= 6r + 24` (see `_symbolic_terms`).
+_OPENS_GROUP = re.compile(
+    r"[ \t]*-?[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\(|[0-9]+(?:\.[0-9]+)?[A-Za-z](?![A-Za-z]))"
+)
 
 
 def _is_term(text: str, start: int, stop: int) -> bool:
     """Whether the number at `start:stop` of a right side may be a term: not next to `^` or `_` (an exponent, a
     base, an index), and next to a brace only as a term of a sum inside the group (`\\frac{16+50}{6}`,
-    `\\sqrt{25+144}`: 16 and 50, 25 and 144), never the group's whole content (`\\frac{9}{2}`, `2^{10}`) nor in a
-    group after `^` or `_` (an exponent or index: `2^{3+4}`)."""
+    `\\sqrt{25+144}`: 16 and 50, 25 and 144) or as a whole radicand or numerator (`\\sqrt{48}`, `\\frac{15}{64}`'s
+    15), never another group's whole content (`\\frac{15}{64}`'s 64, `2^{10}`) nor in a group after `^` or `_` (an
+    exponent or index: `2^{3+4}`)."""
     before, after = text[start - 1 : start], text[stop : stop + 1]
     if before not in _TERM_EDGE and after not in _TERM_EDGE:
         return True
     if before in "^_" or after in "^_":
         return False
     if before == "{":
-        if text[start - 2 : start - 1] in ("^", "_") or after == "}":
+        if after == "}":  # the whole group: a radicand (`\\sqrt{13 - 9} = \\sqrt{4}`) or a fraction's numerator
+            return text.endswith("\\sqrt{", 0, start) or text.endswith("frac{", 0, start)
+        if text[start - 2 : start - 1] in ("^", "_"):
             return False
         following = text[stop : stop + 8].lstrip(" \t")
         if following[:1] not in _SUM_SIGNS:
@@ -456,6 +471,18 @@ def _is_term(text: str, start: int, stop: int) -> bool:
         if brace < 1 or text[brace - 1] in "^_":
             return False
     return True
+
+
+_DENOMINATOR = re.compile(r"\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+
+
+def _numerator_of(text: str, start: int, stop: int) -> int | None:
+    """The denominator when the number at `start:stop` is the whole numerator of `\\frac{N}{D}` (0 when D is not a
+    plain number: the numerator is then no term), else None."""
+    if text[start - 1 : start] != "{" or not text.endswith("frac{", 0, start):
+        return None
+    found = _DENOMINATOR.match(text, stop)
+    return int(found.group(1)) if found else 0
 
 
 def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
@@ -492,7 +519,7 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     When every new number has a value in `discard` (given, and the caller drops it), the sides are not checked."""
     right = _right_expression(text, position)
     if right is None:
-        return []
+        return _symbolic_terms(text, equals, position, discard)
     node, end = right
     if not has_operation(node):
         return []
@@ -507,7 +534,13 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
             continue
         value = _fraction(match.group())
         if value not in seen:
-            terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+            denominator = _numerator_of(text, start, stop)
+            if denominator is None:
+                terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+            elif denominator:  # a fraction's numerator: compared as the fraction, changed as a fraction
+                terms.append(
+                    Result(start, stop, "verified_term", None, Fraction(value, denominator), denominator, equals)
+                )
     if not any(term.value not in discard or unary_minus(text, term.start) for term in terms):
         return []
     left = _left_expression(text, equals)
@@ -518,7 +551,7 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     try:
         left_value, right_value = evaluate(left), evaluate(node)
     except ExpressionError:
-        return []
+        return _symbolic_terms(text, equals, position, discard)
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
     factors = _direct_factors(node, 1, [])
@@ -536,6 +569,57 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
             or any(abs(product - float(term.value)) <= 1e-9 * max(1.0, product) for product in products)
         ]
     return terms
+
+
+# A coefficient or constant of a right side in one symbol: a number, glued to the symbol or not (`7+20t`, `12-b`)
+_COEFFICIENT = re.compile(r"(?<![0-9A-Za-z_.,{])[0-9]+(?:\.[0-9]+)?(?![0-9.,])")
+
+
+def _symbolic_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
+    """The `symbolic_term` results: new coefficients and constants on the right of an identity in one symbol: in `3\\cdot 4 - b = 12-b`, 12;
+    in `150(1 + 0.05t) = 150 + 7.5t`, 7.5; in `&=3+4(1+5t) \\\\ &=7+20t`, 7 and 20. Both sides are polynomials in
+    the same symbol (prefbuild/corrupt/equations.py, exact rationals) and equal as polynomials, so the right side
+    rewrites the left for every value of the symbol (an equation, `2x + 3 = 7`, is not an identity)."""
+    end = min(len(text), position + MAX_LEFT_CHARS)
+    stop_found = _RIGHT_STOP.search(text, position, end)
+    if stop_found is not None:
+        end = stop_found.start()
+    if _LETTER_NEAR.search(text, position, end) is None:
+        return []
+    right = _parse_side(_variables(tokenize(text[position:end]), tail=False), tail=False)
+    if right is None or not has_operation(right):
+        return []
+    top = right[1] if right[0] == "neg" else right
+    if top[0] in ("*", "^") and not (top[1][0] == "n" and top[0] == "*"):
+        # A factorisation or a square (`x^2 + 7x + 12 = (x + 3)(x + 4)`, `= (c - 5)^2`): its constants are found
+        # by solving, not computed from the left; as with a number written as a product, they are not terms
+        return []
+    names = _names(right, set())
+    if len(names) != 1:
+        return []
+    stop = _left_stop(text, equals)
+    start = _left_start(text, stop)
+    side = _left_side(text, start, stop)
+    if side is None or side[2] is None or side[1] != names or not has_operation(side[0]):
+        return []
+    try:
+        if polynomial(right) != side[2]:
+            return []
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        return []
+    seen = {_fraction(number) for number in _COEFFICIENT.findall(text, start, stop) if len(number) <= 40}
+    terms = []
+    for match in _COEFFICIENT.finditer(text, position, end):
+        number_start, number_stop = match.span()
+        if number_stop - number_start > 40 or not _is_term(text, number_start, number_stop):
+            continue
+        value = _fraction(match.group())
+        if value not in seen and (value not in discard or unary_minus(text, number_start)):
+            terms.append(Result(number_start, number_stop, "symbolic_term", None, value, None, equals))
+    return terms
+
+
+_LETTER_NEAR = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])|\\pi(?![A-Za-z])")
 
 
 MAX_FACTORS = 10  # factors of a product whose sub-products `_factor_products` lists (2**10 at most)
