@@ -66,6 +66,8 @@ OPERATOR_AFTER = re.compile(
 # One symbol after a coefficient, and nothing more of the product: `x`, `x^2`, `n`, `\sqrt{6}`, `\pi`
 MONOMIAL_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])(?:\^\{?\d\}?)?|\\sqrt\s*\{?\d+\}?|\\pi(?![A-Za-z]))")
 MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
+MATH_ENVIRONMENT_BEGIN = re.compile(r"\\begin\{(?:align|aligned|alignat|eqnarray|equation|gather|multline|split)\*?\}")
+MATH_ENVIRONMENT_END = re.compile(r"\\end\{(?:align|aligned|alignat|eqnarray|equation|gather|multline|split)\*?\}")
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
 SETS = ("gsm8k", "math", "sv_fobar", "gsm8k_builder")
@@ -172,10 +174,23 @@ def in_boxed(text: str, position: int) -> bool:
 
 
 def in_math(text: str, position: int) -> bool:
-    """Inside `$…$` or `\\[…\\]` (counting unescaped dollars; `$$` counts twice, which keeps the parity)."""
+    """Inside `$…$`, `$$…$$`, `\\[…\\]` or a math environment (`align*`, `aligned`, `equation`, …)."""
     before = text[:position]
-    dollars = len(re.findall(r"(?<!\\)\$", before))
-    return dollars % 2 == 1 or before.rfind("\\[") > before.rfind("\\]")
+    displays = before.count("$$")  # `$$…$$` display math, then the single dollars of `$…$`
+    dollars = len(re.findall(r"(?<!\\)\$", before.replace("$$", "")))
+    return (
+        displays % 2 == 1
+        or dollars % 2 == 1
+        or before.rfind("\\[") > before.rfind("\\]")
+        or _last_start(MATH_ENVIRONMENT_BEGIN, before) > _last_start(MATH_ENVIRONMENT_END, before)
+    )
+
+
+def _last_start(pattern: re.Pattern, text: str) -> int:
+    found = -1
+    for match in pattern.finditer(text):
+        found = match.start()
+    return found
 
 
 @functools.lru_cache(maxsize=8)
@@ -216,7 +231,7 @@ def align_row_left(left: str) -> str:
         return left
     stripped = stripped[:-1].rstrip()
     if stripped.endswith("\\\\"):  # `... \\ &=` on one line, or the `\\` that ends the row above
-        return stripped[:-2]
+        return stripped[:-2].rstrip()  # (also when the `\\` opens this row's line: `…+1\n\\ &= …`)
     before, _, row = stripped.rpartition("\n")
     if not row.strip() and before.rstrip().endswith("\\\\"):
         return before.rstrip()[:-2]
@@ -254,7 +269,7 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: 
 UNIT_AFTER = re.compile(r"\^\{?\\circ\}?|\\%|%")
 # Before a term, factor or group member of a side: an operator, or the opening of a group that is not an exponent,
 # an index or a function's argument (`\\sqrt{16 + 25}`, `\\frac{16+50}{6}`, `2(30)`, `(15)(4)`)
-TERM_BEFORE = re.compile(r"(?:[-+*/]|\\cdot|\\times|\\div|(?<![\^_])\{|(?<![A-Za-z])\()\s*(?:\\\$|\$|\(|\{)*\s*$")
+TERM_BEFORE = re.compile(r"(?:[-+*/]|\\cdot|\\times|\\div|(?<![\^_])\{|(?<![A-Za-z])\()\s*(?:\\\$|\$|\(|\{|-)*\s*$")
 
 
 def _top_level_terms(text: str) -> list[str]:
@@ -289,6 +304,18 @@ def _top_level_cuts(text: str) -> list[int]:
     return cuts
 
 
+TOP_LEVEL_PRODUCT = re.compile(r"\\cdot|\\times|\\div|[*/]")
+
+
+def _depth(text: str, position: int) -> int:
+    """How many brackets are open at `position`."""
+    depth = 0
+    for char in text[:position]:
+        depth += char in "([{"
+        depth -= char in ")]}"
+    return depth
+
+
 def bracketed_groups(text: str) -> list[str]:
     """The contents of every balanced `(…)`, `[…]` and `{…}` group of `text`, inner groups included."""
     groups, stack = [], []
@@ -318,6 +345,10 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, writt
     terms = _top_level_terms(left)
     factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
     leading = [left[:cut] for cut in _top_level_cuts(left)[1:]]  # `25 - 12` of `25 - 12 + 9`
+    # and the first factors of a term together: `88 \\div 4` of `88 \\div 4 \\div 2`, `2^2\\cdot 3\\cdot 5` of `… \\cdot 11`
+    for term in terms:
+        cuts = [match.start() for match in TOP_LEVEL_PRODUCT.finditer(term) if _depth(term, match.start()) == 0]
+        leading += [term[:cut] for cut in cuts[1:]]
     # Every bracketed group, nested or not, and its terms: `2(19+11) = 2(30)`, `(5^2 - 4^2)^3 = (25-16)^3`,
     # `\\dfrac{-5-5}{2-(-3)} = \\dfrac{-10}{5}`, `10\\sqrt[3]{3^3+4^3+5^3} = 10\\sqrt[3]{27+64+125}`
     groups = [part for group in bracketed_groups(left) for part in (group, *_top_level_terms(group))]

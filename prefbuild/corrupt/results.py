@@ -14,6 +14,7 @@ matched in one pass, and the left side of an `=` is read from at most `MAX_LEFT_
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from fractions import Fraction
@@ -66,7 +67,8 @@ _FRACTION_RESULT = re.compile(
 _MONOMIAL_RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
     r"(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*(?:\\[,;!][ \t]*)?"
-    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])|\\sqrt[ \t]*\{[ \t]*[0-9]{1,6}[ \t]*\})"
+    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])"
+    r"|\\sqrt[ \t]*(?:\{[ \t]*(?P<radicand>[0-9]{1,6})[ \t]*\}|(?P<digit>[0-9])(?![0-9])))"
     r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
     r"(?![A-Za-z0-9]|[ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])))"
 )
@@ -389,10 +391,15 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     return None
 
 
+_FACTOR_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])|\()")
+
+
 def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
     """A `= \\frac{a}{b}` result; its left side is read unless its value is in `unneeded`."""
     match = _FRACTION_RESULT.match(text, position)
     if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
+        return None
+    if _FACTOR_AFTER.match(text, match.end()):  # `= \\frac{1}{2}x(2x-1)`, `= \\frac{2}{3}x^2`: a coefficient
         return None
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
@@ -410,6 +417,19 @@ def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset 
     return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
 
 
+def _verify_surd(text: str, equals: int, coefficient: Fraction, radicand: int) -> str:
+    """ "verified" when the left side of the `=` evaluates to `coefficient` times the square root of `radicand`."""
+    node = _left_calculation(text, equals)
+    if node is None or not has_operation(node):
+        return "unverified"
+    try:
+        value = abs(evaluate(node))
+    except ExpressionError:
+        return "unverified"
+    expected = float(coefficient) * math.sqrt(radicand)
+    return "verified" if abs(value - expected) <= 1e-9 * max(1.0, expected) else "unverified"
+
+
 def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
     """A `= 12\\pi` / `= 4x` result; its left side is read unless its value is in `unneeded`."""
     match = _MONOMIAL_RESULT.match(text, position)
@@ -419,7 +439,10 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
     value = _fraction(match.group("number"))
     symbol = match.group("symbol")
     tier = "unverified"
-    if not symbol.startswith("\\sqrt") and value and (value not in unneeded or match.group("sign")):
+    if symbol.startswith("\\sqrt"):  # `\\sqrt{2\\cdot169}=13\\sqrt2`: the left computes 13 times the root
+        if value not in unneeded or match.group("sign"):
+            tier = _verify_surd(text, equals, value, int(match.group("radicand") or match.group("digit")))
+    elif value and (value not in unneeded or match.group("sign")):
         power = int(match.group("braced") or match.group("power") or 1)
         low = max(0, equals - MAX_LEFT_CHARS)
         line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
@@ -546,7 +569,9 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     left = _left_expression(text, equals)
     # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
     # whose factors are operands, not results
-    if left is None or not has_operation(left):
+    if left is None:  # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: a symbol ends the numeric reading of the left side
+        return _symbolic_terms(text, equals, position, discard)
+    if not has_operation(left):
         return []
     try:
         left_value, right_value = evaluate(left), evaluate(node)
@@ -555,7 +580,8 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
     factors = _direct_factors(node, 1, [])
-    if len(factors) > 1:
+    multiplied = sum(sign > 0 for _, sign in factors)
+    if multiplied > 1 or len(factors) - multiplied > 1:  # `1/64` is a fraction, not a product
         # A product rewritten as another product: a new factor is a result only when the left's factors compute it
         # (`5 \\cdot 7 \\cdot 97 = 35 \\cdot 97`, `\\frac{180 \\cdot 4}{6} = 30 \\cdot 4`, `(1+2+4+8)(1+3) = (15)(4)`),
         # not when the product is factorised anew (`8 = 1 \\cdot 8 = 2 \\cdot 4`, `\\frac{14!}{11!3!} = \\frac{14 \\times
