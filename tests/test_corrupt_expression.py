@@ -107,7 +107,8 @@ def results(text):
         (r"so $\frac{1}{3} + \frac{1}{4} = \frac{7}{12}$.", [("7", "verified")]),  # a fraction: its numerator
         (r"so $\frac{1}{3} + \frac{1}{4} = \dfrac{5}{12}$.", [("5", "unverified")]),
         (r"$2\pi \cdot 6 = 12\pi$ and $\frac{6x}{2} = 3x$", [("12", "verified"), ("3", "verified")]),
-        (r"$\sqrt{18} = 3\sqrt{2}$ and $= 2 \mathbf{v}$", [("3", "unverified")]),  # a vector's coefficient: no
+        # a surd result is verified by value (3 * sqrt(2) = sqrt(18)); a vector's coefficient is no result
+        (r"$\sqrt{18} = 3\sqrt{2}$ and $= 2 \mathbf{v}$", [("3", "verified")]),
         (r"$60,\!000 \times 2 = 120,\!000$", [("120,\\!000", "verified")]),
         (r"$18{,}000 - 4{,}500 = 13{,}500$", [("13{,}500", "verified")]),
         (r"$2\frac{1}{2} \cdot 4 = 10$", [("10", "verified")]),  # a mixed number is 2 + 1/2
