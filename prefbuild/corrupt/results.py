@@ -460,6 +460,12 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
 _RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
 _TERM_EDGE = frozenset("^_{}")
 _SUM_SIGNS = frozenset("+-−")
+# A number of a chain step: `NUMBER`, or one glued to the product command before it (`10\\cdot49`)
+_TERM_NUMBER = re.compile(rf"(?:(?<=\\cdot)|(?<=\\times)|(?<![0-9A-Za-z_.,])){DIGITS}{NUMBER_END}")
+# A sign or product operator next to a number inside a group: the number is a term or factor of it
+_SIGN_AFTER = re.compile(r"[ \t]*(?:[-+−*]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))")
+_SIGN_BEFORE = re.compile(r"(?:[-+−*]|\\cdot|\\times)[ \t]*\Z")
+_DEGREES = re.compile(r"\^[ \t]*\{?[ \t]*\\circ(?![A-Za-z])")
 # A right side that opens with a group or a coefficient rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`,
 # `= (15)(4)`, `= -\\left(63-60\\right)`, `= 6r + 24` (see `_symbolic_terms`).
 _OPENS_GROUP = re.compile(
@@ -476,6 +482,8 @@ def _is_term(text: str, start: int, stop: int) -> bool:
     before, after = text[start - 1 : start], text[stop : stop + 1]
     if before not in _TERM_EDGE and after not in _TERM_EDGE:
         return True
+    if after == "^" and _DEGREES.match(text, stop):  # `90^\\circ - 65^\\circ`: a degree sign is a unit
+        return before not in _TERM_EDGE
     if before in "^_" or after in "^_":
         return False
     if before == "{":
@@ -483,12 +491,10 @@ def _is_term(text: str, start: int, stop: int) -> bool:
             return text.endswith("\\sqrt{", 0, start) or text.endswith("frac{", 0, start)
         if text[start - 2 : start - 1] in ("^", "_"):
             return False
-        following = text[stop : stop + 8].lstrip(" \t")
-        if following[:1] not in _SUM_SIGNS:
+        if not _SIGN_AFTER.match(text, stop):
             return False
     if after == "}":
-        preceding = text[max(0, start - 8) : start].rstrip(" \t")
-        if preceding[-1:] not in _SUM_SIGNS:
+        if not _SIGN_BEFORE.search(text, max(0, start - 12), start):
             return False
         brace = text.rfind("{", max(0, start - MAX_LEFT_CHARS), start)
         if brace < 1 or text[brace - 1] in "^_":
@@ -549,9 +555,9 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     stop = _left_stop(text, equals)
     low = max(0, stop - MAX_LEFT_CHARS)
     line_start = max(text.rfind("\n", low, stop), text.rfind("=", low, stop), low)
-    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, stop) if len(number) <= 40}
+    seen = {_fraction(number) for number in _TERM_NUMBER.findall(text, line_start, stop) if len(number) <= 40}
     terms = []
-    for match in NUMBER.finditer(text, position, end):
+    for match in _TERM_NUMBER.finditer(text, position, end):
         start, stop = match.span()
         if stop - start > 40 or not _is_term(text, start, stop):
             continue
@@ -716,6 +722,13 @@ def direct_results(
                     results.append(other)
             elif match is not None or _OPENS_GROUP.match(text, position):
                 continuing.append(equals.start())
+                if match is None and "(" in text[position : position + 12]:
+                    results += [
+                        found
+                        for found in _tuple_results(text, equals.start(), position)
+                        if (found.value not in discard or unary_minus(text, found.start))
+                        and not (protected and protected.overlaps(found.start, found.end))
+                    ]
             continue
         start, end = match.span("number")
         if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
@@ -730,6 +743,69 @@ def direct_results(
         tier, expression = _verify(text, equals.start(), match, form)
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
     return results, continuing
+
+
+# `= (3, 7)`, `= \\left(\\frac{27}{2}, -\\frac{11}{2}\\right)`: a tuple of 2 to 4 numbers or fractions
+_TUPLE = re.compile(r"[ \t]*(?:\\left[ \t]*)?\(([^()=]{1,100}?)(?:\\right[ \t]*)?\)")
+_COMPONENT = re.compile(
+    r"[ \t]*(?P<sign>-)?[ \t]*(?:(?P<number>[0-9]{1,15}(?:\.[0-9]{1,6})?)"
+    r"|\\[dt]?frac[ \t]*\{[ \t]*(?P<numerator>[0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\})[ \t]*"
+)
+
+
+def _tuple_results(text: str, equals: int, position: int) -> list[Result]:
+    """The components of a tuple result (`\\left(\\frac{2+4}{2}, \\frac{5+9}{2}\\right) = (3, 7)`), each verified
+    when the left side is a tuple of as many expressions and the matching one computes it (a fraction component
+    by its numerator, like a fraction result). Components that do not compute are not results."""
+    match = _TUPLE.match(text, position)
+    if match is None or "," not in match.group(1) or _CONTINUES.match(text, match.end()):
+        return []
+    right_parts = match.group(1).split(",")
+    stop = _left_stop(text, equals)
+    while stop and text[stop - 1] in " \t":
+        stop -= 1
+    if not 2 <= len(right_parts) <= 4 or text[stop - 1 : stop] != ")":
+        return []
+    # the left tuple: back from its closing bracket to the opening one at the same depth
+    depth, index, low = 0, stop - 1, max(0, stop - MAX_LEFT_CHARS)
+    commas = []
+    while index >= low:
+        char = text[index]
+        if char in ")]}":
+            depth += 1
+        elif char in "([{":
+            depth -= 1
+            if depth == 0:
+                break
+        elif char == "," and depth == 1:
+            commas.append(index)
+        index -= 1
+    if index < low or len(commas) + 1 != len(right_parts):
+        return []
+    closing = stop - (7 if text.endswith("\\right)", 0, stop) else 1)
+    bounds = [index + 1, *sorted(comma + 1 for comma in commas)]
+    ends = [*sorted(commas), closing]
+    found = []
+    offset = match.start(1)
+    for part, left_start, left_end in zip(right_parts, bounds, ends):
+        component = _COMPONENT.fullmatch(part)
+        if component is not None:
+            try:
+                node = parse_expression(text[left_start:left_end])
+                computed = polynomial(node) if has_operation(node) else ()
+            except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+                computed = ()
+            if len(computed) == 1:
+                denominator = int(component.group("denominator") or 0) or None
+                span = component.span("numerator" if denominator else "number")
+                written = component.group("numerator") or component.group("number")
+                value = Fraction(int(written), denominator) if denominator else _fraction(written)
+                if abs(computed[0]) == value and (computed[0] < 0) == bool(component.group("sign")):
+                    found.append(
+                        Result(offset + span[0], offset + span[1], "verified", node, value, denominator, equals)
+                    )
+        offset += len(part) + 1
+    return found
 
 
 def _verify(text: str, equals: int, match: re.Match, form: NumberForm) -> tuple[str, tuple | None]:
