@@ -742,7 +742,35 @@ def direct_results(
             continue
         tier, expression = _verify(text, equals.start(), match, form)
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
+    if "\\approx" in text:
+        results += _approximate_results(text, protected, discard, unread)
     return results, continuing
+
+
+_APPROX = re.compile(r"\\approx(?![A-Za-z])")
+
+
+def _approximate_results(
+    text: str, protected: Spans, discard: set | frozenset, unread: set | frozenset
+) -> list[Result]:
+    """`\\frac{1000}{23} \\approx 43.48`: a rounded result, kept only when its left side computes it to the written
+    places (`\\pi \\approx 3.1416` states a constant and is left alone)."""
+    found = []
+    for approx in _APPROX.finditer(text):
+        match = _RESULT.match(text, approx.end())
+        if match is None or _CONTINUES.match(text, match.end()):
+            continue
+        start, end = match.span("number")
+        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
+            continue
+        form = NumberForm.parse(match.group("number"))
+        written = _form_value(form)
+        if (written in discard and not unary_minus(text, start)) or written in unread:
+            continue
+        tier, expression = _verify(text, approx.start(), match, form)
+        if tier == "verified":
+            found.append(Result(start, end, tier, expression, written, None, approx.start()))
+    return found
 
 
 # `= (3, 7)`, `= \\left(\\frac{27}{2}, -\\frac{11}{2}\\right)`: a tuple of 2 to 4 numbers or fractions
@@ -930,9 +958,13 @@ def _answer_value(answer: str) -> frozenset[Fraction]:
     # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
     for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
         answer = answer.split(stop, 1)[0]
-    answer = answer.strip().strip(".").strip("$").strip()
+    answer = answer.strip(" \t.$")
     if not answer or len(answer) > 200:
         return frozenset()
+    if "=" in answer:  # "so the answer is $6840+120=\\boxed{6960}$": the answer is what the last `=` gives
+        answer = answer.rsplit("=", 1)[1].strip(" \t.$")
+    if answer.startswith("\\boxed{") and answer.endswith("}"):
+        answer = answer[7:-1].strip(" \t.$")
     return _plain_answer_value(answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip())
 
 
