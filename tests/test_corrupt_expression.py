@@ -34,6 +34,10 @@ from prefbuild.corrupt import ExpressionError, find_results, parse_expression, s
         (r"60,\!000 + 18{,}360", 78_360),  # LaTeX thousands
         (r"20\% \cdot \$50", 10),
         ("0.2 * 50", 10),
+        ("5!", 120),  # factorials, up to 17!
+        (r"\frac{6!}{4!2!}", 15),
+        ("(2+1)! + 1", 7),
+        (r"90^\circ - 45^{\circ}", 45),  # a degree sign is a unit
     ],
 )
 def test_evaluates_both_styles(text, value):
@@ -62,6 +66,11 @@ def test_evaluates_both_styles(text, value):
         "1 +",
         "",
         "+".join(["1"] * 1000),
+        "18!",  # above MAX_MAGNITUDE: refused before it is computed
+        "99999!",
+        "3.5!",
+        "(0-1)!",
+        "5!!!",
     ],
 )
 def test_hostile_inputs_are_refused_fast(text):

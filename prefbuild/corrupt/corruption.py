@@ -19,11 +19,18 @@ Tiers, best first (the chosen number is drawn uniformly from the best non-empty 
 results form one tier, computed only when no verified result qualifies, which keeps the equation solver off the
 path of most rows):
 
-- `verified`: a number right after `=` whose left side parses and evaluates to it (`48/2 = 24`);
+- `verified`: a number right after `=` (or a rounded one after `\\approx`) whose left side parses and evaluates to
+  it (`48/2 = 24`, `5!=120`, `\\sqrt{2\\cdot169}=13\\sqrt2`, `\\frac{1000}{23} \\approx 43.48`), or a component of a
+  tuple whose left side is a tuple computing it (`\\left(\\frac{1+5}{2}, \\frac{1+1}{2}\\right) = (3, 1)`). In an
+  `align` environment the left side of `&=` is the row's left part, or the previous row's right side when the row
+  opens with `&=`;
 - `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
   $1.25`: both sides compute (`117 = 9 \\times 13` writes a number as a product, whose factors are operands),
-  evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
-  which are exponents, indices and operands of `\\frac`, are not terms);
+  evaluate to the same value and 1.25 is not on the left. Numbers next to `^` or `_` (exponents, bases, indices)
+  are not terms; next to a brace only as a term or factor of a group (`\\frac{16+50}{6}`, `\\sqrt{25+144}`), a whole
+  radicand (`\\sqrt{13-9} = \\sqrt{4}`) or a whole numerator (`\\frac{9}{2}`'s 9, changed as a fraction). When a
+  product is rewritten as a product, a new factor must be a product of the left's factors (`5 \\cdot 7 \\cdot 97 =
+  35 \\cdot 97`), not a new factorisation (`8 = 1 \\cdot 8 = 2 \\cdot 4`, a factorial written out);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
 - `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,
@@ -33,6 +40,10 @@ path of most rows):
 - `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`); an
   unchecked `= 0` (`y^2 - 4y + 1 = 0`, an equation set to zero more often than a result) only when no other
   unverified result exists;
+- `symbolic_term`: when no result above qualifies, a new coefficient or constant on the right of an identity in
+  one symbol, both sides equal as polynomials (`3\\cdot 4 - b = 12-b`: 12; `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: 25
+  and 8), not a factorisation (`x^2 + 7x + 12 = (x + 3)(x + 4)`). Checked, but a term inside an algebraic rewrite
+  rather than a result ending its side, so it comes after the `= number` results;
 - `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
   "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
 - `any_number`: another number standing alone in the reasoning (`which makes 210 pages`); list items

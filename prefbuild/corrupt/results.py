@@ -508,7 +508,7 @@ _DENOMINATOR = re.compile(r"\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
 def _numerator_of(text: str, start: int, stop: int) -> int | None:
     """The denominator when the number at `start:stop` is the whole numerator of `\\frac{N}{D}` (0 when D is not a
     plain number: the numerator is then no term), else None."""
-    if text[start - 1 : start] != "{" or not text.endswith("frac{", 0, start):
+    if text[start - 1 : start] != "{" or text[stop : stop + 1] != "}" or not text.endswith("frac{", 0, start):
         return None
     found = _DENOMINATOR.match(text, stop)
     return int(found.group(1)) if found else 0
@@ -575,16 +575,17 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     left = _left_expression(text, equals)
     # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
     # whose factors are operands, not results
-    if left is None:  # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: a symbol ends the numeric reading of the left side
+    if left is None or not has_operation(left):
+        # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`, `2(12-b) - 7 = 17 - 2b`: a symbol cut the numeric reading of the left
         return _symbolic_terms(text, equals, position, discard)
-    if not has_operation(left):
-        return []
     try:
         left_value, right_value = evaluate(left), evaluate(node)
     except ExpressionError:
         return _symbolic_terms(text, equals, position, discard)
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
+    while node[0] == "sqrt" and left[0] == "sqrt":  # `\\sqrt{338} = \\sqrt{2\\cdot169}`: compare the radicands
+        node, left = node[1], left[1]
     factors = _direct_factors(node, 1, [])
     multiplied = sum(sign > 0 for _, sign in factors)
     if multiplied > 1 or len(factors) - multiplied > 1:  # `1/64` is a fraction, not a product
@@ -674,13 +675,13 @@ def _direct_factors(node: tuple, sign: int, found: list[tuple[float, int]]) -> l
 
 
 def _factor_products(factors: list[tuple[float, int]]) -> set[float]:
-    """The magnitudes of the products of every sub-collection of `factors` (divided ones divide)."""
-    products = {1.0}
+    """The magnitudes of the products of every non-empty sub-collection of `factors` (divided ones divide)."""
+    products: set[float] = set()
     for value, sign in factors[:MAX_FACTORS]:
         if value == 0:
             continue
         factor = abs(value) if sign > 0 else 1 / abs(value)
-        products |= {product * factor for product in products}
+        products |= {product * factor for product in products} | {factor}
     return products
 
 
