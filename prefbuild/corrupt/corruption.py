@@ -30,7 +30,9 @@ path of most rows):
   are not terms; next to a brace only as a term or factor of a group (`\\frac{16+50}{6}`, `\\sqrt{25+144}`), a whole
   radicand (`\\sqrt{13-9} = \\sqrt{4}`) or a whole numerator (`\\frac{9}{2}`'s 9, changed as a fraction). When a
   product is rewritten as a product, a new factor must be a product of the left's factors (`5 \\cdot 7 \\cdot 97 =
-  35 \\cdot 97`), not a new factorisation (`8 = 1 \\cdot 8 = 2 \\cdot 4`, a factorial written out);
+  35 \\cdot 97`), not a new factorisation (`8 = 1 \\cdot 8 = 2 \\cdot 4`, a factorial written out). The terms of a
+  right side that opens with a group (`= \\sqrt{25+144}`, `= (15)(4)`) are read only when no other `verified_term`
+  or `solved` result qualifies;
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
 - `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,
@@ -40,10 +42,6 @@ path of most rows):
 - `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`); an
   unchecked `= 0` (`y^2 - 4y + 1 = 0`, an equation set to zero more often than a result) only when no other
   unverified result exists;
-- `symbolic_term`: when no result above qualifies, a new coefficient or constant on the right of an identity in
-  one symbol, both sides equal as polynomials (`3\\cdot 4 - b = 12-b`: 12; `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: 25
-  and 8), not a factorisation (`x^2 + 7x + 12 = (x + 3)(x + 4)`). Checked, but a term inside an algebraic rewrite
-  rather than a result ending its side, so it comes after the `= number` results;
 - `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
   "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
 - `any_number`: another number standing alone in the reasoning (`which makes 210 pages`); list items
@@ -99,7 +97,6 @@ TIERS = (
     "solved",
     "solved_term",
     "unverified",
-    "symbolic_term",
     "stated",
     "any_number",
     "final_result",
@@ -239,10 +236,12 @@ def candidate_numbers(
     given = given_values(question)
     negative_given = negative_given_values(question)
     continuing: list[int] = []
+    grouped: list[int] = []
+    droppable = frozenset(given - answers)  # given and not the answer: never a candidate
     if results is None:
         # A result whose value is given (and not the answer) is dropped by `keep` below: not read at all. One whose
         # value is the answer goes to `finals`, which needs its span, and its left side only if it is chosen.
-        results, continuing = direct_results(text, spans, given - answers, answers)
+        results, continuing, grouped = direct_results(text, spans, droppable, answers)
     finals: list[Result] = []
 
     def is_given(value, start: int) -> bool:
@@ -271,8 +270,13 @@ def candidate_numbers(
     verified = [result for result in intermediate if result.tier == "verified"]
     if verified:
         return verified, None
-    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, given - answers))
+    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, droppable))
     checked = [result for result in intermediate if result.tier in _CHECKED]
+    if not checked and grouped:
+        # right sides that open with a group (`= \\sqrt{25+144}`, `= (15)(4)`): their terms are read only when no
+        # other checked result qualifies, which keeps this work off most rows
+        intermediate += keep(chain_terms(text, grouped, spans, droppable))
+        checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None
     terms = []
@@ -288,10 +292,7 @@ def candidate_numbers(
     nonzero = [result for result in unverified if result.value != 0]
     if nonzero or unverified:
         return nonzero or unverified, None
-    symbolic = [result for result in intermediate if result.tier == "symbolic_term"]
-    if symbolic:
-        return symbolic, None
-    others = other_numbers(text, spans, given - answers)  # a given number is never in the pool
+    others = other_numbers(text, spans, droppable)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:

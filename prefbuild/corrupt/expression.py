@@ -34,7 +34,7 @@ class ExpressionError(ValueError):
 # expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
 _TOKEN = re.compile(
     r"""
-    (?:[\s$]|\\[$,;:!\ ]|\^\s*\{?\s*\\circ(?![A-Za-z])\s*\}?)*  # skipped: whitespace, `$` or `\$`, LaTeX spacing, `^\circ`
+    (?:[\s$]|\\[$,;:!\ ])*  # skipped: whitespace, `$` or `\$` (currency or math delimiter), LaTeX spacing
     (?:
     (?P<word>(?:x|X|times|plus|minus)(?![A-Za-z_])  # words that may be operators: one token each
     |(?:(?!(?:x|X|times|plus|minus)(?![A-Za-z_]))[A-Za-z_]+[ \t]*)+)  # other prose: one token per run of words
@@ -85,12 +85,17 @@ for _name, _index in _TOKEN.groupindex.items():
 _DEGREE_SIGN = re.compile(r"\^\s*\{?\s*\\circ(?![A-Za-z])\s*\}?")
 
 
+def without_degree_signs(text: str) -> str:
+    """`text` with each degree sign (`^\\circ`, `^{\\circ}`) blanked out by as many spaces: positions stay the same."""
+    return _DEGREE_SIGN.sub(lambda match: " " * len(match.group()), text)
+
+
 def tokenize(text: str) -> list[tuple[str, str]]:
     """Split `text` into (kind, text) tokens; `x`/`X` between two operands becomes multiplication."""
     tokens: list[tuple[str, str]] = []
     append = tokens.append
     if "\\circ" in text:  # `90^\\circ - 45^\\circ`: the degree sign is a unit, wherever it stands
-        text = _DEGREE_SIGN.sub(" ", text)
+        text = without_degree_signs(text)
     for match in _TOKEN.finditer(text):
         index = match.lastindex
         if index:  # None: only skipped characters were left at the end

@@ -21,16 +21,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import NamedTuple
 
-from prefbuild.corrupt.equations import (
-    MAX_DEGREE,
-    _left_side,
-    _names,
-    _parse_side,
-    _variables,
-    left_polynomial,
-    polynomial,
-    solved_equals,
-)
+from prefbuild.corrupt.equations import MAX_DEGREE, left_polynomial, polynomial, solved_equals
 from prefbuild.corrupt.expression import (
     _KIND_BY_INDEX,
     _TOKEN,
@@ -42,6 +33,7 @@ from prefbuild.corrupt.expression import (
     parse_tokens,
     tokenize,
     trailing_expression,
+    without_degree_signs,
 )
 from prefbuild.corrupt.numbers import DIGITS, MAX_NUMBER_CHARS, NUMBER, NUMBER_END, NumberForm, matches_result
 
@@ -317,15 +309,21 @@ def _left_stop(text: str, equals: int) -> int:
     return stop
 
 
+_ALIGN_BEFORE = frozenset(" \t&")  # what may stand right before the `=` of an `&=` (else the left side ends at `=`)
+
+
 def _left_span(text: str, equals: int) -> tuple[int, int]:
     """The start and end of the text read for the left side of the `=` at `equals`."""
-    stop = _left_stop(text, equals)
+    stop = _left_stop(text, equals) if text[equals - 1 : equals] in _ALIGN_BEFORE else equals
     return _left_start(text, stop), stop
 
 
 def _left_calculation(text: str, equals: int) -> tuple | None:
     """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
-    start, stop = _left_span(text, equals)
+    # `_left_span` inlined: this runs for every `=` of every row
+    before = text[equals - 1 : equals]
+    stop = _left_stop(text, equals) if (before == " " or before == "&" or before == "\t") else equals
+    start = _left_start(text, stop)
     if _MAY_OPERATE.search(text, start, stop) is None:
         return None
     return _parse_left(text, start, stop)
@@ -467,10 +465,8 @@ _SIGN_AFTER = re.compile(r"[ \t]*(?:[-+−*]|\\cdot(?![A-Za-z])|\\times(?![A-Za-
 _SIGN_BEFORE = re.compile(r"(?:[-+−*]|\\cdot|\\times)[ \t]*\Z")
 _DEGREES = re.compile(r"\^[ \t]*\{?[ \t]*\\circ(?![A-Za-z])")
 # A right side that opens with a group or a coefficient rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`,
-# `= (15)(4)`, `= -\\left(63-60\\right)`, `= 6r + 24` (see `_symbolic_terms`).
-_OPENS_GROUP = re.compile(
-    r"[ \t]*-?[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\(|[0-9]+(?:\.[0-9]+)?[A-Za-z](?![A-Za-z]))"
-)
+# `= (15)(4)`, `= -\\left(63-60\\right)`.
+_OPENS_GROUP = re.compile(r"[ \t]*-?[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\()")
 
 
 def _is_term(text: str, start: int, stop: int) -> bool:
@@ -522,7 +518,10 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
         end = stop.start()
     tokens: list[tuple[str, str]] = []
     ends: list[int] = []
-    for match in _TOKEN.finditer(text, position, end):
+    source = text
+    if "\\circ" in text[position:end]:  # `= 90^\\circ - 65^\\circ`: degree signs are units (blanked, same length)
+        source = text[:position] + without_degree_signs(text[position:end])
+    for match in _TOKEN.finditer(source, position, end):
         index = match.lastindex
         if not index:
             continue
@@ -542,13 +541,44 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
     return None
 
 
+_LOOSE_DIGITS = re.compile(DIGITS)  # every digit run, thousands separators included (`60,\\!000`)
+
+
+def _may_have_new_number(text: str, equals: int, position: int, discard: frozenset | set) -> bool:
+    """Whether the right of the `=` at `equals` has a number that `_chain_terms` could keep: any digit run (a
+    superset of its terms) whose value is not 1, not on the left (read from where `_chain_terms` reads it, or
+    later: a subset of what it excludes) and not dropped by `discard`. Cheap regex work only."""
+    limit = min(len(text), position + MAX_LEFT_CHARS)
+    found = _RIGHT_STOP.search(text, position, limit)
+    end = found.start() if found is not None else limit
+    values = set()
+    for match in _LOOSE_DIGITS.finditer(text, position, end):
+        start, stop = match.span()
+        if stop - start <= 40 and (
+            (text[start - 1] not in _TERM_EDGE and text[stop : stop + 1] not in _TERM_EDGE)
+            or _is_term(text, start, stop)
+        ):
+            value = _fraction(match.group())
+            if value != 1 and (value not in discard or unary_minus(text, start)):
+                values.add(value)
+    if not values:
+        return False
+    stop = _left_stop(text, equals)
+    start = _left_start(text, stop)
+    return not values <= {_fraction(number) for number in _TERM_NUMBER.findall(text, start, stop) if len(number) <= 40}
+
+
 def _chain_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
     """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
     sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms.
     When every new number has a value in `discard` (given, and the caller drops it), the sides are not checked."""
+    # A right side that opens with a group (`= \\frac{…}`, `= (…)`) is checked for a possible term first: most have
+    # none (a plain fraction, a function's argument), and neither side need be parsed then
+    if _RESULT.match(text, position) is None and not _may_have_new_number(text, equals, position, discard):
+        return []
     right = _right_expression(text, position)
     if right is None:
-        return _symbolic_terms(text, equals, position, discard)
+        return []
     node, end = right
     if not has_operation(node):
         return []
@@ -562,11 +592,12 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
         if stop - start > 40 or not _is_term(text, start, stop):
             continue
         value = _fraction(match.group())
-        if value not in seen:
+        # a new 1 is a unit put in, not a result: `\\frac{0.1}{0.004}\\cdot\\frac{1000}{1000}`, `7^4-7^3=7^3(7-1)`
+        if value not in seen and value != 1:
             denominator = _numerator_of(text, start, stop)
             if denominator is None:
                 terms.append(Result(start, stop, "verified_term", None, value, None, equals))
-            elif denominator:  # a fraction's numerator: compared as the fraction, changed as a fraction
+            elif denominator and value != denominator:  # a numerator: compared and changed as the fraction
                 terms.append(
                     Result(start, stop, "verified_term", None, Fraction(value, denominator), denominator, equals)
                 )
@@ -576,12 +607,11 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
     # Both sides must compute: `117 = 9 \times 13` and `2001 = 3 \cdot 23 \cdot 29` write a number as a product,
     # whose factors are operands, not results
     if left is None or not has_operation(left):
-        # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`, `2(12-b) - 7 = 17 - 2b`: a symbol cut the numeric reading of the left
-        return _symbolic_terms(text, equals, position, discard)
+        return []
     try:
         left_value, right_value = evaluate(left), evaluate(node)
     except ExpressionError:
-        return _symbolic_terms(text, equals, position, discard)
+        return []
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
     while node[0] == "sqrt" and left[0] == "sqrt":  # `\\sqrt{338} = \\sqrt{2\\cdot169}`: compare the radicands
@@ -602,57 +632,6 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
             or any(abs(product - float(term.value)) <= 1e-9 * max(1.0, product) for product in products)
         ]
     return terms
-
-
-# A coefficient or constant of a right side in one symbol: a number, glued to the symbol or not (`7+20t`, `12-b`)
-_COEFFICIENT = re.compile(r"(?<![0-9A-Za-z_.,{])[0-9]+(?:\.[0-9]+)?(?![0-9.,])")
-
-
-def _symbolic_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
-    """The `symbolic_term` results: new coefficients and constants on the right of an identity in one symbol: in `3\\cdot 4 - b = 12-b`, 12;
-    in `150(1 + 0.05t) = 150 + 7.5t`, 7.5; in `&=3+4(1+5t) \\\\ &=7+20t`, 7 and 20. Both sides are polynomials in
-    the same symbol (prefbuild/corrupt/equations.py, exact rationals) and equal as polynomials, so the right side
-    rewrites the left for every value of the symbol (an equation, `2x + 3 = 7`, is not an identity)."""
-    end = min(len(text), position + MAX_LEFT_CHARS)
-    stop_found = _RIGHT_STOP.search(text, position, end)
-    if stop_found is not None:
-        end = stop_found.start()
-    if _LETTER_NEAR.search(text, position, end) is None:
-        return []
-    right = _parse_side(_variables(tokenize(text[position:end]), tail=False), tail=False)
-    if right is None or not has_operation(right):
-        return []
-    top = right[1] if right[0] == "neg" else right
-    if top[0] in ("*", "^") and not (top[1][0] == "n" and top[0] == "*"):
-        # A factorisation or a square (`x^2 + 7x + 12 = (x + 3)(x + 4)`, `= (c - 5)^2`): its constants are found
-        # by solving, not computed from the left; as with a number written as a product, they are not terms
-        return []
-    names = _names(right, set())
-    if len(names) != 1:
-        return []
-    stop = _left_stop(text, equals)
-    start = _left_start(text, stop)
-    side = _left_side(text, start, stop)
-    if side is None or side[2] is None or side[1] != names or not has_operation(side[0]):
-        return []
-    try:
-        if polynomial(right) != side[2]:
-            return []
-    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
-        return []
-    seen = {_fraction(number) for number in _COEFFICIENT.findall(text, start, stop) if len(number) <= 40}
-    terms = []
-    for match in _COEFFICIENT.finditer(text, position, end):
-        number_start, number_stop = match.span()
-        if number_stop - number_start > 40 or not _is_term(text, number_start, number_stop):
-            continue
-        value = _fraction(match.group())
-        if value not in seen and (value not in discard or unary_minus(text, number_start)):
-            terms.append(Result(number_start, number_stop, "symbolic_term", None, value, None, equals))
-    return terms
-
-
-_LETTER_NEAR = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])|\\pi(?![A-Za-z])")
 
 
 MAX_FACTORS = 10  # factors of a product whose sub-products `_factor_products` lists (2**10 at most)
@@ -705,7 +684,8 @@ def direct_results(
     results with such values are not verified either (the `final_result` fallback reads neither their tier nor
     their expression: a fraction's slip changes its numerator, a monomial has no expression)."""
     results = []
-    continuing = []
+    continuing: list[int] = []
+    grouped: list[int] = []
     unneeded = frozenset(discard) | frozenset(unread) if discard or unread else frozenset()
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
@@ -721,9 +701,11 @@ def direct_results(
                     protected and protected.overlaps(other.start, other.end)
                 ):
                     results.append(other)
-            elif match is not None or _OPENS_GROUP.match(text, position):
+            elif match is not None:
                 continuing.append(equals.start())
-                if match is None and "(" in text[position : position + 12]:
+            elif _OPENS_GROUP.match(text, position):
+                grouped.append(equals.start())
+                if "(" in text[position : position + 12]:
                     results += [
                         found
                         for found in _tuple_results(text, equals.start(), position)
@@ -745,7 +727,7 @@ def direct_results(
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
     if "\\approx" in text:
         results += _approximate_results(text, protected, discard, unread)
-    return results, continuing
+    return results, continuing, grouped
 
 
 _APPROX = re.compile(r"\\approx(?![A-Za-z])")
@@ -893,8 +875,8 @@ def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = No
     """Every result outside the final answer: `= number` results tiered "verified", "solved" or "unverified",
     and the "verified_term" numbers of checked equality chains (in text order)."""
     protected = _as_spans(protected, text)
-    results, continuing = direct_results(text, protected)
-    results = solve_unverified(text, results) + chain_terms(text, continuing, protected)
+    results, continuing, grouped = direct_results(text, protected)
+    results = solve_unverified(text, results) + chain_terms(text, continuing + grouped, protected)
     return sorted(results, key=lambda result: result.start)
 
 
