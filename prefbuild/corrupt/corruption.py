@@ -288,10 +288,9 @@ def candidate_numbers(
         return terms, None
     # `y^2 - 4y + 1 = 0`: an unchecked `= 0` mostly states an equation set to zero rather than a computed
     # result, so it is taken only when no other unverified result exists (still better than the final result)
-    unverified = [result for result in intermediate if result.tier == "unverified"]
-    nonzero = [result for result in unverified if result.value != 0]
-    if nonzero or unverified:
-        return nonzero or unverified, None
+    nonzero = [result for result in intermediate if result.value != 0]
+    if nonzero or intermediate:
+        return nonzero or intermediate, None
     others = other_numbers(text, spans, droppable)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]

@@ -47,7 +47,7 @@ _TOKEN = re.compile(
     |(?P<open>\\left\s*[(\[]|\\left\s*\\\{|[(\[{])
     |(?P<close>\\right\s*[)\]]|\\right\s*\\\}|[)\]}])
     |(?P<pct>\\?%)
-    |(?P<fact>(?<=[0-9)}])!)  # a factorial right after a number or a bracket: `5!`, `(n-1)!` (`x != y` is other)
+    |(?P<fact>!(?<=[0-9)}]!))  # a factorial right after a number or a bracket: `5!`, `(n-1)!` (`x != y` is other)
     |(?P<frac>\\[dt]?frac(?![A-Za-z]))
     |(?P<sqrt>\\sqrt(?![A-Za-z]))
     |(?P<command>\\[A-Za-z]+)

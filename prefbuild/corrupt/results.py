@@ -70,7 +70,7 @@ _MONOMIAL_RESULT = re.compile(
 # A degree sign followed by an operator continues too: `= 180^\circ - 73^\circ`.
 _CONTINUES = re.compile(
     r"[ \t]*(?:\^[ \t]*\{?[ \t]*\\circ[ \t]*\}?[ \t]*(?:[-+*×÷·−/]|\\(?:cdot|times|div)(?![A-Za-z]))"
-    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|(?<=[0-9)}])!|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?:(?!=)|(?<=[0-9)}]!))|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
     r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
     r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
 )
@@ -309,20 +309,16 @@ def _left_stop(text: str, equals: int) -> int:
     return stop
 
 
-_ALIGN_BEFORE = frozenset(" \t&")  # what may stand right before the `=` of an `&=` (else the left side ends at `=`)
-
-
 def _left_span(text: str, equals: int) -> tuple[int, int]:
     """The start and end of the text read for the left side of the `=` at `equals`."""
-    stop = _left_stop(text, equals) if text[equals - 1 : equals] in _ALIGN_BEFORE else equals
+    stop = _left_stop(text, equals) if "&" in text[max(0, equals - 8) : equals] else equals
     return _left_start(text, stop), stop
 
 
 def _left_calculation(text: str, equals: int) -> tuple | None:
     """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
     # `_left_span` inlined: this runs for every `=` of every row
-    before = text[equals - 1 : equals]
-    stop = _left_stop(text, equals) if (before == " " or before == "&" or before == "\t") else equals
+    stop = _left_stop(text, equals) if "&" in text[max(0, equals - 8) : equals] else equals
     start = _left_start(text, stop)
     if _MAY_OPERATE.search(text, start, stop) is None:
         return None
