@@ -57,13 +57,19 @@ ANSWER_LINE = re.compile(r"^(?:####.*|.*The answer is:.*|.*The value of [xX] is 
 BOXED = re.compile(r"\\boxed\{")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
+# In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
+SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
 # An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
 OPERATOR_AFTER = re.compile(
-    r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|\\(?:pi|sqrt|frac|dfrac|cdot|times|left))"
+    r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]"
+    # a LaTeX factor, also after a space: `= 2 \\cos 5x`, `= \\frac{1}{2} \\log_2 x`, `= \\frac{1}{9} \\left(…\\right)`
+    r"|[ \t]*\\(?:pi|sqrt|frac|dfrac|tfrac|cdot|times|left|log|ln|sin|cos|tan|cot|sec|csc|exp|mathbf|binom)(?![A-Za-z]))"
 )
 # One symbol after a coefficient, and nothing more of the product: `x`, `x^2`, `n`, `\sqrt{6}`, `\pi`
 MONOMIAL_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])(?:\^\{?\d\}?)?|\\sqrt\s*\{?\d+\}?|\\pi(?![A-Za-z]))")
 MATH_FACTOR_AFTER = re.compile(r"[ \t]*[A-Za-z(]")  # in LaTeX math, `= 2 m(...)` / `\frac{1}{2} h`: a factor
+MATH_ENVIRONMENT_BEGIN = re.compile(r"\\begin\{(?:align|aligned|alignat|eqnarray|equation|gather|multline|split)\*?\}")
+MATH_ENVIRONMENT_END = re.compile(r"\\end\{(?:align|aligned|alignat|eqnarray|equation|gather|multline|split)\*?\}")
 EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$")
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
 SETS = ("gsm8k", "math", "sv_fobar", "gsm8k_builder")
@@ -145,29 +151,56 @@ def signed(text: str, match: re.Match) -> Fraction:
     return value
 
 
-def fraction_around(text: str, match: re.Match) -> tuple[int, int, Fraction] | None:
-    """(start, end, value) of the `\\frac{a}{b}` the number is a or b of."""
-    for frac in FRAC_AROUND.finditer(text, max(0, match.start() - 30), min(len(text), match.end() + 30)):
+def fraction_around(text: str, match: re.Match, slash: bool = False) -> tuple[int, int, Fraction] | None:
+    """(start, end, value) of the `\\frac{a}{b}` (with `slash`, also the `a/b`) the number is a or b of."""
+    pattern = SLASH_OR_FRAC if slash else FRAC_AROUND
+    for frac in pattern.finditer(text, max(0, match.start() - 30), min(len(text), match.end() + 30)):
         if frac.start() <= match.start() and match.end() <= frac.end():
-            return (
-                frac.start(),
-                frac.end(),
-                Fraction(int(frac.group(1)), int(frac.group(2))) if int(frac.group(2)) else None,
+            numerator, denominator = (
+                (frac.group(1), frac.group(2)) if frac.group(1) else (frac.group(3), frac.group(4))
             )
+            return frac.start(), frac.end(), Fraction(int(numerator), int(denominator)) if int(denominator) else None
     return None
 
 
+def in_boxed(text: str, position: int) -> bool:
+    """Inside the braces of a `\\boxed{…}`."""
+    for match in BOXED.finditer(text, 0, position):
+        depth, index = 1, match.end()
+        while index < position and depth:
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            index += 1
+        if depth and index == position:
+            return True
+    return False
+
+
 def in_math(text: str, position: int) -> bool:
-    """Inside `$…$` or `\\[…\\]` (counting unescaped dollars; `$$` counts twice, which keeps the parity)."""
+    """Inside `$…$`, `$$…$$`, `\\[…\\]` or a math environment (`align*`, `aligned`, `equation`, …)."""
     before = text[:position]
-    dollars = len(re.findall(r"(?<!\\)\$", before))
-    return dollars % 2 == 1 or before.rfind("\\[") > before.rfind("\\]")
+    displays = before.count("$$")  # `$$…$$` display math, then the single dollars of `$…$`
+    dollars = len(re.findall(r"(?<!\\)\$", before.replace("$$", "")))
+    return (
+        displays % 2 == 1
+        or dollars % 2 == 1
+        or before.rfind("\\[") > before.rfind("\\]")
+        or _last_start(MATH_ENVIRONMENT_BEGIN, before) > _last_start(MATH_ENVIRONMENT_END, before)
+    )
+
+
+def _last_start(pattern: re.Pattern, text: str) -> int:
+    found = -1
+    for match in pattern.finditer(text):
+        found = match.start()
+    return found
 
 
 @functools.lru_cache(maxsize=8)
 def question_values(query: str) -> frozenset[Fraction]:
     query = normalise(query)
     values = {value_of(match.group()) for match in NUMBER_TOKEN.finditer(query)}
+    # and the question's negative numbers (`f(-1)`, `x = -3`), which a signed result is compared with
+    values |= {signed(query, match) for match in NUMBER_TOKEN.finditer(query)}
     for frac in FRAC_AROUND.finditer(query):
         if int(frac.group(2)):
             values.add(Fraction(int(frac.group(1)), int(frac.group(2))))
@@ -191,6 +224,22 @@ def _plain_words(text: str, has_unknown: bool) -> str:
     return re.sub(r"[A-Za-z']{2,}|[A-WYZa-wyz]", " ", text)
 
 
+def align_row_left(left: str) -> str:
+    """The text before an `=` without the `&` of a LaTeX `align` row: `9-8+7\\times 6 &= 9-8+42` has 9-8+7\\times 6
+    on its left. A row that opens with `&=` continues the row before it, whose right side up to its `\\\\` row
+    break is the left side: in `&= 9-8+42 \\\\ &= 1 + 42`, 1 + 42 has 9-8+42 on its left."""
+    stripped = left.rstrip()
+    if not stripped.endswith("&"):
+        return left
+    stripped = stripped[:-1].rstrip()
+    if stripped.endswith("\\\\"):  # `... \\ &=` on one line, or the `\\` that ends the row above
+        return stripped[:-2].rstrip()  # (also when the `\\` opens this row's line: `…+1\n\\ &= …`)
+    before, _, row = stripped.rpartition("\n")
+    if not row.strip() and before.rstrip().endswith("\\\\"):
+        return before.rstrip()[:-2]
+    return stripped
+
+
 def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: Fraction | None = None) -> bool:
     """Does some arithmetic suffix of the text before `=` evaluate to `value` (our own parser, exact)?
 
@@ -198,8 +247,8 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: 
     `9x = 18` is confirmed when 9 times the answer is 18.
     """
     latex = "\\" in text  # in GSM8K text `$` is the dollar sign, not a math delimiter
-    left = text[max(0, equals_at - 120) : equals_at]
-    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", *(("$",) if latex else ())):
+    left = align_row_left(text[max(0, equals_at - 120) : equals_at])
+    for stop in ("\n", "=", ":", ";", "\\[", "\\approx", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         if cut != -1:
             left = left[cut + len(stop) :]
@@ -220,7 +269,9 @@ def confirmed_by_evaluator(text: str, equals_at: int, value: Fraction, unknown: 
 
 
 UNIT_AFTER = re.compile(r"\^\{?\\circ\}?|\\%|%")
-TERM_BEFORE = re.compile(r"(?:[-+*]|\\cdot|\\times)\s*(?:\\\$|\$|\(|\{)*\s*$")
+# Before a term, factor or group member of a side: an operator, or the opening of a group that is not an exponent,
+# an index or a function's argument (`\\sqrt{16 + 25}`, `\\frac{16+50}{6}`, `2(30)`, `(15)(4)`)
+TERM_BEFORE = re.compile(r"(?:[-+*/]|\\cdot|\\times|\\div|(?<![\^_])\{|(?<![A-Za-z])\()\s*(?:\\\$|\$|\(|\{|-)*\s*$")
 
 
 def _top_level_terms(text: str) -> list[str]:
@@ -255,31 +306,61 @@ def _top_level_cuts(text: str) -> list[int]:
     return cuts
 
 
-def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool) -> bool:
+TOP_LEVEL_PRODUCT = re.compile(r"\\cdot|\\times|\\div|[*/]")
+
+
+def _depth(text: str, position: int) -> int:
+    """How many brackets are open at `position`."""
+    depth = 0
+    for char in text[:position]:
+        depth += char in "([{"
+        depth -= char in ")]}"
+    return depth
+
+
+def bracketed_groups(text: str) -> list[str]:
+    """The contents of every balanced `(…)`, `[…]` and `{…}` group of `text`, inner groups included."""
+    groups, stack = [], []
+    for index, char in enumerate(text):
+        if char in "([{":
+            stack.append(index)
+        elif char in ")]}" and stack:
+            groups.append(text[stack.pop() + 1 : index])
+    return groups
+
+
+def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, written: str | None = None) -> bool:
     """Is `value` the value of a computed part (not a bare number) of the side before this `=`: a term or factor
     (`= 9^2 - 12 = 81 - 12`), the first terms together (`25 - 12 + 9 = 13 + 9`) or a parenthesised group
     (`2(19+11) = 2(30)`)?"""
     if equals_at <= 0:
         return False
-    left = text[max(0, equals_at - 160) : equals_at]
-    for stop in ("\n", "=", ":", ";", "\\[", *(("$",) if latex else ())):
+    left = align_row_left(text[max(0, equals_at - 160) : equals_at])
+    for stop in ("\n", "=", ":", ";", "\\[", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         while stop == "$" and cut > 0 and left[cut - 1] == "\\":  # `\$0.25` is a dollar sign, not a delimiter
             cut = left.rfind(stop, 0, cut - 1)
         if cut != -1:
             left = left[cut + len(stop) :]
+    if written and written in left:
+        return False  # `\\frac{1}{2} \\times QA = \\frac{1}{2} \\times 2`: the same fraction carried over, an operand
     terms = _top_level_terms(left)
     factors = [factor for term in terms for factor in re.split(r"\\cdot|\\times|\*", term) if factor.strip()]
     leading = [left[:cut] for cut in _top_level_cuts(left)[1:]]  # `25 - 12` of `25 - 12 + 9`
-    groups = [match.group(1) for match in PARENTHESISED.finditer(left)]
-    # `10\sqrt[3]{3^3+4^3+5^3} = 10\sqrt[3]{27+64+125}`: the terms inside a braced group
-    groups += [term for match in BRACED.finditer(left) for term in _top_level_terms(match.group(1))]
+    # and the first factors of a term together: `88 \\div 4` of `88 \\div 4 \\div 2`, `2^2\\cdot 3\\cdot 5` of `… \\cdot 11`
+    for term in terms:
+        cuts = [match.start() for match in TOP_LEVEL_PRODUCT.finditer(term) if _depth(term, match.start()) == 0]
+        leading += [term[:cut] for cut in cuts[1:]]
+    # Every bracketed group, nested or not, and its terms: `2(19+11) = 2(30)`, `(5^2 - 4^2)^3 = (25-16)^3`,
+    # `\\dfrac{-5-5}{2-(-3)} = \\dfrac{-10}{5}`, `10\\sqrt[3]{3^3+4^3+5^3} = 10\\sqrt[3]{27+64+125}`
+    groups = [part for group in bracketed_groups(left) for part in (group, *_top_level_terms(group))]
     for term in terms + factors + leading + groups:
         plain = _plain(term.strip()) if latex else metamath_sets._written_calculation(term)
         if not plain or not OPERATION.search(plain.strip().lstrip("-")):
             continue  # a bare number carried over is an operand, not a result
         try:
-            if evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b == abs(value):
+            # magnitudes: the sign stays outside the number (`8(-8) - 6(4) = -64 - 24`: 64 is the term 8(-8))
+            if abs(evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value)).b) == abs(value):
                 return True
         except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
             continue
@@ -291,7 +372,8 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
     verdict = {"final_answer": False, "question_number": False, "result": False, "confirmed": False}
     value = signed(chosen, match)
     answer_text, answer = answer_value(chosen)
-    frac = fraction_around(chosen, match)
+    latex = "\\" in chosen  # `$` delimits math only in LaTeX text; in GSM8K text it is the dollar sign
+    frac = fraction_around(chosen, match, slash=latex and in_math(chosen, match.start()))
     values = {frac[2]} if frac and frac[2] is not None else {value}  # a fraction's number is the fraction
     start, end = (frac[0], frac[1]) if frac else (match.start(), match.end())
     in_restatement = False
@@ -301,12 +383,13 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
             if occurrence.start() <= match.start() and match.end() <= occurrence.end():
                 in_restatement = True
                 break
-    verdict["final_answer"] = (answer is not None and answer in values) or (
-        in_restatement and not re.fullmatch(r"\d+", answer_text.strip())
+    verdict["final_answer"] = (
+        (answer is not None and answer in values)
+        or (in_restatement and not re.fullmatch(r"\d+", answer_text.strip()))
+        or in_boxed(chosen, match.start())  # the issue counts a box's content as the final answer
     )
     verdict["question_number"] = bool(values & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
-    latex = "\\" in chosen  # `$` delimits math only in LaTeX text; in GSM8K text it is the dollar sign
     unit = UNIT_AFTER.match(chosen, end)  # 110^\circ, 25\%: the unit belongs to the number
     after = unit.end() if unit else end
     operand = OPERATOR_AFTER.match(chosen, after) or (
@@ -328,7 +411,8 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
     if (right_of_equals and operand) or (not right_of_equals and same_side and TERM_BEFORE.search(chosen, 0, start)):
         # `= 9^2 - 2 \cdot 6 = 81 - 12`, `= \$1.50 + 5 \cdot \$0.25 = \$1.50 + \$1.25`: the value of a computed
         # term or factor of the previous side of the chain, carried on into the next one, is a result
-        chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex)
+        written = chosen[frac[0] : frac[1]] if frac else None
+        chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex, written)
         verdict["result"] = chain_term or monomial is not None
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:

@@ -34,6 +34,10 @@ from prefbuild.corrupt import ExpressionError, find_results, parse_expression, s
         (r"60,\!000 + 18{,}360", 78_360),  # LaTeX thousands
         (r"20\% \cdot \$50", 10),
         ("0.2 * 50", 10),
+        ("5!", 120),  # factorials, up to 17!
+        (r"\frac{6!}{4!2!}", 15),
+        ("(2+1)! + 1", 7),
+        (r"90^\circ - 45^{\circ}", 45),  # a degree sign is a unit
     ],
 )
 def test_evaluates_both_styles(text, value):
@@ -62,6 +66,11 @@ def test_evaluates_both_styles(text, value):
         "1 +",
         "",
         "+".join(["1"] * 1000),
+        "18!",  # above MAX_MAGNITUDE: refused before it is computed
+        "99999!",
+        "3.5!",
+        "(0-1)!",
+        "5!!!",
     ],
 )
 def test_hostile_inputs_are_refused_fast(text):
@@ -107,7 +116,8 @@ def results(text):
         (r"so $\frac{1}{3} + \frac{1}{4} = \frac{7}{12}$.", [("7", "verified")]),  # a fraction: its numerator
         (r"so $\frac{1}{3} + \frac{1}{4} = \dfrac{5}{12}$.", [("5", "unverified")]),
         (r"$2\pi \cdot 6 = 12\pi$ and $\frac{6x}{2} = 3x$", [("12", "verified"), ("3", "verified")]),
-        (r"$\sqrt{18} = 3\sqrt{2}$ and $= 2 \mathbf{v}$", [("3", "unverified")]),  # a vector's coefficient: no
+        # a surd result is verified by value (3 * sqrt(2) = sqrt(18)); a vector's coefficient is no result
+        (r"$\sqrt{18} = 3\sqrt{2}$ and $= 2 \mathbf{v}$", [("3", "verified")]),
         (r"$60,\!000 \times 2 = 120,\!000$", [("120,\\!000", "verified")]),
         (r"$18{,}000 - 4{,}500 = 13{,}500$", [("13{,}500", "verified")]),
         (r"$2\frac{1}{2} \cdot 4 = 10$", [("10", "verified")]),  # a mixed number is 2 + 1/2

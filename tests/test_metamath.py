@@ -367,3 +367,97 @@ def test_a_number_before_a_parenthesis_is_a_coefficient_not_a_stated_result():
     )
     pool, _ = candidate_numbers(response, "Find the minimum of 11, 13 and 27.")
     assert "8(" not in [response[result.start : result.end + 1] for result in pool]
+
+
+# Builder 2.2.0: MATH text's LaTeX. Each row: the question, the response, the numbers that may change and their tier.
+@pytest.mark.parametrize(
+    ("query", "response", "may_change", "tier"),
+    [
+        # an `align` environment: `&=` rows, and a row that opens with `&=` continues the previous row's right side
+        (
+            "Calculate: $9-8+7\\times6+5-4\\times3+2-1$",
+            "By the order of operations: \\begin{align*}\n9-8+7\\times 6 +5-4\\times 3+2-1 &= 9-8+42 +5-12 + 2 -1\\\\\n"
+            "&=1 + 42 +5-12 + 2-1\\\\\n&=48-12 + 2 -1\\\\\n&= 36 +1 = \\boxed{37}.\n\\end{align*}\nThe answer is: 37",
+            ["42", "12", "48", "36"],  # 1 is on the left already (a carried operand), 37 is the answer
+            "verified_term",
+        ),
+        # `5!=120` is a factorial, not "not equal"; 3 != 4 (with a space) stays a comparison
+        (
+            "In how many ways can 5 people sit in a row, then 4 more? Is 3 != 4?",
+            "There are $5!=120$ ways and $4!=24$ ways, and 3 != 4, so $120 \\cdot 24 = \\boxed{2880}$.\n"
+            "The answer is: 2880",
+            ["120", "24"],
+            "verified",
+        ),
+        # a tuple result whose left side is a tuple computing it (1 is given in the question)
+        (
+            "What is the midpoint of the segment with endpoints (1,1) and (5,1)? Then move it 4 units left.",
+            "The midpoint is $\\left( \\frac{1+5}{2}, \\frac{1+1}{2} \\right) = (3, 1).$ Moving it gives "
+            "$(3-4,1) = \\boxed{(-1,1)}$.\nThe answer is: (-1,1)",
+            ["3"],
+            "verified",
+        ),
+        # terms inside a \frac group (6, the denominator, is the group's whole content: an operand)
+        (
+            "If $x = 2$ and $y = 5$, then what is the value of $\\frac{x^4+2y^2}{6}$ ?",
+            "We have  \\[\\frac{x^4 + 2y^2}{6} = \\frac{2^4 + 2(5^2)}{6} = \\frac{16+2(25)}{6} = \\frac{16+50}{6} = "
+            "\\frac{66}{6} = \\boxed{11}.\\]\nThe answer is: 11",
+            ["16", "25", "50"],  # 66/6 is the answer 11
+            "verified_term",
+        ),
+        # a surd result, checked by value
+        (
+            "Simplify $\\sqrt{338}$ and add 1.",
+            "We have $\\sqrt{338}=\\sqrt{2\\cdot169}=13\\sqrt2$, so the sum is $\\boxed{13\\sqrt2+1}$.\n"
+            "The answer is: 13\\sqrt2+1",
+            [],  # 13 is part of the answer
+            None,
+        ),
+        # a rounded result after \approx, when the left side computes it (\pi \approx 3.1416 states a constant)
+        (
+            "What is the largest four-digit negative integer congruent to $1 \\pmod{23}?$",
+            "We need $n<-\\frac{1000}{23} \\approx -43.48$ (and $\\pi \\approx 3.1416$ plays no part), so $n = -44$ "
+            "and $23 \\cdot -44 +1 =\\boxed{-1011}$.\nThe answer is: -1011",
+            ["43.48"],
+            "verified",
+        ),
+        # a factorisation writes the constants it found, not ones computed from the left: 3 and 4 are not terms
+        (
+            "Factor $x^2 + 7x + 12$ and find the sum of the constants.",
+            "We have $x^2 + 7x + 12 = (x + 3)(x + 4)$, so the sum is $\\boxed{7}$.\nThe answer is: 7",
+            ["7"],
+            "final_result",
+        ),
+        # a product written anew as a product: the new factors are operands (2 and 4 are no results)
+        (
+            "What are the divisor pairs of 8?",
+            "We have $8=1\\cdot8=2\\cdot4$, and $5 \\cdot 7 \\cdot 97 = 35 \\cdot 97$.\nThe answer is: 2",
+            ["35"],  # 35 is 5 * 7, computed from the left's factors
+            "verified_term",
+        ),
+        # the answer of an answer line is what its last `=` gives: 6840 and 120 are results, 6960 the answer
+        (
+            "In how many ways can the prizes be given?",
+            "There are $20\\times 19\\times 18=6840$ ways in this case, and $3\\times 2\\times 20=120$ in the other, "
+            "so the answer is $6840+120=\\boxed{6960}$.\nThe answer is: 6960",
+            ["6840", "120"],
+            "verified",
+        ),
+        # a fraction followed by a factor is a coefficient, not a result; degree signs are units
+        (
+            "A triangle has base $x$ and height $2x-1$; its angle is $38^\\circ$.",
+            "The area is $\\frac{1}{2}bh=\\frac{1}{2}x(2x-1)$, and the other angle is $90^\\circ - 38^\\circ = "
+            "52^\\circ$.\nThe answer is: 52",
+            ["52"],
+            "final_result",
+        ),
+    ],
+)
+def test_candidates_of_builder_2_2_0(query, response, may_change, tier):
+    pool, reason = candidate_numbers(response, query)
+    if not may_change:
+        assert tier is None and all(result.tier == "final_result" for result in pool)
+        return
+    assert reason is None
+    assert sorted(response[result.start : result.end] for result in pool) == sorted(may_change)
+    assert {result.tier for result in pool} == {tier}

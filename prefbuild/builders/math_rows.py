@@ -26,7 +26,7 @@ _LONG_NUMBER = re.compile(f"[0-9](?=[0-9]{{{MAX_NUMBER_CHARS}}})")
 # The pair columns of both builders (same names, same types); metamath adds `type`.
 CORRUPTION_SCHEMA: dict[str, pa.DataType] = {
     "source_id": pa.string(),
-    "tier": pa.string(),  # verified / solved / unverified / any_number / final_result
+    "tier": pa.string(),  # one of prefbuild.corrupt.TIERS: verified, verified_term, ..., final_result
     "slip": pa.string(),  # offset / digit_slip / off_by_one_step / wide_offset
     "original_value": pa.string(),  # the number as written in chosen
     "new_value": pa.string(),  # the number as written in rejected

@@ -39,7 +39,7 @@ from prefbuild.corrupt import corrupt_row
 from prefbuild.errors import PrefbuildError
 from prefbuild.seeding import row_rng
 
-VERSION = "2.1.0"
+VERSION = "2.2.0"
 DEFAULT_EVAL_SIZE = 1000
 
 

@@ -19,11 +19,20 @@ Tiers, best first (the chosen number is drawn uniformly from the best non-empty 
 results form one tier, computed only when no verified result qualifies, which keeps the equation solver off the
 path of most rows):
 
-- `verified`: a number right after `=` whose left side parses and evaluates to it (`48/2 = 24`);
+- `verified`: a number right after `=` (or a rounded one after `\\approx`) whose left side parses and evaluates to
+  it (`48/2 = 24`, `5!=120`, `\\sqrt{2\\cdot169}=13\\sqrt2`, `\\frac{1000}{23} \\approx 43.48`), or a component of a
+  tuple whose left side is a tuple computing it (`\\left(\\frac{1+5}{2}, \\frac{1+1}{2}\\right) = (3, 1)`). In an
+  `align` environment the left side of `&=` is the row's left part, or the previous row's right side when the row
+  opens with `&=`;
 - `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
   $1.25`: both sides compute (`117 = 9 \\times 13` writes a number as a product, whose factors are operands),
-  evaluate to the same value and 1.25 is not on the left (numbers next to `^`, `_` or braces,
-  which are exponents, indices and operands of `\\frac`, are not terms);
+  evaluate to the same value and 1.25 is not on the left. Numbers next to `^` or `_` (exponents, bases, indices)
+  are not terms; next to a brace only as a term or factor of a group (`\\frac{16+50}{6}`, `\\sqrt{25+144}`), a whole
+  radicand (`\\sqrt{13-9} = \\sqrt{4}`) or a whole numerator (`\\frac{9}{2}`'s 9, changed as a fraction). When a
+  product is rewritten as a product, a new factor must be a product of the left's factors (`5 \\cdot 7 \\cdot 97 =
+  35 \\cdot 97`), not a new factorisation (`8 = 1 \\cdot 8 = 2 \\cdot 4`, a factorial written out). The terms of a
+  right side that opens with a group (`= \\sqrt{25+144}`, `= (15)(4)`) are read only when no other `verified_term`
+  or `solved` result qualifies;
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
 - `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,
@@ -227,10 +236,12 @@ def candidate_numbers(
     given = given_values(question)
     negative_given = negative_given_values(question)
     continuing: list[int] = []
+    grouped: list[int] = []
+    droppable = frozenset(given - answers)  # given and not the answer: never a candidate
     if results is None:
         # A result whose value is given (and not the answer) is dropped by `keep` below: not read at all. One whose
         # value is the answer goes to `finals`, which needs its span, and its left side only if it is chosen.
-        results, continuing = direct_results(text, spans, given - answers, answers)
+        results, continuing, grouped = direct_results(text, spans, droppable, answers)
     finals: list[Result] = []
 
     def is_given(value, start: int) -> bool:
@@ -259,8 +270,13 @@ def candidate_numbers(
     verified = [result for result in intermediate if result.tier == "verified"]
     if verified:
         return verified, None
-    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, given - answers))
+    intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, droppable))
     checked = [result for result in intermediate if result.tier in _CHECKED]
+    if not checked and grouped:
+        # right sides that open with a group (`= \\sqrt{25+144}`, `= (15)(4)`): their terms are read only when no
+        # other checked result qualifies, which keeps this work off most rows
+        intermediate += keep(chain_terms(text, grouped, spans, droppable))
+        checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None
     terms = []
@@ -275,7 +291,7 @@ def candidate_numbers(
     nonzero = [result for result in intermediate if result.value != 0]
     if nonzero or intermediate:
         return nonzero or intermediate, None
-    others = other_numbers(text, spans, given - answers)  # a given number is never in the pool
+    others = other_numbers(text, spans, droppable)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]
     if stated:

@@ -33,6 +33,7 @@ from prefbuild.corrupt.expression import (
     MAX_EXPONENT,
     MAX_TOKENS,
     ExpressionError,
+    _factorial,
     parse_tokens,
     tokenize,
 )
@@ -163,6 +164,11 @@ def polynomial(node: tuple) -> Polynomial:
         return tuple(-c for c in polynomial(node[1]))
     if op == "%":
         return tuple(_divide(c, 100) for c in polynomial(node[1]))
+    if op == "!":
+        inner = polynomial(node[1])
+        if len(inner) > 1 or inner[0] != int(inner[0]):
+            raise ExpressionError("factorial of a variable or a fraction")
+        return (_factorial(int(inner[0])),)
     if op == "sqrt":
         inner = polynomial(node[1])
         if len(inner) > 1:

@@ -23,13 +23,14 @@ MAX_DEPTH = 24
 MAX_DIGITS = 15
 MAX_EXPONENT = 64
 MAX_MAGNITUDE = 1e15
+MAX_FACTORIAL = 17  # 17! = 3.6e14, the largest factorial below MAX_MAGNITUDE
 
 
 class ExpressionError(ValueError):
     """The text is not a whitelisted arithmetic expression, or evaluating it would exceed a bound."""
 
 
-# Token kinds: n number, + - * / ^ operators, ( ) grouping, % percent, f \frac, s \sqrt, w word (breaks an
+# Token kinds: n number, + - * / ^ operators, ( ) grouping, % percent, ! factorial, f \frac, s \sqrt, w word (breaks an
 # expression), ? anything else (breaks an expression). Whitespace, `$` and LaTeX spacing are dropped.
 _TOKEN = re.compile(
     r"""
@@ -46,6 +47,7 @@ _TOKEN = re.compile(
     |(?P<open>\\left\s*[(\[]|\\left\s*\\\{|[(\[{])
     |(?P<close>\\right\s*[)\]]|\\right\s*\\\}|[)\]}])
     |(?P<pct>\\?%)
+    |(?P<fact>!(?<=[0-9)}]!))  # a factorial right after a number or a bracket: `5!`, `(n-1)!` (`x != y` is other)
     |(?P<frac>\\[dt]?frac(?![A-Za-z]))
     |(?P<sqrt>\\sqrt(?![A-Za-z]))
     |(?P<command>\\[A-Za-z]+)
@@ -64,6 +66,7 @@ _KIND = {
     "open": "(",
     "close": ")",
     "pct": "%",
+    "fact": "!",
     "frac": "f",
     "sqrt": "s",
     "word": "w",
@@ -71,7 +74,7 @@ _KIND = {
     "other": "?",
 }
 # What may stand on either side of a written ` x ` for it to mean multiplication: `2.5 x 6`, `(3) x 4`.
-_OPERAND_END = frozenset("n)%")
+_OPERAND_END = frozenset("n)%!")
 _OPERAND_START = frozenset("n(fs")
 # Token kind by group number (the named groups are the pattern's only capturing groups, so `lastindex` names one).
 _KIND_BY_INDEX = [""] * (_TOKEN.groups + 1)
@@ -79,10 +82,20 @@ for _name, _index in _TOKEN.groupindex.items():
     _KIND_BY_INDEX[_index] = _KIND[_name]
 
 
+_DEGREE_SIGN = re.compile(r"\^\s*\{?\s*\\circ(?![A-Za-z])\s*\}?")
+
+
+def without_degree_signs(text: str) -> str:
+    """`text` with each degree sign (`^\\circ`, `^{\\circ}`) blanked out by as many spaces: positions stay the same."""
+    return _DEGREE_SIGN.sub(lambda match: " " * len(match.group()), text)
+
+
 def tokenize(text: str) -> list[tuple[str, str]]:
     """Split `text` into (kind, text) tokens; `x`/`X` between two operands becomes multiplication."""
     tokens: list[tuple[str, str]] = []
     append = tokens.append
+    if "\\circ" in text:  # `90^\\circ - 45^\\circ`: the degree sign is a unit, wherever it stands
+        text = without_degree_signs(text)
     for match in _TOKEN.finditer(text):
         index = match.lastindex
         if index:  # None: only skipped characters were left at the end
@@ -199,8 +212,8 @@ class _Parser:
             elif kind == "f" and node[0] == "n" and self._mixed_number():  # 2\frac{1}{2} is 2 + 1/2
                 node = ("+", node, self.unary())
             elif (
-                kind == "(" or kind == "f" or kind == "s" or kind == "v"
-            ):  # implicit products: 2(3 + 4), 3\sqrt{2}, 2x
+                kind == "(" or kind == "f" or kind == "s" or kind == "v" or (kind == "n" and node[0] == "!")
+            ):  # implicit products: 2(3 + 4), 3\sqrt{2}, 2x, 4!2!
                 node = ("*", node, self.unary())
             else:
                 return node
@@ -233,9 +246,9 @@ class _Parser:
         else:
             node = self.primary()
             position = self.position
-        while kinds[position] == "%":
+        while kinds[position] == "%" or kinds[position] == "!":
+            node = (kinds[position], node)
             position += 1
-            node = ("%", node)
         if kinds[position] == "^":
             self.position = position + 1
             self.enter()
@@ -344,6 +357,8 @@ def evaluate(node: tuple) -> float:
         raise ExpressionError(f"variable {node[1]!r} has no value")
     if op == "%":
         return evaluate(node[1]) / 100.0
+    if op == "!":
+        return float(_factorial(evaluate(node[1])))
     if op == "sqrt":
         value = evaluate(node[1])
         if value < 0:
@@ -366,6 +381,13 @@ def evaluate(node: tuple) -> float:
     if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
         return value
     raise ExpressionError(f"magnitude above {MAX_MAGNITUDE:.0e}")
+
+
+def _factorial(value: float) -> int:
+    """n! for a whole n from 0 to MAX_FACTORIAL; ExpressionError otherwise (never a large computation)."""
+    if value != int(value) or not 0 <= value <= MAX_FACTORIAL:
+        raise ExpressionError(f"factorial of {value!r}: only whole numbers from 0 to {MAX_FACTORIAL}")
+    return math.factorial(int(value))
 
 
 def _power(left: float, right: float) -> float:

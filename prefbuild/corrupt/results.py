@@ -14,6 +14,7 @@ matched in one pass, and the left side of an `=` is read from at most `MAX_LEFT_
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from fractions import Fraction
@@ -32,6 +33,7 @@ from prefbuild.corrupt.expression import (
     parse_tokens,
     tokenize,
     trailing_expression,
+    without_degree_signs,
 )
 from prefbuild.corrupt.numbers import DIGITS, MAX_NUMBER_CHARS, NUMBER, NUMBER_END, NumberForm, matches_result
 
@@ -40,7 +42,7 @@ MAX_LEFT_CHARS = 240  # how far back from an `=` the left expression may start
 # `=` that is an equals sign: not part of <=, >=, !=, ==, => or \neq-like commands. The lookbehind comes after
 # the `=` (`(?<![<>!=\\]=)`: the character before it) so the pattern starts with a literal, which `re` searches
 # for directly instead of trying the pattern at every position (4x faster, same matches).
-_EQUALS = re.compile(r"=(?<![<>!=\\]=)(?![=>])")
+_EQUALS = re.compile(r"=(?<![<>=\\]=)(?<!(?<![0-9)}])!=)(?![=>])")
 # What may sit between `=` and the result's digits: spaces, currency, LaTeX spacing. The sign goes with it.
 _RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*(?:\\?\$)?"
@@ -57,7 +59,8 @@ _FRACTION_RESULT = re.compile(
 _MONOMIAL_RESULT = re.compile(
     r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
     r"(?P<number>[0-9]{1,12}(?:\.[0-9]{1,6})?)[ \t]*(?:\\[,;!][ \t]*)?"
-    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])|\\sqrt[ \t]*\{[ \t]*[0-9]{1,6}[ \t]*\})"
+    r"(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z])[A-Za-z](?![A-Za-z(])"
+    r"|\\sqrt[ \t]*(?:\{[ \t]*(?P<radicand>[0-9]{1,6})[ \t]*\}|(?P<digit>[0-9])(?![0-9])))"
     r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
     r"(?![A-Za-z0-9]|[ \t]*(?:[-+*/^×÷·(\[{!−]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])))"
 )
@@ -67,7 +70,7 @@ _MONOMIAL_RESULT = re.compile(
 # A degree sign followed by an operator continues too: `= 180^\circ - 73^\circ`.
 _CONTINUES = re.compile(
     r"[ \t]*(?:\^[ \t]*\{?[ \t]*\\circ[ \t]*\}?[ \t]*(?:[-+*×÷·−/]|\\(?:cdot|times|div)(?![A-Za-z]))"
-    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?!=)|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
+    r"|[-+*×÷·−]|\^(?![ \t]*\{?[ \t]*\\circ)|/(?![A-Za-z])|!(?:(?!=)|(?<=[0-9)}]!))|\(|\\(?:cdot|times|div|[dt]?frac|sqrt|pi"
     r"|pm|mp|binom|choose|left|mathbf|mathbb|vec|overline|sin|cos|tan|cot|sec|csc|log|ln|exp|[Aa]lpha|[Bb]eta"
     r"|[Gg]amma|[Dd]elta|[Tt]heta|[Ll]ambda|[Mm]u|[Ss]igma|[Pp]hi|[Oo]mega|[Tt]au|[Rr]ho|[Pp]si|[Ee]psilon)(?![A-Za-z]))"
 )
@@ -282,20 +285,49 @@ def _left_start(text: str, equals: int) -> int:
 # Every token that can make a tree more than a bare number starts with one of these characters or is one of these
 # words: an operator (`*`, `×`, `\cdot`, `x`, `times`, ...), a bracket (implicit product), `%`, `\frac`, `\sqrt`.
 # A left side without any of them parses to a number or nothing, so there is nothing to verify: no need to tokenise.
-_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%(\[{\\xX]|times|plus|minus")
+_MAY_OPERATE = re.compile(r"[-*×·∙⋅+−–/÷∕^%!(\[{\\xX]|times|plus|minus")
+
+
+def _left_stop(text: str, equals: int) -> int:
+    """Where the left side of the `=` at `equals` ends: at the `=`, or before the `&` of an `align` row
+    (`9-8+7\\times 6 &= 9-8+42`). A row that starts with `&=` continues the row before it, whose right side (up
+    to its `\\\\` row break) is this `=`'s left side: `&= 9-8+42 \\\\ &= 1+42` reads 9-8+42 as the left of 1+42."""
+    stop = equals
+    while stop and text[stop - 1] in " \t":
+        stop -= 1
+    if not stop or text[stop - 1] != "&":
+        return equals
+    stop -= 1
+    end = stop
+    while end and text[end - 1] in " \t\n":
+        end -= 1
+    if end >= 2 and text[end - 2 : end] == "\\\\" and text[end - 3 : end - 2] != "\\":
+        end -= 2  # the `\\\\` ends the row above, at its end or at the start of this row's line
+        while end and text[end - 1] in " \t\n":
+            end -= 1
+        return end
+    return stop
+
+
+def _left_span(text: str, equals: int) -> tuple[int, int]:
+    """The start and end of the text read for the left side of the `=` at `equals`."""
+    stop = _left_stop(text, equals) if "&" in text[max(0, equals - 8) : equals] else equals
+    return _left_start(text, stop), stop
 
 
 def _left_calculation(text: str, equals: int) -> tuple | None:
     """`_left_expression` when it may hold an operation, else None (a bare number is not a calculation)."""
-    start = _left_start(text, equals)
-    if _MAY_OPERATE.search(text, start, equals) is None:
+    # `_left_span` inlined: this runs for every `=` of every row
+    stop = _left_stop(text, equals) if "&" in text[max(0, equals - 8) : equals] else equals
+    start = _left_start(text, stop)
+    if _MAY_OPERATE.search(text, start, stop) is None:
         return None
-    return _parse_left(text, start, equals)
+    return _parse_left(text, start, stop)
 
 
 def _left_expression(text: str, equals: int) -> tuple | None:
     """The parsed expression just left of the `=` at `equals`, or None when there is none to verify."""
-    return _parse_left(text, _left_start(text, equals), equals)
+    return _parse_left(text, *_left_span(text, equals))
 
 
 # The last number of a left side that follows a word: `Natalia sold 48/2`, `5 apples and 3 * 4`, `costs $12 + 3`.
@@ -353,10 +385,15 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
     return None
 
 
+_FACTOR_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])|\()")
+
+
 def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
     """A `= \\frac{a}{b}` result; its left side is read unless its value is in `unneeded`."""
     match = _FRACTION_RESULT.match(text, position)
     if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
+        return None
+    if _FACTOR_AFTER.match(text, match.end()):  # `= \\frac{1}{2}x(2x-1)`, `= \\frac{2}{3}x^2`: a coefficient
         return None
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
@@ -374,6 +411,19 @@ def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset 
     return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
 
 
+def _verify_surd(text: str, equals: int, coefficient: Fraction, radicand: int) -> str:
+    """ "verified" when the left side of the `=` evaluates to `coefficient` times the square root of `radicand`."""
+    node = _left_calculation(text, equals)
+    if node is None or not has_operation(node):
+        return "unverified"
+    try:
+        value = abs(evaluate(node))
+    except ExpressionError:
+        return "unverified"
+    expected = float(coefficient) * math.sqrt(radicand)
+    return "verified" if abs(value - expected) <= 1e-9 * max(1.0, expected) else "unverified"
+
+
 def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
     """A `= 12\\pi` / `= 4x` result; its left side is read unless its value is in `unneeded`."""
     match = _MONOMIAL_RESULT.match(text, position)
@@ -383,7 +433,10 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
     value = _fraction(match.group("number"))
     symbol = match.group("symbol")
     tier = "unverified"
-    if not symbol.startswith("\\sqrt") and value and (value not in unneeded or match.group("sign")):
+    if symbol.startswith("\\sqrt"):  # `\\sqrt{2\\cdot169}=13\\sqrt2`: the left computes 13 times the root
+        if value not in unneeded or match.group("sign"):
+            tier = _verify_surd(text, equals, value, int(match.group("radicand") or match.group("digit")))
+    elif value and (value not in unneeded or match.group("sign")):
         power = int(match.group("braced") or match.group("power") or 1)
         low = max(0, equals - MAX_LEFT_CHARS)
         line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
@@ -400,6 +453,57 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
 # Where the right side of an `=` ends: a line break, a math delimiter (not `\\$`), `\\]`, `\\\\`, a clause break
 _RIGHT_STOP = re.compile(r"\n|(?<!\\)\$|\\\]|\\\\|[.,;:] |=")
 _TERM_EDGE = frozenset("^_{}")
+_SUM_SIGNS = frozenset("+-−")
+# A number of a chain step: `NUMBER`, or one glued to the product command before it (`10\\cdot49`)
+_TERM_NUMBER = re.compile(rf"(?:(?<=\\cdot)|(?<=\\times)|(?<![0-9A-Za-z_.,])){DIGITS}{NUMBER_END}")
+# A sign or product operator next to a number inside a group: the number is a term or factor of it
+_SIGN_AFTER = re.compile(r"[ \t]*(?:[-+−*]|\\cdot(?![A-Za-z])|\\times(?![A-Za-z]))")
+_SIGN_BEFORE = re.compile(r"(?:[-+−*]|\\cdot|\\times)[ \t]*\Z")
+_DEGREES = re.compile(r"\^[ \t]*\{?[ \t]*\\circ(?![A-Za-z])")
+# A right side that opens with a group or a coefficient rather than a number: `= \\sqrt{25+144}`, `= \\frac{16+50}{6}`,
+# `= (15)(4)`, `= -\\left(63-60\\right)`.
+_OPENS_GROUP = re.compile(r"[ \t]*-?[ \t]*(?:\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\left[ \t]*\(|\()")
+
+
+def _is_term(text: str, start: int, stop: int) -> bool:
+    """Whether the number at `start:stop` of a right side may be a term: not next to `^` or `_` (an exponent, a
+    base, an index), and next to a brace only as a term of a sum inside the group (`\\frac{16+50}{6}`,
+    `\\sqrt{25+144}`: 16 and 50, 25 and 144) or as a whole radicand or numerator (`\\sqrt{48}`, `\\frac{15}{64}`'s
+    15), never another group's whole content (`\\frac{15}{64}`'s 64, `2^{10}`) nor in a group after `^` or `_` (an
+    exponent or index: `2^{3+4}`)."""
+    before, after = text[start - 1 : start], text[stop : stop + 1]
+    if before not in _TERM_EDGE and after not in _TERM_EDGE:
+        return True
+    if after == "^" and _DEGREES.match(text, stop):  # `90^\\circ - 65^\\circ`: a degree sign is a unit
+        return before not in _TERM_EDGE
+    if before in "^_" or after in "^_":
+        return False
+    if before == "{":
+        if after == "}":  # the whole group: a radicand (`\\sqrt{13 - 9} = \\sqrt{4}`) or a fraction's numerator
+            return text.endswith("\\sqrt{", 0, start) or text.endswith("frac{", 0, start)
+        if text[start - 2 : start - 1] in ("^", "_"):
+            return False
+        if not _SIGN_AFTER.match(text, stop):
+            return False
+    if after == "}":
+        if not _SIGN_BEFORE.search(text, max(0, start - 12), start):
+            return False
+        brace = text.rfind("{", max(0, start - MAX_LEFT_CHARS), start)
+        if brace < 1 or text[brace - 1] in "^_":
+            return False
+    return True
+
+
+_DENOMINATOR = re.compile(r"\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+
+
+def _numerator_of(text: str, start: int, stop: int) -> int | None:
+    """The denominator when the number at `start:stop` is the whole numerator of `\\frac{N}{D}` (0 when D is not a
+    plain number: the numerator is then no term), else None."""
+    if text[start - 1 : start] != "{" or text[stop : stop + 1] != "}" or not text.endswith("frac{", 0, start):
+        return None
+    found = _DENOMINATOR.match(text, stop)
+    return int(found.group(1)) if found else 0
 
 
 def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
@@ -410,7 +514,10 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
         end = stop.start()
     tokens: list[tuple[str, str]] = []
     ends: list[int] = []
-    for match in _TOKEN.finditer(text, position, end):
+    source = text
+    if "\\circ" in text[position:end]:  # `= 90^\\circ - 65^\\circ`: degree signs are units (blanked, same length)
+        source = text[:position] + without_degree_signs(text[position:end])
+    for match in _TOKEN.finditer(source, position, end):
         index = match.lastindex
         if not index:
             continue
@@ -430,27 +537,66 @@ def _right_expression(text: str, position: int) -> tuple[tuple, int] | None:
     return None
 
 
+_LOOSE_DIGITS = re.compile(DIGITS)  # every digit run, thousands separators included (`60,\\!000`)
+
+
+def _may_have_new_number(text: str, equals: int, position: int, discard: frozenset | set) -> bool:
+    """Whether the right of the `=` at `equals` has a number that `_chain_terms` could keep: any digit run (a
+    superset of its terms) whose value is not 1, not on the left (read from where `_chain_terms` reads it, or
+    later: a subset of what it excludes) and not dropped by `discard`. Cheap regex work only."""
+    limit = min(len(text), position + MAX_LEFT_CHARS)
+    found = _RIGHT_STOP.search(text, position, limit)
+    end = found.start() if found is not None else limit
+    values = set()
+    for match in _LOOSE_DIGITS.finditer(text, position, end):
+        start, stop = match.span()
+        if stop - start <= 40 and (
+            (text[start - 1] not in _TERM_EDGE and text[stop : stop + 1] not in _TERM_EDGE)
+            or _is_term(text, start, stop)
+        ):
+            value = _fraction(match.group())
+            if value != 1 and (value not in discard or unary_minus(text, start)):
+                values.add(value)
+    if not values:
+        return False
+    stop = _left_stop(text, equals)
+    start = _left_start(text, stop)
+    return not values <= {_fraction(number) for number in _TERM_NUMBER.findall(text, start, stop) if len(number) <= 40}
+
+
 def _chain_terms(text: str, equals: int, position: int, discard: frozenset = frozenset()) -> list[Result]:
     """New numbers on the right of a checked equality: in `$1.50 + 5 \\cdot $0.25 = $1.50 + $1.25`, 1.25 (both
     sides evaluate to 2.75, and 1.25 is not on the left). Numbers next to `^`, `_` or braces are not terms.
     When every new number has a value in `discard` (given, and the caller drops it), the sides are not checked."""
+    # A right side that opens with a group (`= \\frac{…}`, `= (…)`) is checked for a possible term first: most have
+    # none (a plain fraction, a function's argument), and neither side need be parsed then
+    if _RESULT.match(text, position) is None and not _may_have_new_number(text, equals, position, discard):
+        return []
     right = _right_expression(text, position)
     if right is None:
         return []
     node, end = right
     if not has_operation(node):
         return []
-    low = max(0, equals - MAX_LEFT_CHARS)
-    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), low)
-    seen = {_fraction(number) for number in NUMBER.findall(text, line_start, equals) if len(number) <= 40}
+    stop = _left_stop(text, equals)
+    low = max(0, stop - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, stop), text.rfind("=", low, stop), low)
+    seen = {_fraction(number) for number in _TERM_NUMBER.findall(text, line_start, stop) if len(number) <= 40}
     terms = []
-    for match in NUMBER.finditer(text, position, end):
+    for match in _TERM_NUMBER.finditer(text, position, end):
         start, stop = match.span()
-        if stop - start > 40 or text[start - 1 : start] in _TERM_EDGE or text[stop : stop + 1] in _TERM_EDGE:
+        if stop - start > 40 or not _is_term(text, start, stop):
             continue
         value = _fraction(match.group())
-        if value not in seen:
-            terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+        # a new 1 is a unit put in, not a result: `\\frac{0.1}{0.004}\\cdot\\frac{1000}{1000}`, `7^4-7^3=7^3(7-1)`
+        if value not in seen and value != 1:
+            denominator = _numerator_of(text, start, stop)
+            if denominator is None:
+                terms.append(Result(start, stop, "verified_term", None, value, None, equals))
+            elif denominator and value != denominator:  # a numerator: compared and changed as the fraction
+                terms.append(
+                    Result(start, stop, "verified_term", None, Fraction(value, denominator), denominator, equals)
+                )
     if not any(term.value not in discard or unary_minus(text, term.start) for term in terms):
         return []
     left = _left_expression(text, equals)
@@ -464,7 +610,54 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
         return []
     if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
         return []
+    while node[0] == "sqrt" and left[0] == "sqrt":  # `\\sqrt{338} = \\sqrt{2\\cdot169}`: compare the radicands
+        node, left = node[1], left[1]
+    factors = _direct_factors(node, 1, [])
+    multiplied = sum(sign > 0 for _, sign in factors)
+    if multiplied > 1 or len(factors) - multiplied > 1:  # `1/64` is a fraction, not a product
+        # A product rewritten as another product: a new factor is a result only when the left's factors compute it
+        # (`5 \\cdot 7 \\cdot 97 = 35 \\cdot 97`, `\\frac{180 \\cdot 4}{6} = 30 \\cdot 4`, `(1+2+4+8)(1+3) = (15)(4)`),
+        # not when the product is factorised anew (`8 = 1 \\cdot 8 = 2 \\cdot 4`, `\\frac{14!}{11!3!} = \\frac{14 \\times
+        # 13 \\times 12}{3 \\times 2 \\times 1}`): those factors are operands
+        right_factors = {abs(value) for value, _ in factors}
+        products = _factor_products(_direct_factors(left, 1, []))
+        terms = [
+            term
+            for term in terms
+            if float(term.value) not in right_factors
+            or any(abs(product - float(term.value)) <= 1e-9 * max(1.0, product) for product in products)
+        ]
     return terms
+
+
+MAX_FACTORS = 10  # factors of a product whose sub-products `_factor_products` lists (2**10 at most)
+
+
+def _direct_factors(node: tuple, sign: int, found: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The factors of a product tree with their side (1: multiplied, -1: divided): `\\frac{180 \\cdot 4}{6}` →
+    180, 4 and 6 (divided); a sum, a power, a factorial or a root is one factor (its value)."""
+    op = node[0]
+    if op == "neg":
+        return _direct_factors(node[1], sign, found)
+    if op == "*" or op == "/":
+        _direct_factors(node[1], sign, found)
+        return _direct_factors(node[2], -sign if op == "/" else sign, found)
+    try:
+        found.append((evaluate(node), sign))
+    except ExpressionError:
+        pass
+    return found
+
+
+def _factor_products(factors: list[tuple[float, int]]) -> set[float]:
+    """The magnitudes of the products of every non-empty sub-collection of `factors` (divided ones divide)."""
+    products: set[float] = set()
+    for value, sign in factors[:MAX_FACTORS]:
+        if value == 0:
+            continue
+        factor = abs(value) if sign > 0 else 1 / abs(value)
+        products |= {product * factor for product in products} | {factor}
+    return products
 
 
 UNREAD = "unread"  # the tier of a result `direct_results` did not verify because the caller only needs its span
@@ -487,7 +680,8 @@ def direct_results(
     results with such values are not verified either (the `final_result` fallback reads neither their tier nor
     their expression: a fraction's slip changes its numerator, a monomial has no expression)."""
     results = []
-    continuing = []
+    continuing: list[int] = []
+    grouped: list[int] = []
     unneeded = frozenset(discard) | frozenset(unread) if discard or unread else frozenset()
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
@@ -505,6 +699,15 @@ def direct_results(
                     results.append(other)
             elif match is not None:
                 continuing.append(equals.start())
+            elif _OPENS_GROUP.match(text, position):
+                grouped.append(equals.start())
+                if "(" in text[position : position + 12]:
+                    results += [
+                        found
+                        for found in _tuple_results(text, equals.start(), position)
+                        if (found.value not in discard or unary_minus(text, found.start))
+                        and not (protected and protected.overlaps(found.start, found.end))
+                    ]
             continue
         start, end = match.span("number")
         if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
@@ -518,7 +721,98 @@ def direct_results(
             continue
         tier, expression = _verify(text, equals.start(), match, form)
         results.append(Result(start, end, tier, expression, written, None, equals.start()))
-    return results, continuing
+    if "\\approx" in text:
+        results += _approximate_results(text, protected, discard, unread)
+    return results, continuing, grouped
+
+
+_APPROX = re.compile(r"\\approx(?![A-Za-z])")
+
+
+def _approximate_results(
+    text: str, protected: Spans, discard: set | frozenset, unread: set | frozenset
+) -> list[Result]:
+    """`\\frac{1000}{23} \\approx 43.48`: a rounded result, kept only when its left side computes it to the written
+    places (`\\pi \\approx 3.1416` states a constant and is left alone)."""
+    found = []
+    for approx in _APPROX.finditer(text):
+        match = _RESULT.match(text, approx.end())
+        if match is None or _CONTINUES.match(text, match.end()):
+            continue
+        start, end = match.span("number")
+        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
+            continue
+        form = NumberForm.parse(match.group("number"))
+        written = _form_value(form)
+        if (written in discard and not unary_minus(text, start)) or written in unread:
+            continue
+        tier, expression = _verify(text, approx.start(), match, form)
+        if tier == "verified":
+            found.append(Result(start, end, tier, expression, written, None, approx.start()))
+    return found
+
+
+# `= (3, 7)`, `= \\left(\\frac{27}{2}, -\\frac{11}{2}\\right)`: a tuple of 2 to 4 numbers or fractions
+_TUPLE = re.compile(r"[ \t]*(?:\\left[ \t]*)?\(([^()=]{1,100}?)(?:\\right[ \t]*)?\)")
+_COMPONENT = re.compile(
+    r"[ \t]*(?P<sign>-)?[ \t]*(?:(?P<number>[0-9]{1,15}(?:\.[0-9]{1,6})?)"
+    r"|\\[dt]?frac[ \t]*\{[ \t]*(?P<numerator>[0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*(?P<denominator>[0-9]{1,9})[ \t]*\})[ \t]*"
+)
+
+
+def _tuple_results(text: str, equals: int, position: int) -> list[Result]:
+    """The components of a tuple result (`\\left(\\frac{2+4}{2}, \\frac{5+9}{2}\\right) = (3, 7)`), each verified
+    when the left side is a tuple of as many expressions and the matching one computes it (a fraction component
+    by its numerator, like a fraction result). Components that do not compute are not results."""
+    match = _TUPLE.match(text, position)
+    if match is None or "," not in match.group(1) or _CONTINUES.match(text, match.end()):
+        return []
+    right_parts = match.group(1).split(",")
+    stop = _left_stop(text, equals)
+    while stop and text[stop - 1] in " \t":
+        stop -= 1
+    if not 2 <= len(right_parts) <= 4 or text[stop - 1 : stop] != ")":
+        return []
+    # the left tuple: back from its closing bracket to the opening one at the same depth
+    depth, index, low = 0, stop - 1, max(0, stop - MAX_LEFT_CHARS)
+    commas = []
+    while index >= low:
+        char = text[index]
+        if char in ")]}":
+            depth += 1
+        elif char in "([{":
+            depth -= 1
+            if depth == 0:
+                break
+        elif char == "," and depth == 1:
+            commas.append(index)
+        index -= 1
+    if index < low or len(commas) + 1 != len(right_parts):
+        return []
+    closing = stop - (7 if text.endswith("\\right)", 0, stop) else 1)
+    bounds = [index + 1, *sorted(comma + 1 for comma in commas)]
+    ends = [*sorted(commas), closing]
+    found = []
+    offset = match.start(1)
+    for part, left_start, left_end in zip(right_parts, bounds, ends):
+        component = _COMPONENT.fullmatch(part)
+        if component is not None:
+            try:
+                node = parse_expression(text[left_start:left_end])
+                computed = polynomial(node) if has_operation(node) else ()
+            except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+                computed = ()
+            if len(computed) == 1:
+                denominator = int(component.group("denominator") or 0) or None
+                span = component.span("numerator" if denominator else "number")
+                written = component.group("numerator") or component.group("number")
+                value = Fraction(int(written), denominator) if denominator else _fraction(written)
+                if abs(computed[0]) == value and (computed[0] < 0) == bool(component.group("sign")):
+                    found.append(
+                        Result(offset + span[0], offset + span[1], "verified", node, value, denominator, equals)
+                    )
+        offset += len(part) + 1
+    return found
 
 
 def _verify(text: str, equals: int, match: re.Match, form: NumberForm) -> tuple[str, tuple | None]:
@@ -577,8 +871,8 @@ def find_results(text: str, protected: Spans | list[tuple[int, int]] | None = No
     """Every result outside the final answer: `= number` results tiered "verified", "solved" or "unverified",
     and the "verified_term" numbers of checked equality chains (in text order)."""
     protected = _as_spans(protected, text)
-    results, continuing = direct_results(text, protected)
-    results = solve_unverified(text, results) + chain_terms(text, continuing, protected)
+    results, continuing, grouped = direct_results(text, protected)
+    results = solve_unverified(text, results) + chain_terms(text, continuing + grouped, protected)
     return sorted(results, key=lambda result: result.start)
 
 
@@ -643,9 +937,13 @@ def _answer_value(answer: str) -> frozenset[Fraction]:
     # "We are given that the answer is 18, so we can write: 3x - 6 = 18.": the answer is what precedes the clause
     for stop in (", so ", ", we ", ", which ", "; ", ". ", " so "):
         answer = answer.split(stop, 1)[0]
-    answer = answer.strip().strip(".").strip("$").strip()
+    answer = answer.strip(" \t.$")
     if not answer or len(answer) > 200:
         return frozenset()
+    if "=" in answer:  # "so the answer is $6840+120=\\boxed{6960}$": the answer is what the last `=` gives
+        answer = answer.rsplit("=", 1)[1].strip(" \t.$")
+    if answer.startswith("\\boxed{") and answer.endswith("}"):
+        answer = answer[7:-1].strip(" \t.$")
     return _plain_answer_value(answer.replace("\\%", "").replace("%", "").replace("\\$", "").strip())
 
 
