@@ -27,7 +27,7 @@ from prefbuild.corrupt.expression import evaluate, has_operation, parse_expressi
 from prefbuild.corrupt.numbers import DIGITS, NUMBER_END
 from prefbuild.seeding import row_rng
 
-VERSION = "2.1.0"
+VERSION = "2.2.0"
 
 ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _RESULT_AFTER = re.compile(DIGITS + NUMBER_END)
