@@ -709,13 +709,10 @@ def direct_results(
                         and not (protected and protected.overlaps(found.start, found.end))
                     ]
             continue
-        start, end = match.span("number")
-        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
+        number = _readable_number(text, match, protected, discard)
+        if number is None:
             continue
-        form = NumberForm.parse(match.group("number"))
-        written = _form_value(form)
-        if written in discard and not unary_minus(text, start):
-            continue
+        start, end, form, written = number
         if written in unread:
             results.append(Result(start, end, UNREAD, None, written, None, equals.start()))
             continue
@@ -724,6 +721,21 @@ def direct_results(
     if "\\approx" in text:
         results += _approximate_results(text, protected, discard, unread)
     return results, continuing, grouped
+
+
+def _readable_number(
+    text: str, match: re.Match, protected: Spans, discard: set | frozenset
+) -> tuple[int, int, NumberForm, Fraction] | None:
+    """The span, form and value of `match`'s number, or None when it is protected, too long, or a discarded value
+    (a given number, unless written with a unary minus)."""
+    start, end = match.span("number")
+    if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
+        return None
+    form = NumberForm.parse(match.group("number"))
+    written = _form_value(form)
+    if written in discard and not unary_minus(text, start):
+        return None
+    return start, end, form, written
 
 
 _APPROX = re.compile(r"\\approx(?![A-Za-z])")
@@ -739,13 +751,10 @@ def _approximate_results(
         match = _RESULT.match(text, approx.end())
         if match is None or _CONTINUES.match(text, match.end()):
             continue
-        start, end = match.span("number")
-        if (protected and protected.overlaps(start, end)) or end - start > MAX_NUMBER_CHARS:
+        number = _readable_number(text, match, protected, discard)
+        if number is None or number[3] in unread:
             continue
-        form = NumberForm.parse(match.group("number"))
-        written = _form_value(form)
-        if (written in discard and not unary_minus(text, start)) or written in unread:
-            continue
+        start, end, form, written = number
         tier, expression = _verify(text, approx.start(), match, form)
         if tier == "verified":
             found.append(Result(start, end, tier, expression, written, None, approx.start()))
