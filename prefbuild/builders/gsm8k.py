@@ -16,6 +16,7 @@ from prefbuild.builders.base import Builder, Row, RowOutcome
 from prefbuild.builders.math_rows import (
     CORRUPTION_SCHEMA,
     DEFAULT_SLIP_MODEL,
+    ENGINE_VERSION,
     check_options,
     content_id,
     corruption_options,
@@ -27,7 +28,7 @@ from prefbuild.corrupt.expression import evaluate, has_operation, parse_expressi
 from prefbuild.corrupt.numbers import DIGITS, NUMBER_END
 from prefbuild.seeding import row_rng
 
-VERSION = "2.2.0"
+VERSION = ENGINE_VERSION
 
 ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>=]*)>>")
 _RESULT_AFTER = re.compile(DIGITS + NUMBER_END)

@@ -20,6 +20,9 @@ from prefbuild.errors import PrefbuildError
 # MetaMathQA's longest responses are a few thousand characters (MATH train's longest solution: 6,767); a response
 # eight times that is not a worked solution, and skipping it bounds each row's work.
 MAX_RESPONSE_CHARS = 50_000
+# The corruption engine's version: the metamath and gsm8k builders both run it, so their output changes with it
+# and their versions move together (a builder-only change would give that builder its own version).
+ENGINE_VERSION = "2.2.0"
 # A digit followed by MAX_NUMBER_CHARS more digits: the same texts as `[0-9]{101}`, found in about half its time
 _LONG_NUMBER = re.compile(f"[0-9](?=[0-9]{{{MAX_NUMBER_CHARS}}})")
 

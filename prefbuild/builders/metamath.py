@@ -28,6 +28,7 @@ from prefbuild.builders.base import Builder, Row, RowOutcome
 from prefbuild.builders.math_rows import (  # re-exported: these names were first defined here
     CORRUPTION_SCHEMA,
     DEFAULT_SLIP_MODEL,
+    ENGINE_VERSION,
     MAX_RESPONSE_CHARS,
     check_options,
     content_id,
@@ -39,7 +40,7 @@ from prefbuild.corrupt import corrupt_row
 from prefbuild.errors import PrefbuildError
 from prefbuild.seeding import row_rng
 
-VERSION = "2.2.0"
+VERSION = ENGINE_VERSION
 DEFAULT_EVAL_SIZE = 1000
 
 
