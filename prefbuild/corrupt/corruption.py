@@ -80,6 +80,7 @@ from prefbuild.corrupt.results import (
     answer_lines,
     boxed_result,
     chain_terms,
+    context_terms,
     direct_results,
     final_answer_values,
     given_values,
@@ -276,6 +277,12 @@ def candidate_numbers(
         # right sides that open with a group (`= \\sqrt{25+144}`, `= (15)(4)`): their terms are read only when no
         # other checked result qualifies, which keeps this work off most rows
         intermediate += keep(chain_terms(text, grouped, spans, droppable))
+        checked = [result for result in intermediate if result.tier in _CHECKED]
+    if not checked:
+        # steps that compute one part of an expression and carry the rest (`(2\\cdot 3 + 5)^2 = 11^2`): read only
+        # when nothing above qualifies, like the grouped right sides
+        taken = {result.start for result in intermediate}
+        intermediate += [result for result in keep(context_terms(text, spans)) if result.start not in taken]
         checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
         return checked, None

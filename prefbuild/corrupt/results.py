@@ -248,8 +248,19 @@ def answer_lines(text: str) -> list[re.Match]:
     # Every match holds `####`: start at the line of the first one (`^` still sees the line break before `pos`)
     found = list(_HASH_LINE.finditer(text, text.rfind("\n", 0, first) + 1)) if first >= 0 else []
     for pattern in (_ANSWER_IS, _VALUE_IS):
-        found += [match for match in pattern.finditer(text) if match.start() and text[match.start() - 1] in "Tt"]
+        found += [
+            match
+            for match in pattern.finditer(text)
+            if match.start() and text[match.start() - 1] in "Tt" and not _boxed_in_prose(match)
+        ]
     return found
+
+
+def _boxed_in_prose(match: re.Match) -> bool:
+    """"the answer is \\[2^3+3^3+5^3=8+27+125=\\boxed{160}.\\]": a line of prose that boxes its answer states it in
+    the box (protected as every box is); the calculation before the box is reasoning like any other."""
+    answer = match.group("answer")
+    return "\\boxed" in answer and not answer.startswith(":")
 
 
 def protected_spans(text: str, lines: list[re.Match] | None = None) -> list[tuple[int, int]]:
@@ -388,9 +399,25 @@ def _parse_left(text: str, start: int, equals: int) -> tuple | None:
 _FACTOR_AFTER = re.compile(r"[ \t]*(?:[A-Za-z](?![A-Za-z])|\()")
 
 
+# `$p = 2/3$`, `$4/6=2/3$`: in LaTeX text a fraction in lowest terms written with a slash is a fraction result too
+# (not `= 12/3 = 4`, an expression that the next `=` evaluates, nor `= 2/3 x`, a coefficient)
+_SLASH_RESULT = re.compile(
+    r"[ \t]*(?:\\[,;! ]|\\?\$|[ \t])*(?P<sign>[-−])?[ \t]*"
+    r"(?P<number>[0-9]{1,9})[ \t]*/[ \t]*(?P<denominator>[0-9]{1,9})(?![0-9.,]|[ \t]*=|\\!)"
+)
+
+
 def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset = frozenset()) -> Result | None:
-    """A `= \\frac{a}{b}` result; its left side is read unless its value is in `unneeded`."""
+    """A `= \\frac{a}{b}` result, or in LaTeX text `= a/b` in lowest terms; its left side is read unless its value
+    is in `unneeded`."""
     match = _FRACTION_RESULT.match(text, position)
+    if match is None and "\\" in text:
+        match = _SLASH_RESULT.match(text, position)
+        if match is not None and (
+            math.gcd(int(match.group("number")), int(match.group("denominator"))) != 1
+            or int(match.group("denominator")) == 1
+        ):
+            return None
     if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
         return None
     if _FACTOR_AFTER.match(text, match.end()):  # `= \\frac{1}{2}x(2x-1)`, `= \\frac{2}{3}x^2`: a coefficient
@@ -612,6 +639,12 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
         return []
     while node[0] == "sqrt" and left[0] == "sqrt":  # `\\sqrt{338} = \\sqrt{2\\cdot169}`: compare the radicands
         node, left = node[1], left[1]
+    return _refactored(terms, left, node)
+
+
+def _refactored(terms: list[Result], left: tuple, node: tuple) -> list[Result]:
+    """`terms` of the right side `node` less the new factors of a product rewritten as a product that the left's
+    factors do not compute."""
     factors = _direct_factors(node, 1, [])
     multiplied = sum(sign > 0 for _, sign in factors)
     if multiplied > 1 or len(factors) - multiplied > 1:  # `1/64` is a fraction, not a product
@@ -627,6 +660,167 @@ def _chain_terms(text: str, equals: int, position: int, discard: frozenset = fro
             if float(term.value) not in right_factors
             or any(abs(product - float(term.value)) <= 1e-9 * max(1.0, product) for product in products)
         ]
+    return terms
+
+
+# Context steps: `(2\\cdot 3 + 5)^2 = 11^2`, `f(2^2-6)=f(-2)`, `32+8+4-6+r=38+r`, `\\sqrt{(-5-7)^2 + (-2-3)^2} =
+# \\sqrt{144 + 25}`. A step that computes one part of an expression and carries the rest unchanged: both sides
+# share a run of tokens before and after the part (the context), the two parts parse, the left part computes and
+# both evaluate to the same value. How tightly each token binds, for the parts' edges: a part next to an operator
+# must bind at least as tightly as that operator needs (`10 - 3 + 4 = 10 - 7` is no such step).
+MAX_CONTEXT_TOKENS = 80  # longer sides are not compared token by token
+_NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}  # the loosest part an operator before it allows (+1)
+_SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
+_NEEDS_AFTER = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4, "!": 4, "%": 4}
+
+
+def _spanned_tokens(text: str, start: int, end: int) -> list[tuple[str, str, int, int]]:
+    """The tokens of `text[start:end]` as (kind, text, start, end); degree signs are blanked (a unit)."""
+    while end > start and (text[end - 1] in " \t\n" or text[end - 2 : end] in _SPACING_COMMANDS):
+        end -= 1 if text[end - 1] in " \t\n" and text[end - 2 : end] not in _SPACING_COMMANDS else 2
+    source = text
+    if "\\circ" in text[start:end]:
+        source = text[:start] + without_degree_signs(text[start:end])
+    tokens = []
+    for match in _TOKEN.finditer(source, start, end):
+        index = match.lastindex
+        if index:
+            tokens.append((_KIND_BY_INDEX[index], match[index].rstrip(), match.start(index), match.end(index)))
+    return tokens
+
+
+def _binding(tokens: list[tuple[str, str, int, int]]) -> int:
+    """How tightly a part binds: 1 a sum (or a leading sign), 2 a product, 3 a power, 4 one operand."""
+    loosest, depth, previous = 4, 0, ""
+    for kind, _, _, _ in tokens:
+        if kind == "(":
+            if depth == 0 and previous in ("n", ")", "!", "%"):
+                loosest = min(loosest, 2)  # `2(3+4)`: an implicit product
+            depth += 1
+        elif kind == ")":
+            depth -= 1
+        elif depth == 0:
+            if kind in "+-":
+                loosest = 1
+            elif kind in "*/" or (kind in "nfs" and previous in ("n", ")", "!", "%")):
+                loosest = min(loosest, 2)
+            elif kind in "^!%":
+                loosest = min(loosest, 3)
+        previous = kind
+    return loosest
+
+
+def _part_fits(part: list, before: tuple | None, after: tuple | None) -> bool:
+    """Whether `part`, between the context tokens `before` and `after`, is one operand of what surrounds it."""
+    needed = 0
+    if before is not None:
+        needed = _NEEDS_BEFORE.get(before[0], 3 if before[0] in ("n", ")", "!", "%") else 0)
+    if after is not None:
+        needed = max(needed, _NEEDS_AFTER.get(after[0], 3 if after[0] in ("n", "(", "f", "s") else 0))
+    return _binding(part) >= needed
+
+
+def _balanced(tokens: list) -> bool:
+    depth = 0
+    for token in tokens:
+        depth += (token[0] == "(") - (token[0] == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, tuple | None] | None:
+    """The parts of a context step (the left part, the right part, the context token before them and the one
+    after), with the longest shared suffix and then the longest shared prefix that leave both parts whole."""
+    most = 0
+    while most < len(right) - 1 and most < len(left) - 1 and left[-1 - most][:2] == right[-1 - most][:2]:
+        most += 1
+    for suffix in range(most, -1, -1):
+        left_rest, right_rest = left[: len(left) - suffix], right[: len(right) - suffix]
+        keys = [token[:2] for token in left_rest]
+        after = right[len(right) - suffix] if suffix else None
+        for prefix in range(len(right_rest) - 1, -1, -1):
+            if prefix + suffix == 0:
+                return None  # no context: a plain `=`, read by the other rules
+            if prefix:
+                wanted = [token[:2] for token in right_rest[:prefix]]
+                at = next((i for i in range(len(keys) - prefix, -1, -1) if keys[i : i + prefix] == wanted), -1)
+                if at < 0 or wanted[-1][0] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
+                    continue
+                left_part = left_rest[at + prefix :]
+            else:  # the left part starts after the last word or unknown character (prose before the expression)
+                cut = max((i + 1 for i, token in enumerate(left_rest) if token[0] in "w?"), default=0)
+                left_part = left_rest[cut:]
+                opened = sum(token[0] == "(" for token in left_part) - sum(token[0] == ")" for token in left_part)
+                while opened > 0 and left_part and left_part[0][0] == "(":  # `\\[(99+1)^3 = 100^3`: a display's
+                    left_part, opened = left_part[1:], opened - 1
+            right_part = right_rest[prefix:]
+            if left_part and _balanced(left_part) and _balanced(right_part):
+                return left_part, right_part, (right_rest[prefix - 1] if prefix else None), after
+    return None
+
+
+def _context_terms(text: str, equals: int) -> list[Result]:
+    """The numbers a context step computes right of the `=` at `equals` (see `MAX_CONTEXT_TOKENS`): the part's
+    value when the right part is one number (`11` in `= 11^2`), else its new terms (`144` and `25`)."""
+    start, stop = _left_span(text, equals)
+    position = equals + 1
+    limit = min(len(text), position + MAX_LEFT_CHARS)
+    found = _RIGHT_STOP.search(text, position, limit)
+    end = found.start() if found is not None else limit
+    left, right = _spanned_tokens(text, start, stop), _spanned_tokens(text, position, end)
+    if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
+        return []
+    found = _context_parts(left, right)
+    if found is None:
+        return []
+    left_part, right_part, before, after = found
+    if before is not None and (before[0] == "^" or before[1] == "_" or text[before[2] - 1 : before[2]] in ("^", "_")):
+        return []  # an exponent or an index (`2^{3+4} = 2^{7}`, `a_{2+1} = a_3`): not a result
+    if not _part_fits(left_part, before, after) or not _part_fits(right_part, before, after):
+        return []
+    try:
+        left_node = parse_tokens([token[:2] for token in left_part])
+        right_node = parse_tokens([token[:2] for token in right_part])
+        if not has_operation(left_node):
+            return []
+        left_value, right_value = evaluate(left_node), evaluate(right_node)
+    except ExpressionError:
+        return []
+    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
+        return []
+    numbers = [token for token in right_part if token[0] == "n"]
+    single = len(right_part) - (right_part[0][0] == "-") == 1 and bool(numbers)  # one number: the part's value
+    if [token[0] for token in right_part] == list("f(n)(n)") and numbers[0][1] != "0":
+        # `\\frac{3}{6} \\cdot 11 = \\frac{1}{2} \\cdot 11`: a fraction, changed in its numerator
+        (_, written, number_start, number_end), denominator = numbers[0], int(_fraction(numbers[1][1]))
+        if denominator <= 0 or numbers[1][1] != str(denominator):
+            return []
+        value = Fraction(_fraction(written), denominator)
+        return [Result(number_start, number_end, "verified_term", None, value, denominator, equals)]
+    if not single and (
+        (any(token[0] == "^" for token in right_part) and not any(token[0] == "^" for token in left_part))
+        or (_binding(left_part) == 1 and _binding(right_part) == 2)
+    ):
+        return []  # a factorisation (`\\sqrt{8\\cdot50}=\\sqrt{(2\\cdot2)^2\\cdot5^2}`, `6+4\\sqrt2 = 2(3+2\\sqrt2)`): operands
+    seen = {_fraction(token[1]) for token in left_part if token[0] == "n" and len(token[1]) <= 40}
+    terms = []
+    for kind, written, number_start, number_end in numbers:
+        if number_end - number_start > 40 or text[number_start - 1 : number_start] in ("^", "_"):
+            continue
+        value = _fraction(written)
+        if not single and (value in seen or value == 1 or not _is_term(text, number_start, number_end)):
+            continue
+        denominator = _numerator_of(text, number_start, number_end)
+        if denominator is None:
+            expression = left_node if single else None
+            terms.append(Result(number_start, number_end, "verified_term", expression, value, None, equals))
+        elif denominator and value != denominator:
+            terms.append(
+                Result(number_start, number_end, "verified_term", None, Fraction(value, denominator), denominator, equals)
+            )
+    if not single and terms:
+        terms = _refactored(terms, left_node, right_node)
     return terms
 
 
@@ -688,7 +882,9 @@ def direct_results(
         position = equals.end()
         match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
-            if match is None and "frac" in text[position : position + 16]:
+            if (match is None and "frac" in text[position : position + 16]) or (
+                match is not None and text[match.end() : match.end() + 1] == "/"
+            ):
                 other = _fraction_result(text, equals.start(), position, unneeded)
             else:
                 other = _monomial_result(text, equals.start(), position, unneeded)
@@ -862,6 +1058,16 @@ def chain_terms(
         for term in _chain_terms(text, equals, equals + 1, discard)
         if not (protected and protected.overlaps(term.start, term.end))
     ]
+
+
+def context_terms(text: str, protected: Spans) -> list[Result]:
+    """The `verified_term` results of context steps (`(2\\cdot 3 + 5)^2 = 11^2`: 11) right of every `=`."""
+    found: dict[int, Result] = {}
+    for equals in _EQUALS.finditer(text):
+        for term in _context_terms(text, equals.start()):
+            if not (protected and protected.overlaps(term.start, term.end)):
+                found.setdefault(term.start, term)
+    return list(found.values())
 
 
 def solve_unverified(text: str, results: list[Result]) -> list[Result]:
