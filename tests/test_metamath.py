@@ -3,6 +3,7 @@
 import json
 import random
 import re
+from fractions import Fraction
 
 import datasets
 import pyarrow.parquet as pq
@@ -461,3 +462,99 @@ def test_candidates_of_builder_2_2_0(query, response, may_change, tier):
     assert reason is None
     assert sorted(response[result.start : result.end] for result in pool) == sorted(may_change)
     assert {result.tier for result in pool} == {tier}
+
+
+# Builder 2.3.0: context steps (a step computes one part of an expression and carries the rest), slash fractions
+# in LaTeX text, and a box on an "answer is" line of prose. Each row: question, response, may change, tier.
+@pytest.mark.parametrize(
+    ("query", "response", "may_change", "tier"),
+    [
+        # a computed base: 11 is 2*3+5 (2, 3 and 5 are given; 121 is the answer)
+        (
+            "Evaluate $(2x+5)^2$ when $x = 3$.",
+            "We have $(2x+5)^2 = (2\\cdot 3 + 5)^2 = 11^2 = \\boxed{121}$.\nThe answer is: 121",
+            ["11"],
+            "verified_term",
+        ),
+        # a computed argument: f(2^2-6) = f(-2); the 2 of g(2) is given, and f(-2) = -2+3 only restates it
+        (
+            "If $f(x) = x+3$ and $g(x) = x^2 - 6$, what is $f(g(2))$?",
+            "$f(g(2))=f(2^2-6)=f(-2)=-2+3=\\boxed{1}$.\nThe answer is: 1",
+            ["2"],
+            "verified_term",
+        ),
+        # a carried unknown: `3(4)+5+y = 12+5+y = 17+y`, the parts before `+5+y` and `+y` are computed
+        (
+            "What is $3(4)+5+y$ when $y=3$?",
+            "We have $3(4)+5+y = 12+5+y = 17+y$, so with $y = 3$ we get $\\boxed{20}$.\nThe answer is: 20",
+            ["12", "17"],
+            "verified_term",
+        ),
+        # a computed angle inside a function: 300 - 360 = -60 (degree signs are units)
+        (
+            "Compute $\\cos 300^\\circ$.",
+            "\\[\\cos 300^\\circ = \\cos (300^\\circ - 360^\\circ) = \\cos (-60^\\circ) = \\cos 60^\\circ = "
+            "\\boxed{\\frac{1}{2}}.\\]\nThe answer is: \\frac{1}{2}",
+            ["60"],
+            "verified_term",
+        ),
+        # the terms of a radicand, behind LaTeX spacing (`\\!`); 13 is the answer
+        (
+            "What is the distance between $(-5,-2)$ and $(7,3)$?",
+            "We use the distance formula: \\[\\sqrt{(-5 -7)^2 + (-2-3)^2} = \\!\\sqrt{144 + 25} = \\boxed{13}.\\]\n"
+            "The answer is: 13",
+            ["144", "25"],
+            "verified_term",
+        ),
+        # a factorisation into powers writes operands, and an exponent is no result (2^{3+4} = 2^{7}: not 7)
+        (
+            "Simplify $\\sqrt{8\\cdot50}$ and $2^{3+4}$.",
+            "We find $\\sqrt{8\\cdot50}=\\sqrt{(2\\cdot2)^2\\cdot5^2}$ and $2^{3+4} = 2^{7}$, so the sum is "
+            "$\\boxed{148}$.\nThe answer is: 148",
+            ["148"],
+            "final_result",
+        ),
+        # a fraction in lowest terms written with a slash, solved (not `= 12/3 = 4`'s 12: an expression)
+        (
+            "If $5p + q = 4$ and $4p - q = 2$, what is $3p + 12/3$?",
+            "Adding the equations gives $9p=6$, which implies $p=2/3$. Also $12/3 = 4$, so the sum is "
+            "$\\boxed{6}$.\nThe answer is: 6",
+            ["2"],  # p = 2/3 (changed in its numerator); 6 is the answer, 4 given
+            "solved",
+        ),
+        # a bound in a subscript is no result (k=0), and a question's slash fraction is given: 0.4 restates 2/5
+        (
+            "She dreamed for 2/5 of the $x$ hours. What is $\\sum_{k=0}^{2} k$?",
+            "She dreamed for $x \\cdot 2/5 = 0.4x$ hours and slept $x - 0.4x = 0.6x$ hours. Also "
+            "$\\sum_{k=0}^{2} k = 0+1+2 = \\boxed{3}$.\nThe answer is: 3",
+            ["0.6"],
+            "verified",
+        ),
+        # "the answer is" with a box: the box is the answer, the calculation before it is reasoning
+        (
+            "Find the sum of three pairwise coprime factors of $27000$ greater than 1.",
+            "The factors are $2^3$, $3^3$ and $5^3$. Therefore, the answer is "
+            "\\[2^3+3^3+5^3=8+27+125=\\boxed{160}.\\]\nThe answer is: 160",
+            ["8", "27", "125"],
+            "verified_term",
+        ),
+    ],
+)
+def test_candidates_of_builder_2_3_0(query, response, may_change, tier):
+    pool, reason = candidate_numbers(response, query)
+    assert reason is None
+    assert sorted(response[result.start : result.end] for result in pool) == sorted(may_change)
+    assert {result.tier for result in pool} == {tier}
+
+
+def test_a_context_step_fraction_keeps_its_form():
+    response = (
+        "We have $3 \\div \\frac{6}{11} = \\frac{3}{6} \\cdot 11 = \\frac{1}{2} \\cdot 11 = \\boxed{\\frac{11}{2}}$.\n"
+        "The answer is: \\frac{11}{2}"
+    )
+    pool, _ = candidate_numbers(response, "What is $3 \\div \\frac{6}{11}$?")
+    assert [(result.tier, result.value, result.denominator) for result in pool] == [
+        ("verified_term", Fraction(1, 2), 2)
+    ]
+    corruption = corrupt_row(response, random.Random(0), "What is $3 \\div \\frac{6}{11}$?")
+    assert corruption.text.count("\\frac{1}{2}") == 0 and "\\cdot 11 = \\boxed{\\frac{11}{2}}" in corruption.text

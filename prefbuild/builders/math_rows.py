@@ -22,7 +22,7 @@ from prefbuild.errors import PrefbuildError
 MAX_RESPONSE_CHARS = 50_000
 # The corruption engine's version: the metamath and gsm8k builders both run it, so their output changes with it
 # and their versions move together (a builder-only change would give that builder its own version).
-ENGINE_VERSION = "2.2.0"
+ENGINE_VERSION = "2.3.0"
 # A digit followed by MAX_NUMBER_CHARS more digits: the same texts as `[0-9]{101}`, found in about half its time
 _LONG_NUMBER = re.compile(f"[0-9](?=[0-9]{{{MAX_NUMBER_CHARS}}})")
 

@@ -21,7 +21,8 @@ path of most rows):
 
 - `verified`: a number right after `=` (or a rounded one after `\\approx`) whose left side parses and evaluates to
   it (`48/2 = 24`, `5!=120`, `\\sqrt{2\\cdot169}=13\\sqrt2`, `\\frac{1000}{23} \\approx 43.48`), or a component of a
-  tuple whose left side is a tuple computing it (`\\left(\\frac{1+5}{2}, \\frac{1+1}{2}\\right) = (3, 1)`). In an
+  tuple whose left side is a tuple computing it (`\\left(\\frac{1+5}{2}, \\frac{1+1}{2}\\right) = (3, 1)`), or in
+  LaTeX text a fraction in lowest terms written with a slash (`4/6=2/3`). In an
   `align` environment the left side of `&=` is the row's left part, or the previous row's right side when the row
   opens with `&=`;
 - `verified_term`: a new number in the right side of a checked equality, `$1.50 + 5 \\cdot $0.25 = $1.50 +
@@ -32,7 +33,9 @@ path of most rows):
   product is rewritten as a product, a new factor must be a product of the left's factors (`5 \\cdot 7 \\cdot 97 =
   35 \\cdot 97`), not a new factorisation (`8 = 1 \\cdot 8 = 2 \\cdot 4`, a factorial written out). The terms of a
   right side that opens with a group (`= \\sqrt{25+144}`, `= (15)(4)`) are read only when no other `verified_term`
-  or `solved` result qualifies;
+  or `solved` result qualifies; last of all, the numbers of a context step, which computes one part of an expression
+  and carries the rest unchanged (`(2\\cdot 3 + 5)^2 = 11^2`: 11; `f(2^2-6)=f(-2)`: 2; `32+8-6+r=34+r`: 34): the
+  sides share the tokens around the part, and the two parts evaluate to the same value (results.py);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
 - `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,

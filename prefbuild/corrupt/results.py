@@ -110,6 +110,7 @@ def _is_marker(text: str, start: int, end: int) -> bool:
 # Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
 _GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
 _GIVEN_FRACTION = re.compile(r"\\[dt]?frac[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+_GIVEN_SLASH = re.compile(r"(?<![0-9.])([0-9]{1,9})[ \t]*/[ \t]*([0-9]{1,9})(?![0-9]|\.[0-9])")
 _ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
 # Before a number that is an operand, a bound or an index rather than a stated result.
 _OPERAND_BEFORE = re.compile(
@@ -257,7 +258,7 @@ def answer_lines(text: str) -> list[re.Match]:
 
 
 def _boxed_in_prose(match: re.Match) -> bool:
-    """"the answer is \\[2^3+3^3+5^3=8+27+125=\\boxed{160}.\\]": a line of prose that boxes its answer states it in
+    """ "the answer is \\[2^3+3^3+5^3=8+27+125=\\boxed{160}.\\]": a line of prose that boxes its answer states it in
     the box (protected as every box is); the calculation before the box is reasoning like any other."""
     answer = match.group("answer")
     return "\\boxed" in answer and not answer.startswith(":")
@@ -669,15 +670,23 @@ def _refactored(terms: list[Result], left: tuple, node: tuple) -> list[Result]:
 # both evaluate to the same value. How tightly each token binds, for the parts' edges: a part next to an operator
 # must bind at least as tightly as that operator needs (`10 - 3 + 4 = 10 - 7` is no such step).
 MAX_CONTEXT_TOKENS = 80  # longer sides are not compared token by token
-_NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}  # the loosest part an operator before it allows (+1)
-_SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
+# The binding a part needs next to an operator of the context (`_binding`'s scale): after `-` at least a product
+# (`10 - 3 \\cdot 4 = 10 - 12`), after `/` at least a power, after `^` one operand; an operand of the context next to
+# the part (`2\\sqrt{12}`) makes an implicit product, which needs a power or an operand
+_NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}
 _NEEDS_AFTER = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4, "!": 4, "%": 4}
+_SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
 
 
 def _spanned_tokens(text: str, start: int, end: int) -> list[tuple[str, str, int, int]]:
     """The tokens of `text[start:end]` as (kind, text, start, end); degree signs are blanked (a unit)."""
-    while end > start and (text[end - 1] in " \t\n" or text[end - 2 : end] in _SPACING_COMMANDS):
-        end -= 1 if text[end - 1] in " \t\n" and text[end - 2 : end] not in _SPACING_COMMANDS else 2
+    while end > start:  # trailing spacing (`(99+1)^3\\ = 100^3`): the tokenizer skips spacing only before a token
+        if end - 2 >= start and text[end - 2 : end] in _SPACING_COMMANDS:
+            end -= 2
+        elif text[end - 1] in " \t\n":
+            end -= 1
+        else:
+            break
     source = text
     if "\\circ" in text[start:end]:
         source = text[:start] + without_degree_signs(text[start:end])
@@ -737,17 +746,24 @@ def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, t
         most += 1
     for suffix in range(most, -1, -1):
         left_rest, right_rest = left[: len(left) - suffix], right[: len(right) - suffix]
-        keys = [token[:2] for token in left_rest]
         after = right[len(right) - suffix] if suffix else None
-        for prefix in range(len(right_rest) - 1, -1, -1):
+        # where the right side's first tokens recur in the left side: each prefix length with its last place
+        keys, wanted = [token[:2] for token in left_rest], [token[:2] for token in right_rest[:-1]]
+        places: dict[int, int] = {}
+        for at, key in enumerate(keys):
+            if wanted and key == wanted[0]:
+                size = 1
+                while size < len(wanted) and at + size < len(keys) and keys[at + size] == wanted[size]:
+                    size += 1
+                for length in range(1, size + 1):
+                    places[length] = at
+        for prefix in [*sorted(places, reverse=True), 0]:
             if prefix + suffix == 0:
                 return None  # no context: a plain `=`, read by the other rules
             if prefix:
-                wanted = [token[:2] for token in right_rest[:prefix]]
-                at = next((i for i in range(len(keys) - prefix, -1, -1) if keys[i : i + prefix] == wanted), -1)
-                if at < 0 or wanted[-1][0] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
+                if wanted[prefix - 1][0] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
                     continue
-                left_part = left_rest[at + prefix :]
+                left_part = left_rest[places[prefix] + prefix :]
             else:  # the left part starts after the last word or unknown character (prose before the expression)
                 cut = max((i + 1 for i, token in enumerate(left_rest) if token[0] in "w?"), default=0)
                 left_part = left_rest[cut:]
@@ -763,11 +779,21 @@ def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, t
 def _context_terms(text: str, equals: int) -> list[Result]:
     """The numbers a context step computes right of the `=` at `equals` (see `MAX_CONTEXT_TOKENS`): the part's
     value when the right part is one number (`11` in `= 11^2`), else its new terms (`144` and `25`)."""
-    start, stop = _left_span(text, equals)
     position = equals + 1
+    plain = _RESULT.match(text, position)
+    if plain is not None and not _CONTINUES.match(text, plain.end()):
+        return []  # `= 12`: one number, no context
+    start, stop = _left_span(text, equals)
     limit = min(len(text), position + MAX_LEFT_CHARS)
     found = _RIGHT_STOP.search(text, position, limit)
     end = found.start() if found is not None else limit
+    while end > position and text[end - 1] in " \t.,;:":  # `= 2\\sqrt[4]{216}.\\]`: the sentence's stop
+        end -= 1
+    left_text, right_text = text[start:stop].strip(" \t\n$\\"), text[position:end].strip(" \t\n$\\")
+    # cheap first: a shared suffix ends both sides with the same character, a shared prefix starts the right side
+    # with characters the left side has
+    if not left_text or not right_text or (left_text[-1] != right_text[-1] and right_text[:2] not in left_text):
+        return []
     left, right = _spanned_tokens(text, start, stop), _spanned_tokens(text, position, end)
     if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
         return []
@@ -791,8 +817,9 @@ def _context_terms(text: str, equals: int) -> list[Result]:
         return []
     numbers = [token for token in right_part if token[0] == "n"]
     single = len(right_part) - (right_part[0][0] == "-") == 1 and bool(numbers)  # one number: the part's value
-    if [token[0] for token in right_part] == list("f(n)(n)") and numbers[0][1] != "0":
-        # `\\frac{3}{6} \\cdot 11 = \\frac{1}{2} \\cdot 11`: a fraction, changed in its numerator
+    if [token[0] for token in right_part] in (list("f(n)(n)"), list("n/n")) and numbers[0][1] != "0":
+        # `\\frac{3}{6} \\cdot 11 = \\frac{1}{2} \\cdot 11`, `\\frac{a}{1-(-1/5)} = \\frac{a}{6/5}`: a fraction, changed
+        # in its numerator
         (_, written, number_start, number_end), denominator = numbers[0], int(_fraction(numbers[1][1]))
         if denominator <= 0 or numbers[1][1] != str(denominator):
             return []
@@ -805,7 +832,7 @@ def _context_terms(text: str, equals: int) -> list[Result]:
         return []  # a factorisation (`\\sqrt{8\\cdot50}=\\sqrt{(2\\cdot2)^2\\cdot5^2}`, `6+4\\sqrt2 = 2(3+2\\sqrt2)`): operands
     seen = {_fraction(token[1]) for token in left_part if token[0] == "n" and len(token[1]) <= 40}
     terms = []
-    for kind, written, number_start, number_end in numbers:
+    for _, written, number_start, number_end in numbers:
         if number_end - number_start > 40 or text[number_start - 1 : number_start] in ("^", "_"):
             continue
         value = _fraction(written)
@@ -817,7 +844,9 @@ def _context_terms(text: str, equals: int) -> list[Result]:
             terms.append(Result(number_start, number_end, "verified_term", expression, value, None, equals))
         elif denominator and value != denominator:
             terms.append(
-                Result(number_start, number_end, "verified_term", None, Fraction(value, denominator), denominator, equals)
+                Result(
+                    number_start, number_end, "verified_term", None, Fraction(value, denominator), denominator, equals
+                )
             )
     if not single and terms:
         terms = _refactored(terms, left_node, right_node)
@@ -854,6 +883,18 @@ def _factor_products(factors: list[tuple[float, int]]) -> set[float]:
     return products
 
 
+# An `=` inside a subscript or superscript states a bound or an index: `\\sum_{k=0}^{7}`, `\\prod_{n = 1}`, `a_{i=2}`
+_BOUND_BEFORE = re.compile(r"[_^]\{[ \t]*[A-Za-z][A-Za-z0-9]*[ \t]*\Z")
+_BOUND_ENDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \t")
+
+
+def _is_bound(text: str, equals: int) -> bool:
+    return (
+        text[equals - 1 : equals] in _BOUND_ENDS
+        and _BOUND_BEFORE.search(text, max(0, equals - 12), equals) is not None
+    )
+
+
 UNREAD = "unread"  # the tier of a result `direct_results` did not verify because the caller only needs its span
 
 
@@ -880,6 +921,8 @@ def direct_results(
     result_at, continues_at = _RESULT.match, _CONTINUES.match
     for equals in _EQUALS.finditer(text):
         position = equals.end()
+        if _is_bound(text, equals.start()):
+            continue
         match = result_at(text, position)
         if match is None or continues_at(text, match.end()):
             if (match is None and "frac" in text[position : position + 16]) or (
@@ -1064,6 +1107,8 @@ def context_terms(text: str, protected: Spans) -> list[Result]:
     """The `verified_term` results of context steps (`(2\\cdot 3 + 5)^2 = 11^2`: 11) right of every `=`."""
     found: dict[int, Result] = {}
     for equals in _EQUALS.finditer(text):
+        if _is_bound(text, equals.start()):
+            continue
         for term in _context_terms(text, equals.start()):
             if not (protected and protected.overlaps(term.start, term.end)):
                 found.setdefault(term.start, term)
@@ -1128,21 +1173,31 @@ def negative_given_values(question: str) -> set[Fraction]:
     its magnitude is one of these (`-9` is not given by a 9)."""
     if "-" not in question and "−" not in question:
         return set()
-    return {
+    values = {
         _fraction(match.group())
         for match in _GIVEN.finditer(question)
         if len(match.group()) <= MAX_NUMBER_CHARS and unary_minus(question, match.start())
     }
+    if "/" in question:  # `f^{-1}(-31/96)`
+        for match in _GIVEN_SLASH.finditer(question):
+            if int(match.group(2)) and unary_minus(question, match.start()):
+                values.add(Fraction(int(match.group(1)), int(match.group(2))))
+    return values
 
 
 def given_values(question: str) -> set[Fraction]:
-    """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included."""
+    """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included
+    (`\\frac{31}{96}` and `31/96`: the fraction 31/96 too)."""
     values = set()
     for text in set(_GIVEN.findall(question)):
         if len(text) <= MAX_NUMBER_CHARS:
             values.add(_fraction(text))
     if "frac" in question:
         for numerator, denominator in _GIVEN_FRACTION.findall(question):
+            if int(denominator):
+                values.add(Fraction(int(numerator), int(denominator)))
+    if "/" in question:
+        for numerator, denominator in _GIVEN_SLASH.findall(question):
             if int(denominator):
                 values.add(Fraction(int(numerator), int(denominator)))
     return values
