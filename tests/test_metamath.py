@@ -530,6 +530,14 @@ def test_candidates_of_builder_2_2_0(query, response, may_change, tier):
             ["0.6"],
             "verified",
         ),
+        # a fraction times a symbol is a result when the left side computes it; a formula's coefficient is not
+        (
+            "A sector is 3/4 of a circle of radius 5. What is twice the length of its arc?",
+            "A cone has $V = \\frac{4}{3}\\pi r^3$; the arc is $\\frac{3}{4}(2\\pi(5))=\\frac{15}{2}\\pi$, and twice "
+            "that is $\\boxed{15\\pi}$.\nThe answer is: 15\\pi",
+            ["15"],  # the 15 of 15/2, changed as the fraction (4 and 3 of the formula are operands)
+            "verified",
+        ),
         # "the answer is" with a box: the box is the answer, the calculation before it is reasoning
         (
             "Find the sum of three pairwise coprime factors of $27000$ greater than 1.",

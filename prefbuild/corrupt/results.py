@@ -419,10 +419,11 @@ def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset 
             or int(match.group("denominator")) == 1
         ):
             return None
-    if match is None or _CONTINUES.match(text, match.end()) or int(match.group("denominator")) == 0:
+    if match is None or int(match.group("denominator")) == 0:
         return None
-    if _FACTOR_AFTER.match(text, match.end()):  # `= \\frac{1}{2}x(2x-1)`, `= \\frac{2}{3}x^2`: a coefficient
-        return None
+    if _CONTINUES.match(text, match.end()) or _FACTOR_AFTER.match(text, match.end()):
+        # `= \\frac{1}{2}x(2x-1)`: a coefficient; `= \\frac{15}{2}\\pi`: a result when the left side computes it
+        return _fraction_monomial(text, equals, match, unneeded)
     start, end = match.span("number")
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
     if value in unneeded:
@@ -437,6 +438,37 @@ def _fraction_result(text: str, equals: int, position: int, unneeded: frozenset 
         if len(computed) == 1 and abs(computed[0]) == value:
             tier, expression = "verified", node
     return Result(start, end, tier, expression, value, int(match.group("denominator")), equals)
+
+
+# `= \\frac{15}{2}\\pi`, `= \\frac{3}{4}x`: a fraction times one symbol, nothing more of the product after it
+_FRACTION_SYMBOL = re.compile(
+    r"[ \t]*(?P<symbol>\\pi(?![A-Za-z])|(?<![A-Za-z\\])[A-Za-z](?![A-Za-z(]))"
+    r"(?:\^[ \t]*(?:\{[ \t]*(?P<braced>[0-9])[ \t]*\}|(?P<power>[0-9])))?"
+    r"(?![A-Za-z0-9]|[ \t]*(?:[-+*/^×÷·(\[{!−A-Za-z]|\\(?:cdot|times|div|[dt]?frac|sqrt|pi|left)(?![A-Za-z])))"
+)
+
+
+def _fraction_monomial(text: str, equals: int, match: re.Match, unneeded: frozenset) -> Result | None:
+    """A `= \\frac{15}{2}\\pi` result when its left side computes that coefficient of the symbol (`\\frac{3}{4}(2\\pi
+    (5))`), else None: an unchecked fraction before a symbol is as often a formula's coefficient (`\\frac{4}{3}\\pi`)."""
+    found = _FRACTION_SYMBOL.match(text, match.end())
+    value = Fraction(int(match.group("number")), int(match.group("denominator")))
+    if found is None or (value in unneeded and not match.group("sign")):
+        return None
+    symbol = found.group("symbol")
+    power = int(found.group("braced") or found.group("power") or 1)
+    low = max(0, equals - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+    polynomial_found = left_polynomial(text, max(line_start, low), equals)
+    if polynomial_found is None or power > MAX_DEGREE:
+        return None
+    coefficients, names = polynomial_found
+    if names != {"π" if symbol == "\\pi" else symbol} or [abs(c) for c in coefficients] != [Fraction(0)] * power + [
+        value
+    ]:
+        return None
+    start, end = match.span("number")
+    return Result(start, end, "verified", None, value, int(match.group("denominator")), equals)
 
 
 def _verify_surd(text: str, equals: int, coefficient: Fraction, radicand: int) -> str:
