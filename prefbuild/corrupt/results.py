@@ -707,6 +707,7 @@ MAX_CONTEXT_TOKENS = 80  # longer sides are not compared token by token
 # the part (`2\\sqrt{12}`) makes an implicit product, which needs a power or an operand
 _NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}
 _NEEDS_AFTER = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4, "!": 4, "%": 4}
+_DIGIT = re.compile(r"[0-9]")
 _SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
 
 
@@ -815,16 +816,21 @@ def _context_terms(text: str, equals: int) -> list[Result]:
     plain = _RESULT.match(text, position)
     if plain is not None and not _CONTINUES.match(text, plain.end()):
         return []  # `= 12`: one number, no context
-    start, stop = _left_span(text, equals)
     limit = min(len(text), position + MAX_LEFT_CHARS)
     found = _RIGHT_STOP.search(text, position, limit)
     end = found.start() if found is not None else limit
     while end > position and text[end - 1] in " \t.,;:":  # `= 2\\sqrt[4]{216}.\\]`: the sentence's stop
         end -= 1
-    left_text, right_text = text[start:stop].strip(" \t\n$\\"), text[position:end].strip(" \t\n$\\")
+    right_text = text[position:end].strip(" \t\n$\\")
+    if not right_text or not _DIGIT.search(right_text):
+        return []  # no number to find on the right
+    start, stop = _left_span(text, equals)
+    left_text = text[start:stop].strip(" \t\n$\\")
     # cheap first: a shared suffix ends both sides with the same character, a shared prefix starts the right side
-    # with characters the left side has
-    if not left_text or not right_text or (left_text[-1] != right_text[-1] and right_text[:2] not in left_text):
+    # with characters the left side has; and the left side must compute something
+    if not left_text or (left_text[-1] != right_text[-1] and right_text[:2] not in left_text):
+        return []
+    if not _MAY_OPERATE.search(left_text):
         return []
     left, right = _spanned_tokens(text, start, stop), _spanned_tokens(text, position, end)
     if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
