@@ -32,6 +32,7 @@ import argparse
 import difflib
 import functools
 import json
+import math
 import random
 import re
 import statistics
@@ -58,6 +59,7 @@ BOXED = re.compile(r"\\boxed\{")
 # Units and words written after an answer: `2 \\text{ euros}`, `0.4\\mbox{ miles}`, `30^\\circ`
 ANSWER_UNIT = re.compile(r"\\(?:text|mbox)\{[^{}]*\}|\^\{?\\circ\}?")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
+FRACTION_PARTS = re.compile(r"\d+")  # the numerator and denominator of a `\frac{a}{b}` or `a/b`
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 # In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
 SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
@@ -447,6 +449,30 @@ def _value_of_latex(text: str) -> Fraction | None:
     return None if result.depends else result.b
 
 
+# Five points fix a polynomial of degree 4 or less: sides equal at all five are the same polynomial
+POINTS = (Fraction(2), Fraction(3), Fraction(-5, 7), Fraction(11, 3), Fraction(13))
+
+
+def _same_polynomial(left: str, right: str) -> bool:
+    """Are two LaTeX expressions in one and the same variable (`m + 2m + 3m`, `6m`) equal at every point?"""
+    left, right = _flat_plain(left), _flat_plain(right)
+    names = set(re.findall(r"[A-Za-z]+", left)) | set(re.findall(r"[A-Za-z]+", right))
+    if not left or not right or len(names) != 1 or len(next(iter(names))) != 1:
+        return False
+    name = re.compile(rf"(?<![A-Za-z]){next(iter(names))}(?![A-Za-z])")
+    for point in POINTS:
+        values = []
+        for side in (left, right):
+            try:
+                tree = Parser(tokenize(name.sub(f"({point})", side))).parse()
+                values.append(evaluate(tree, lambda node: constant(node.value)).b)
+            except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+                return False
+        if values[0] != values[1]:
+            return False
+    return True
+
+
 def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     """Is the number part of a step that computes one part of an expression and carries the rest unchanged?
 
@@ -489,6 +515,9 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
     left_value, right_value = _value_of_latex(left_part), _value_of_latex(right_part)  # degree signs dropped
+    if left_value is None and re.search(r"[A-Za-z]", plain_left):
+        # `m + 2m + 3m + 1 = 6m + 1`: in a variable, the whole sides must be the same polynomial
+        return _same_polynomial(a, b)
     if left_value is None or left_value != right_value:
         return False
     whole_left, whole_right = _value_of_latex(text[left_start:equals_at]), _value_of_latex(text[equals_at + 1 : end])
@@ -541,8 +570,12 @@ def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> boo
         or (text[end : right_side_end(text, equals_at)].strip(" )}.,"))
     ):
         return False
-    left = left_side(text, equals_at, latex).strip()
-    return bool(VARIABLE.search(left)) and bool(re.search(r"(?<=\S)\s*[-+(^]|\\cdot|\\times|[A-Za-z]{2}", left))
+    left = re.split(
+        r"\\(?:Rightarrow|Longrightarrow|implies|iff|quad|text\{[^{}]*\})|,\s", left_side(text, equals_at, latex)
+    )[-1]
+    # an operator, or a product: `xy`, `2x`, `)(`; not a lone `f(0)` or `y`, whose value the 0 states
+    operation = re.search(r"(?<=\S)\s*[-+^]|\\cdot|\\times|(?<![\\A-Za-z])[A-Za-z]{2}|\d\s*[A-Za-z(]|\)\s*\(", left)
+    return bool(VARIABLE.search(left)) and bool(operation)
 
 
 def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> dict:
@@ -561,8 +594,11 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
             if occurrence.start() <= match.start() and match.end() <= occurrence.end():
                 in_restatement = True
                 break
+    # `\frac{94}{144} = \boxed{\frac{47}{72}}`: a fraction not yet reduced is a step towards the answer, its
+    # numerator a result; only a fraction in lowest terms is the answer because of its value
+    unreduced = frac is not None and math.gcd(*map(int, FRACTION_PARTS.findall(chosen[frac[0] : frac[1]])[:2])) > 1
     verdict["final_answer"] = (
-        (answer is not None and answer in values)
+        (answer is not None and answer in (values if not unreduced else {value}))
         or bool(values & answer_parts(chosen))  # a coordinate of the answer point, a member of the answer list
         or (in_restatement and not re.fullmatch(r"\d+", answer_text.strip()))
         or in_boxed(chosen, match.start())  # the issue counts a box's content as the final answer
