@@ -508,6 +508,8 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     part_start, part_end = b_at[prefix], b_at[len(b) - suffix - 1] + 1
     if not (part_start <= match.start() and match.end() <= part_end):
         return False
+    if re.search(r"[\^_]\{?$", text[max(0, match.start() - 2) : match.start()]):
+        return False  # `(y-1)^3 - (y-1) + 1 = y^3 - 3y^2 + 2y + 1`: a new exponent is the expansion's, not a value
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)
     if not plain_left or not OPERATION.search(plain_left.strip().lstrip("-")):
@@ -603,7 +605,7 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
         or (in_restatement and not re.fullmatch(r"\d+", answer_text.strip()))
         or in_boxed(chosen, match.start())  # the issue counts a box's content as the final answer
     )
-    verdict["question_number"] = bool(values & question_values(row["query"]))
+    verdict["question_number"] = bool((values | ({value} if unreduced else set())) & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
     unit = UNIT_AFTER.match(chosen, end)  # 110^\circ, 25\%: the unit belongs to the number
     after = unit.end() if unit else end
