@@ -508,8 +508,11 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     part_start, part_end = b_at[prefix], b_at[len(b) - suffix - 1] + 1
     if not (part_start <= match.start() and match.end() <= part_end):
         return False
-    if re.search(r"[\^_]\{?$", text[max(0, match.start() - 2) : match.start()]):
-        return False  # `(y-1)^3 - (y-1) + 1 = y^3 - 3y^2 + 2y + 1`: a new exponent is the expansion's, not a value
+    exponent = re.search(r"[\^_]\{?$", text[max(0, match.start() - 2) : match.start()])
+    if exponent and right_part.strip("{}") != match.group():
+        # `(y-1)^3 - (y-1) + 1 = y^3 - 3y^2 + 2y + 1`: a new exponent inside a rewritten expression is the
+        # expansion's, not a value; `2^{10+15} = 2^{25}` computes the exponent itself
+        return False
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)
     if not plain_left or not OPERATION.search(plain_left.strip().lstrip("-")):
