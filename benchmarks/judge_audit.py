@@ -1,13 +1,16 @@
-"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 140 numbers in MATH text.
+"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 188 numbers in MATH text.
 
 The labels (benchmarks/data/judge_audit_math.jsonl) were written by reading each number in its solution, before
-looking at either the judge's or the builder's verdict, for 140 numbers of the MATH set that
+looking at either the judge's or the builder's verdict, for 188 numbers of the MATH set that
 benchmarks/metamath_sets.py builds from ../shared/data/math (seed 0):
 
 - stratum `uniform`: 90 numbers drawn uniformly over the numbers of randomly drawn solutions (answer lines and
   `[asy]` code left out);
 - stratum `after_equals`: 50 numbers drawn the same way among those with an `=` in the 8 characters before them,
-  where results and non-results are hardest to tell apart.
+  where results and non-results are hardest to tell apart;
+- stratum `context`: 48 numbers drawn (`--draw-context 48`, seed 0) among the numbers right of an `=` whose side
+  shares text with the side before it (`(2\\cdot 3 + 5)^2 = 11^2`), where the judge reads "context steps": one
+  part of an expression computed, the rest carried unchanged (context_candidates says how sides are cut).
 
 Labels, by the issue's definitions (an intermediate result is the result of a calculation or of a solved
 equation, and not the final answer, not a number of the question, not an operand, base, exponent, index, bound
@@ -26,7 +29,7 @@ its precision (of the numbers it calls intermediate results, how many are R or R
 R + Rp, per stratum and together. Every label's context is checked against the text first, so a change in the
 MATH set's conversion fails loudly instead of scoring other numbers.
 
-    python benchmarks/judge_audit.py [--show-misses]
+    python benchmarks/judge_audit.py [--show-misses] [--draw-context N]
 """
 
 from __future__ import annotations
