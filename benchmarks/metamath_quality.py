@@ -9,12 +9,19 @@ judged by this script's own code, not by the builder's pair columns (only `tier`
   identical and exactly one number must differ in value ("more than one number" counts the rest);
 - answer lines untouched: `#### X`, `The answer is: X` and `The value of x is N` lines; separately, every
   `\\boxed{…}` (the issue counts its content as the final answer; a `final_result` fallback may change it);
-- changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in) equals the value on the
-  `The answer is:` line, or lies inside a verbatim restatement of that answer;
-- in the question: its value is one of the numbers written in the query;
-- intermediate result: right of an `=` and not followed by an operator or (in LaTeX math) a factor, so a
-  result and not an operand, exponent or coefficient; or the value of a computed term or factor of the previous
-  side of a chain (`= 9^2 - 12 = 81 - 12`); and neither the answer nor a number of the question. "confirmed"
+- changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in, when in lowest terms) equals the
+  value on the `The answer is:` line (read without a `\\text{ units}` or degree sign), is one of the numbers of
+  an answer made of several (a point's coordinates, an interval's ends, a list), or lies inside a verbatim
+  restatement of that answer;
+- in the question: its value is one of the numbers written in the query, in digits or in words (`eleven`; not
+  `one`, mostly a pronoun);
+- intermediate result: right of an `=` and not followed by an operator, a factorial's `!` or (in LaTeX math) a
+  factor, so a result and not an operand, exponent or coefficient, and not the 0 of an equation set to zero
+  (`x^2 - 4x + 3 = 0`); or the value of a computed term or factor of the previous side of a chain
+  (`= 9^2 - 12 = 81 - 12`); or, in LaTeX math, a new number of a context step, one part computed and the rest
+  carried (`(2\\cdot 3 + 5)^2 = 11^2`, `m + 2m + 3m + 1 = 6m + 1`: the sides share their text before and after,
+  the differing parts evaluate equal, or the whole sides are the same polynomial in one variable); and neither
+  the answer nor a number of the question. "confirmed"
   additionally needs our own exact evaluator to compute the `=`'s left side to that value (SV/FOBAR left sides
   linear in x are evaluated at the row's answer, the value of x).
 
