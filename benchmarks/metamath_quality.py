@@ -573,8 +573,8 @@ VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
 
 
 def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> bool:
-    """`xy - x + 3y = 0`, `f(x) = 0`, `(a - 2)(a + 1) = 0`: a right side that is a lone 0 and a left side that is an
-    expression in a variable (not a bare `y = 0`, which states a solved value)."""
+    """`xy - x + 3y = 0`, `(a - 2)(a + 1) = 0`: a right side that is a lone 0 and a left side that is a sum or a
+    product in a variable (not a bare `y = 0` or `\\sin^2 x = 0`, which state a solved value)."""
     equals_at = text.rfind("=", 0, start)
     if (
         right_side_end(text, equals_at) < end
@@ -585,8 +585,13 @@ def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> boo
     left = re.split(
         r"\\(?:Rightarrow|Longrightarrow|implies|iff|quad|text\{[^{}]*\})|,\s", left_side(text, equals_at, latex)
     )[-1]
-    # an operator, or a product: `xy`, `2x`, `)(`; not a lone `f(0)` or `y`, whose value the 0 states
-    operation = re.search(r"(?<=\S)\s*[-+^]|\\cdot|\\times|(?<![\\A-Za-z])[A-Za-z]{2}|\d\s*[A-Za-z(]|\)\s*\(", left)
+    # a sum (`x^2 - 4x + 3`, top-level + or -) or a product (`(a - 2)(a + 1)`, `b(b - 7)`, `\\cdot`); not one
+    # term, `y`, `f(0)` or `\\sin^2 x`, whose value the 0 states
+    operation = (
+        _top_level_cuts(left.strip())
+        or re.search(r"[\w)]\s*\([^()]*[-+][^()]*\)", left)
+        or re.search(r"\\cdot|\\times", left)
+    )
     return bool(VARIABLE.search(left)) and bool(operation)
 
 
