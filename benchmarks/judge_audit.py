@@ -1,13 +1,16 @@
-"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 140 numbers in MATH text.
+"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 188 numbers in MATH text.
 
 The labels (benchmarks/data/judge_audit_math.jsonl) were written by reading each number in its solution, before
-looking at either the judge's or the builder's verdict, for 140 numbers of the MATH set that
+looking at either the judge's or the builder's verdict, for 188 numbers of the MATH set that
 benchmarks/metamath_sets.py builds from ../shared/data/math (seed 0):
 
 - stratum `uniform`: 90 numbers drawn uniformly over the numbers of randomly drawn solutions (answer lines and
   `[asy]` code left out);
 - stratum `after_equals`: 50 numbers drawn the same way among those with an `=` in the 8 characters before them,
-  where results and non-results are hardest to tell apart.
+  where results and non-results are hardest to tell apart;
+- stratum `context`: 48 numbers drawn (`--draw-context 48`, seed 0) among the numbers right of an `=` whose side
+  shares text with the side before it (`(2\\cdot 3 + 5)^2 = 11^2`), where the judge reads "context steps": one
+  part of an expression computed, the rest carried unchanged (context_candidates says how sides are cut).
 
 Labels, by the issue's definitions (an intermediate result is the result of a calculation or of a solved
 equation, and not the final answer, not a number of the question, not an operand, base, exponent, index, bound
@@ -26,13 +29,16 @@ its precision (of the numbers it calls intermediate results, how many are R or R
 R + Rp, per stratum and together. Every label's context is checked against the text first, so a change in the
 MATH set's conversion fails loudly instead of scoring other numbers.
 
-    python benchmarks/judge_audit.py [--show-misses]
+    python benchmarks/judge_audit.py [--show-misses] [--draw-context N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -93,16 +99,91 @@ def _recall(said: list[tuple[str, bool]], positive: tuple[str, ...]) -> tuple[in
     return sum(hits), len(hits)
 
 
+# A side of an `=` in math text: up to the next `=`, `$`, line, row break `\\\\`, `\\]` or `&`
+SIDE_STOP = re.compile(r"=|\$|\n|\\\\|\\\]|&|\\quad|\\Rightarrow|\\implies|,\s|\.\s")
+
+
+def context_candidates(rows: list[dict]) -> list[tuple[int, int, int, str]]:
+    """(row, start, end, number) of every number right of an `=` whose side shares text with the side before it:
+    the two sides, without spaces, begin or end with the same 2 or more characters that are not digits, and the
+    number lies between that shared beginning and end (`(2\\cdot 3 + 5)^2 = ⟦11⟧^2`, `f(2^2-6)=f(-⟦2⟧)`).
+    The sides are cut by this script's own rule, not the judge's; answer lines and `[asy]` code are left out."""
+    found = []
+    for index, row in enumerate(rows):
+        text = metamath_quality.normalise(row["response"])
+        body_end = text.find("The answer is:")
+        body_end = len(text) if body_end == -1 else body_end
+        skip = [m.span() for m in metamath_quality.ASY.finditer(text)]
+        for equals in re.finditer(r"(?<![<>!\\])=(?!=)", text[:body_end]):
+            at = equals.start()
+            if any(a <= at < b for a, b in skip) or not metamath_quality.in_math(text, at):
+                continue
+            before = [m.end() for m in SIDE_STOP.finditer(text, max(0, at - 200), at)]
+            left_start = before[-1] if before else max(0, at - 200)
+            after = SIDE_STOP.search(text, at + 1, body_end)
+            right_end = after.start() if after else body_end
+            left, right = text[left_start:at], text[at + 1 : right_end]
+            a, b = re.sub(r"\s+", "", left), re.sub(r"\s+", "", right)
+            prefix = len(os.path.commonprefix([a, b]))
+            suffix = len(os.path.commonprefix([a[::-1], b[::-1]]))
+            shared_prefix = re.sub(r"[\d.]+$", "", a[:prefix])  # never a shared part of a number
+            shared_suffix = re.sub(r"^[\d.]+", "", a[len(a) - suffix :] if suffix else "")
+            if len(shared_prefix) < 2 and len(shared_suffix) < 2:
+                continue
+            if len(shared_prefix) + len(shared_suffix) >= min(len(a), len(b)):
+                continue  # one side is the shared text only
+            # the differing part of the right side, in text positions: skip the shared characters, not spaces
+            kept = [i for i in range(at + 1, right_end) if not text[i].isspace()]
+            first = kept[len(shared_prefix)]
+            last = kept[len(kept) - len(shared_suffix) - 1]
+            for match in metamath_quality.NUMBER_TOKEN.finditer(text, first, last + 1):
+                found.append((index, match.start(), match.end(), match.group()))
+    return found
+
+
+def draw_context(rows: list[dict], count: int, seed: int = 0) -> list[dict]:
+    """`count` numbers drawn at random (fixed seed) from context_candidates, unlabelled, to be read by eye."""
+    candidates = context_candidates(rows)
+    drawn = random.Random(seed).sample(candidates, count)
+    items = []
+    for index, start, end, number in sorted(drawn):
+        text = metamath_quality.normalise(rows[index]["response"])
+        context = text[max(0, start - 100) : start] + "⟦" + number + "⟧" + text[end : end + 40]
+        items.append(
+            {
+                "stratum": "context",
+                "row": index,
+                "start": start,
+                "end": end,
+                "number": number,
+                "label": "",
+                "context": context,
+            }
+        )
+    return items
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--show-misses", action="store_true", help="print each number the judge and the label split on"
     )
+    parser.add_argument(
+        "--draw-context",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N unlabelled numbers of the `context` stratum (seed 0) as JSON lines, to label by reading",
+    )
     args = parser.parse_args()
     sets, _ = metamath_sets.build_sets(0)
+    if args.draw_context:
+        for item in draw_context(sets["math"], args.draw_context):
+            print(json.dumps(item, ensure_ascii=False))
+        return
     items = read_labels()
     verdicts = judge_verdicts(items, sets["math"])
-    for stratum in ("uniform", "after_equals", None):
+    for stratum in ("uniform", "after_equals", "context", None):
         chosen = [(i, v) for i, v in zip(items, verdicts, strict=True) if stratum in (None, i["stratum"])]
         data = figures([i for i, _ in chosen], [v for _, v in chosen])
         precision = "n/a" if data["precision"] is None else f"{data['precision']:.0%}"

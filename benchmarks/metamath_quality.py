@@ -9,12 +9,19 @@ judged by this script's own code, not by the builder's pair columns (only `tier`
   identical and exactly one number must differ in value ("more than one number" counts the rest);
 - answer lines untouched: `#### X`, `The answer is: X` and `The value of x is N` lines; separately, every
   `\\boxed{…}` (the issue counts its content as the final answer; a `final_result` fallback may change it);
-- changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in) equals the value on the
-  `The answer is:` line, or lies inside a verbatim restatement of that answer;
-- in the question: its value is one of the numbers written in the query;
-- intermediate result: right of an `=` and not followed by an operator or (in LaTeX math) a factor, so a
-  result and not an operand, exponent or coefficient; or the value of a computed term or factor of the previous
-  side of a chain (`= 9^2 - 12 = 81 - 12`); and neither the answer nor a number of the question. "confirmed"
+- changes the final answer: the changed number (or the `\\frac{…}{…}` it sits in, when in lowest terms) equals the
+  value on the `The answer is:` line (read without a `\\text{ units}` or degree sign), is one of the numbers of
+  an answer made of several (a point's coordinates, an interval's ends, a list), or lies inside a verbatim
+  restatement of that answer;
+- in the question: its value is one of the numbers written in the query, in digits or in words (`eleven`; not
+  `one`, mostly a pronoun);
+- intermediate result: right of an `=` and not followed by an operator, a factorial's `!` or (in LaTeX math) a
+  factor, so a result and not an operand, exponent or coefficient, and not the 0 of an equation set to zero
+  (`x^2 - 4x + 3 = 0`); or the value of a computed term or factor of the previous side of a chain
+  (`= 9^2 - 12 = 81 - 12`); or, in LaTeX math, a new number of a context step, one part computed and the rest
+  carried (`(2\\cdot 3 + 5)^2 = 11^2`, `m + 2m + 3m + 1 = 6m + 1`: the sides share their text before and after,
+  the differing parts evaluate equal, or the whole sides are the same polynomial in one variable); and neither
+  the answer nor a number of the question. "confirmed"
   additionally needs our own exact evaluator to compute the `=`'s left side to that value (SV/FOBAR left sides
   linear in x are evaluated at the row's answer, the value of x).
 
@@ -32,6 +39,7 @@ import argparse
 import difflib
 import functools
 import json
+import math
 import random
 import re
 import statistics
@@ -55,13 +63,16 @@ NUMBER_TOKEN = re.compile(r"(?<![\d.])(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")  # de
 LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:,\\!|\{,\})(?=\d{3})")
 ANSWER_LINE = re.compile(r"^(?:####.*|.*The answer is:.*|.*The value of [xX] is .*)$", re.MULTILINE)
 BOXED = re.compile(r"\\boxed\{")
+# Units and words written after an answer: `2 \\text{ euros}`, `0.4\\mbox{ miles}`, `30^\\circ`
+ANSWER_UNIT = re.compile(r"\\(?:text|mbox)\{[^{}]*\}|\^\{?\\circ\}?")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
+FRACTION_PARTS = re.compile(r"\d+")  # the numerator and denominator of a `\frac{a}{b}` or `a/b`
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 # In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
 SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
 # An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
 OPERATOR_AFTER = re.compile(
-    r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]"
+    r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|!"  # `= 4!`: the factorial's operand
     # a LaTeX factor, also after a space: `= 2 \\cos 5x`, `= \\frac{1}{2} \\log_2 x`, `= \\frac{1}{9} \\left(…\\right)`
     r"|[ \t]*\\(?:pi|sqrt|frac|dfrac|tfrac|cdot|times|left|log|ln|sin|cos|tan|cot|sec|csc|exp|mathbf|binom)(?![A-Za-z]))"
 )
@@ -105,7 +116,8 @@ def answer_value(response: str) -> tuple[str, Fraction | None]:
         text = response.rsplit("The answer is:", 1)[-1].strip()
     else:  # the gsm8k builder's completions end with `#### X` only
         text = response.rsplit("####", 1)[-1].strip() if "####" in response else ""
-    plain = text.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace(" ", "")
+    plain = ANSWER_UNIT.sub("", text)  # `2 \\text{ euros}`, `0.4\\mbox{ miles}`, `30^\\circ`: the number is the answer
+    plain = plain.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").replace(" ", "")
     plain = normalise(plain).replace("\\!", "")
     negative = plain.startswith("-")
     plain = plain.removeprefix("-")
@@ -121,6 +133,31 @@ def answer_value(response: str) -> tuple[str, Fraction | None]:
     if value is not None and negative:
         value = -value
     return text, value
+
+
+@functools.lru_cache(maxsize=8)
+def answer_parts(response: str) -> frozenset[Fraction]:
+    """The numbers of an answer made of several: the coordinates of a point `(3, -1)`, the ends of an interval
+    `[0,3)`, the members of a list `2, 3, \\text{ and } 4`. Each is (a part of) the final answer."""
+    text, _ = answer_value(response)
+    plain = ANSWER_UNIT.sub(" ", normalise(text)).replace("\\left", "").replace("\\right", "").replace("$", "")
+    plain = re.sub(r"\\[!,;]|\\text\{\s*and\s*\}|\band\b", " ", plain).strip()
+    plain = plain.strip("()[]").replace("\\{", "").replace("\\}", "")
+    if "," not in plain or re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", plain.replace(" ", "")):
+        return frozenset()  # one number (`1,000` is a thousand)
+    values = set()
+    for part in plain.split(","):
+        part = part.replace(" ", "")
+        negative = part.startswith("-")
+        part = part.removeprefix("-")
+        if re.fullmatch(r"\d+(?:\.\d+)?|\.\d+", part):
+            value = Fraction(part)
+        elif (frac := re.fullmatch(r"\\[dt]?frac\{(\d+)\}\{([1-9]\d*)\}", part)) is not None:
+            value = Fraction(int(frac.group(1)), int(frac.group(2)))
+        else:
+            continue
+        values.add(-value if negative else value)
+    return frozenset(values)
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -195,6 +232,19 @@ def _last_start(pattern: re.Pattern, text: str) -> int:
     return found
 
 
+# Numbers a question spells out. Not `one`, which is mostly a pronoun or article (`one of the`, `no one`)
+NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+    if word != "one"
+} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+UNIT_WORDS = "one two three four five six seven eight nine".split()
+NUMBER_WORD = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")(?:-(" + "|".join(UNIT_WORDS) + r"))?\b", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=8)
 def question_values(query: str) -> frozenset[Fraction]:
     query = normalise(query)
@@ -204,6 +254,10 @@ def question_values(query: str) -> frozenset[Fraction]:
     for frac in FRAC_AROUND.finditer(query):
         if int(frac.group(2)):
             values.add(Fraction(int(frac.group(1)), int(frac.group(2))))
+    # and the numbers it spells out: `eleven` is the question's 11, `twenty-four` its 24
+    for match in NUMBER_WORD.finditer(query):
+        tens, units = match.group(1).lower(), (match.group(2) or "").lower()
+        values.add(Fraction(NUMBER_WORDS[tens] + (UNIT_WORDS.index(units) + 1 if units else 0)))
     return frozenset(values)
 
 
@@ -329,12 +383,8 @@ def bracketed_groups(text: str) -> list[str]:
     return groups
 
 
-def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, written: str | None = None) -> bool:
-    """Is `value` the value of a computed part (not a bare number) of the side before this `=`: a term or factor
-    (`= 9^2 - 12 = 81 - 12`), the first terms together (`25 - 12 + 9 = 13 + 9`) or a parenthesised group
-    (`2(19+11) = 2(30)`)?"""
-    if equals_at <= 0:
-        return False
+def left_side(text: str, equals_at: int, latex: bool) -> str:
+    """The side before this `=`, back to the previous `=`, line, `$`, `\\[`, `:` or `;` (and an align row's `&`)."""
     left = align_row_left(text[max(0, equals_at - 160) : equals_at])
     for stop in ("\n", "=", ":", ";", "\\[", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
@@ -342,6 +392,157 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, writt
             cut = left.rfind(stop, 0, cut - 1)
         if cut != -1:
             left = left[cut + len(stop) :]
+    return left
+
+
+def right_side_end(text: str, equals_at: int) -> int:
+    """Where the side after this `=` ends: at the next `=`, `$`, line, row break, `\\]`, `;`, `<`, `>`, `&`,
+    `\\quad`, `\\approx`, `\\le`, `\\ge`, or a `,` or `.` followed by a space, outside brackets."""
+    depth, index = 0, equals_at + 1
+    while index < len(text):
+        char, rest = text[index], text[index : index + 6]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return index  # `\gcd(9118,611)` with `\text{gcd}(…` opened before the `=`: that group closes here
+            depth -= 1
+        elif char in "=$\n;<>&" or rest.startswith(("\\]", "\\\\", "\\quad", "\\approx", "\\le", "\\ge")):
+            return index
+        elif char in ",." and depth == 0 and (index + 1 == len(text) or text[index + 1].isspace()):
+            return index
+        index += 1
+    return index
+
+
+# Written without changing a value: spacing, `\left`/`\right`, degree signs
+_SILENT = re.compile(r"\s+|\\[!,;]|\\left(?![A-Za-z])|\\right(?![A-Za-z])|\^\{?\\circ\}?")
+
+
+def _squeezed(text: str, start: int, end: int) -> tuple[str, list[int]]:
+    """text[start:end] without _SILENT parts, and the position in `text` of each character kept."""
+    kept, positions, index = [], [], start
+    while index < end:
+        silent = _SILENT.match(text, index, end)
+        if silent and silent.end() > index:
+            index = silent.end()
+            continue
+        kept.append(text[index])
+        positions.append(index)
+        index += 1
+    return "".join(kept), positions
+
+
+FLAT_FRAC = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
+
+
+def _flat_plain(text: str) -> str:
+    """Flat LaTeX arithmetic as plain text, `\\frac{42 \\times 41}{2}` included ("" when it is more than that)."""
+    text = text.strip()
+    while FLAT_FRAC.search(text):  # innermost first: the braces of a fraction hold an expression
+        text = FLAT_FRAC.sub(r"((\1)/(\2))", text)
+    return _plain(text)
+
+
+def _value_of_latex(text: str) -> Fraction | None:
+    """The exact value of flat LaTeX arithmetic; None when it has none (a variable, a root, a function)."""
+    plain = _flat_plain(text)
+    if not plain:
+        return None
+    try:
+        result = evaluate(Parser(tokenize(plain)).parse(), lambda node: constant(node.value))
+    except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+        return None
+    return None if result.depends else result.b
+
+
+# Five points fix a polynomial of degree 4 or less: sides equal at all five are the same polynomial
+POINTS = (Fraction(2), Fraction(3), Fraction(-5, 7), Fraction(11, 3), Fraction(13))
+
+
+def _same_polynomial(left: str, right: str) -> bool:
+    """Are two LaTeX expressions in one and the same variable (`m + 2m + 3m`, `6m`) equal at every point?"""
+    left, right = _flat_plain(left), _flat_plain(right)
+    names = set(re.findall(r"[A-Za-z]+", left)) | set(re.findall(r"[A-Za-z]+", right))
+    if not left or not right or len(names) != 1 or len(next(iter(names))) != 1:
+        return False
+    name = re.compile(rf"(?<![A-Za-z]){next(iter(names))}(?![A-Za-z])")
+    for point in POINTS:
+        values = []
+        for side in (left, right):
+            try:
+                tree = Parser(tokenize(name.sub(f"({point})", side))).parse()
+                values.append(evaluate(tree, lambda node: constant(node.value)).b)
+            except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+                return False
+        if values[0] != values[1]:
+            return False
+    return True
+
+
+def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
+    """Is the number part of a step that computes one part of an expression and carries the rest unchanged?
+
+    `(2\\cdot 3 + 5)^2 = 11^2`, `f(2^2-6)=f(-2)`, `\\cos (300^\\circ - 360^\\circ) = \\cos (-60^\\circ)`,
+    `32+8+4-6+r=38+r`, `\\frac{42 \\times 41}{2} = 21 \\times 41`. The two sides (spacing and degree signs aside)
+    share a text before and after; what differs is, on the left, a computation, and on the right a part holding the
+    number, and our evaluator gives both parts the same value; the number is not one the left part already wrote;
+    and when both whole sides evaluate, they are equal too."""
+    left = left_side(text, equals_at, True)
+    left_start = equals_at - len(left)
+    end = right_side_end(text, equals_at)
+    if match.end() > end:
+        return False
+    a, a_at = _squeezed(text, left_start, equals_at)
+    b, b_at = _squeezed(text, equals_at + 1, end)
+    b = b.rstrip(".,")
+    b_at = b_at[: len(b)]
+    if not a or not b:
+        return False
+    prefix = 0
+    while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
+        prefix += 1
+    while prefix and (a[prefix - 1].isdigit() or a[prefix - 1] == "."):  # never split a number: `32+8…` / `38+r`
+        prefix -= 1
+    suffix = 0
+    while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    while suffix and (a[len(a) - suffix].isdigit() or a[len(a) - suffix] == "."):
+        suffix -= 1
+    left_part, right_part = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
+    if not left_part or not right_part:
+        return False
+    part_start, part_end = b_at[prefix], b_at[len(b) - suffix - 1] + 1
+    if not (part_start <= match.start() and match.end() <= part_end):
+        return False
+    exponent = re.search(r"[\^_]\{?$", text[max(0, match.start() - 2) : match.start()])
+    if exponent and right_part.strip("{}") != match.group():
+        # `(y-1)^3 - (y-1) + 1 = y^3 - 3y^2 + 2y + 1`: a new exponent inside a rewritten expression is the
+        # expansion's, not a value; `2^{10+15} = 2^{25}` computes the exponent itself
+        return False
+    left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
+    plain_left = _flat_plain(left_part)
+    if not plain_left or not OPERATION.search(plain_left.strip().lstrip("-")):
+        return False  # the left part must be a computation, not a number carried over
+    if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
+        return False  # a number the left part already wrote is carried, not computed
+    left_value, right_value = _value_of_latex(left_part), _value_of_latex(right_part)  # degree signs dropped
+    if left_value is None and re.search(r"[A-Za-z]", plain_left):
+        # `m + 2m + 3m + 1 = 6m + 1`: in a variable, the whole sides must be the same polynomial
+        return _same_polynomial(a, b)
+    if left_value is None or left_value != right_value:
+        return False
+    whole_left, whole_right = _value_of_latex(text[left_start:equals_at]), _value_of_latex(text[equals_at + 1 : end])
+    return whole_left is None or whole_right is None or whole_left == whole_right
+
+
+def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, written: str | None = None) -> bool:
+    """Is `value` the value of a computed part (not a bare number) of the side before this `=`: a term or factor
+    (`= 9^2 - 12 = 81 - 12`), the first terms together (`25 - 12 + 9 = 13 + 9`) or a parenthesised group
+    (`2(19+11) = 2(30)`)?"""
+    if equals_at <= 0:
+        return False
+    left = left_side(text, equals_at, latex)
     if written and written in left:
         return False  # `\\frac{1}{2} \\times QA = \\frac{1}{2} \\times 2`: the same fraction carried over, an operand
     terms = _top_level_terms(left)
@@ -367,6 +568,33 @@ def is_chain_term(text: str, equals_at: int, value: Fraction, latex: bool, writt
     return False
 
 
+# A variable: a letter that is not part of a LaTeX command (`x`, `xy`, but not the `cdot` of `\cdot`)
+VARIABLE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")
+
+
+def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> bool:
+    """`xy - x + 3y = 0`, `(a - 2)(a + 1) = 0`: a right side that is a lone 0 and a left side that is a sum or a
+    product in a variable (not a bare `y = 0` or `\\sin^2 x = 0`, which state a solved value)."""
+    equals_at = text.rfind("=", 0, start)
+    if (
+        right_side_end(text, equals_at) < end
+        or text[equals_at + 1 : start].strip(" ${(")
+        or (text[end : right_side_end(text, equals_at)].strip(" )}.,"))
+    ):
+        return False
+    left = re.split(
+        r"\\(?:Rightarrow|Longrightarrow|implies|iff|quad|text\{[^{}]*\})|,\s", left_side(text, equals_at, latex)
+    )[-1]
+    # a sum (`x^2 - 4x + 3`, top-level + or -) or a product (`(a - 2)(a + 1)`, `b(b - 7)`, `\\cdot`); not one
+    # term, `y`, `f(0)` or `\\sin^2 x`, whose value the 0 states
+    operation = (
+        _top_level_cuts(left.strip())
+        or re.search(r"[\w)]\s*\([^()]*[-+][^()]*\)", left)
+        or re.search(r"\\cdot|\\times", left)
+    )
+    return bool(VARIABLE.search(left)) and bool(operation)
+
+
 def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> dict:
     """What the number `match` of the (normalised) chosen text is: answer, given, result, intermediate result."""
     verdict = {"final_answer": False, "question_number": False, "result": False, "confirmed": False}
@@ -383,12 +611,16 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
             if occurrence.start() <= match.start() and match.end() <= occurrence.end():
                 in_restatement = True
                 break
+    # `\frac{94}{144} = \boxed{\frac{47}{72}}`: a fraction not yet reduced is a step towards the answer, its
+    # numerator a result; only a fraction in lowest terms is the answer because of its value
+    unreduced = frac is not None and math.gcd(*map(int, FRACTION_PARTS.findall(chosen[frac[0] : frac[1]])[:2])) > 1
     verdict["final_answer"] = (
-        (answer is not None and answer in values)
+        (answer is not None and answer in (values if not unreduced else {value}))
+        or bool(values & answer_parts(chosen))  # a coordinate of the answer point, a member of the answer list
         or (in_restatement and not re.fullmatch(r"\d+", answer_text.strip()))
         or in_boxed(chosen, match.start())  # the issue counts a box's content as the final answer
     )
-    verdict["question_number"] = bool(values & question_values(row["query"]))
+    verdict["question_number"] = bool((values | ({value} if unreduced else set())) & question_values(row["query"]))
     right_of_equals = EQUALS_BEFORE.search(chosen, 0, start)
     unit = UNIT_AFTER.match(chosen, end)  # 110^\circ, 25\%: the unit belongs to the number
     after = unit.end() if unit else end
@@ -414,6 +646,11 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
         written = chosen[frac[0] : frac[1]] if frac else None
         chain_term = is_chain_term(chosen, equals_at, frac[2] if frac else value, latex, written)
         verdict["result"] = chain_term or monomial is not None
+    if verdict["result"] and values == {0} and right_of_equals and is_equation_set_to_zero(chosen, start, end, latex):
+        verdict["result"] = chain_term = False  # `x^2 - 4x + 3 = 0`: an equation, its 0 computes nothing
+    if not verdict["result"] and latex and equals_at != -1 and in_math(chosen, start):
+        # `(2\cdot 3 + 5)^2 = 11^2`: one part computed, the rest carried unchanged
+        chain_term = verdict["result"] = is_context_step(chosen, equals_at, match)
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:
         verdict["confirmed"] = True

@@ -1,6 +1,7 @@
 """The hand labels behind benchmarks/judge_audit.py are well formed, and its figures count them as documented."""
 
 import sys
+from collections import Counter
 
 from .conftest import REPO
 
@@ -13,8 +14,8 @@ LEGEND = {"R", "Rp", "Rg", "F", "G", "O", "?"}
 
 def test_every_label_is_in_the_legend_and_marks_its_number():
     items = judge_audit.read_labels()
-    assert len(items) == 140
-    assert {item["stratum"] for item in items} == {"uniform", "after_equals"}
+    assert len(items) == 188
+    assert Counter(item["stratum"] for item in items) == {"uniform": 90, "after_equals": 50, "context": 48}
     for item in items:
         assert item["label"] in LEGEND
         assert item["end"] - item["start"] == len(item["number"])
@@ -30,3 +31,63 @@ def test_figures_count_precision_and_recall_by_label():
     assert data["false_positives"] == {"O": 1}
     assert data["recall_R"] == (1, 2)
     assert data["recall_R_Rp"] == (2, 3)
+
+
+def test_context_candidates_are_numbers_of_a_side_that_shares_text_with_the_one_before():
+    rows = [
+        {"response": "So $(2\\cdot 3 + 5)^2 = 11^2 = 121$.\nThe answer is: 121"},
+        {"response": "We get $x = 4$ and $3 + 4 = 7$.\nThe answer is: 7"},  # no shared text: not drawn
+    ]
+    found = judge_audit.context_candidates(rows)
+    assert [(row, number) for row, _, _, number in found] == [(0, "11")]
+    text = rows[0]["response"]
+    assert text[found[0][1] : found[0][2]] == "11"
+
+
+def test_draw_context_is_seeded_and_unlabelled():
+    rows = [{"response": f"Then $f({n} + 1) = f({n + 1})$.\nThe answer is: 0"} for n in range(2, 12)]
+    first, second = judge_audit.draw_context(rows, 4), judge_audit.draw_context(rows, 4)
+    assert first == second
+    assert {item["stratum"] for item in first} == {"context"}
+    assert all(item["label"] == "" and f"⟦{item['number']}⟧" in item["context"] for item in first)
+
+
+def _judged(text: str, query: str = "What is it?", answer: str = "99") -> dict:
+    """The judge's reading of the number between [ and ] in a one-line MATH-style solution."""
+    start = text.index("[")
+    text = text.replace("[", "", 1).replace("]", "", 1) + f"\nThe answer is: {answer}"
+    match = next(m for m in judge_audit.metamath_quality.NUMBER_TOKEN.finditer(text) if m.start() == start)
+    return judge_audit.metamath_quality.classify({"query": query}, text, match, confirm=False)
+
+
+def test_judge_reads_context_steps_and_checks_them():
+    for text in (
+        r"$(2\cdot 3 + 5)^2 = [11]^2$",
+        r"$f(2^2-6)=f(-[2])$",
+        r"$\cos (300^\circ - 360^\circ) = \cos (-[60]^\circ)$",
+        r"$\frac{42 \times 41}{2} = [21] \times 41$",
+        r"$\gcd(9118, 3055 \div 5) = \gcd(9118, [611])$",
+        r"$32+8+4-6+r=[38]+r$",
+        r"$\lfloor x \rfloor + \lfloor 2x \rfloor = m + 2m + 3m + 1 = [6]m + 1$",  # the same polynomial in m
+        r"$2^{10} \cdot 2^{15} = 2^{10+15} = 2^{[25]}$",
+    ):
+        assert _judged(text)["intermediate"], text
+    for text in (
+        r"$2 \cdot 3 + 5 = 2 \cdot [8]$",  # the parts are equal but the sides are not: wrong arithmetic
+        r"$2 \cdot 3 + 5 = 6 + [5]$",  # 5 is carried, not computed
+        r"$(y-1)^3 - (y-1) + 1 = y^3 - 3y^[2] + 2y + 1$",  # a new exponent of an expansion
+        r"$x(x+1) = x^2 + [1]x$",  # 1 is a number the left side wrote
+    ):
+        assert not _judged(text)["intermediate"], text
+
+
+def test_judge_false_positive_classes():
+    assert not _judged(r"we get $n + 1 = [4]!$ so")["intermediate"]  # the operand of a factorial
+    assert not _judged(r"simplifies to $xy - x + 3y = [0].$  Solving")["intermediate"]  # an equation set to 0
+    assert _judged(r"at $x = 6$, $y = [0]$. From")["intermediate"]  # a solved value that is 0
+    assert _judged(r"so $x=1$ and $y = -[2].$", answer="(1,-2)")["final_answer"]  # a coordinate of the answer
+    assert _judged(r"so $s = [4]$.", answer="4\\text{ units}")["final_answer"]  # the answer with its unit
+    assert _judged(r"so $c = [11] + 1$ and $= [11]:2$", query="She has eleven mangoes.")["question_number"]
+    reduced = _judged(r"$= \frac{(35+32+27)}{144} = \frac{[94]}{144} = \frac{47}{72}$", answer="\\frac{47}{72}")
+    assert reduced["intermediate"] and not reduced["final_answer"]  # a numerator before the fraction is reduced
+    assert _judged(r"$= \frac{[47]}{72}$", answer="\\frac{47}{72}")["final_answer"]
