@@ -85,6 +85,7 @@ EQUALS_BEFORE = re.compile(r"(?:=|\\approx)\s*(?:\\\$|\$|\\left\(|\(|-|\{)*\s*$"
 TOKENS = re.compile(r"[0-9]|[A-Za-z]+|[^\sA-Za-z0-9]")  # a crude subword proxy: digits split, as in Llama
 SETS = ("gsm8k", "math", "sv_fobar", "gsm8k_builder")
 REFERENCE_TIERS = ("verified", "unverified", "any_number", "final_result")
+NOT_INTERMEDIATE_TIERS = ("equation_zero", "any_number", "final_result")  # the builder's own word on what is not
 
 # The targets: (set, figure, comparison, bound)
 TARGETS = [
@@ -751,8 +752,7 @@ def figures(rows: list[dict], outcomes: list, verdicts: list) -> dict:
                 key=lambda t: (t not in REFERENCE_TIERS, REFERENCE_TIERS.index(t) if t in REFERENCE_TIERS else 0, t),
             )
         },
-        "intermediate_tiers": sum(count for tier, count in tiers.items() if tier not in ("any_number", "final_result"))
-        / n
+        "intermediate_tiers": sum(count for tier, count in tiers.items() if tier not in NOT_INTERMEDIATE_TIERS) / n
         if n
         else 0.0,
         "intermediate": share(pairs, "intermediate"),
@@ -857,7 +857,7 @@ def print_disagreements(name: str, rows, outcomes, verdicts, count: int, seed: i
         (row["type"], pair, verdict)
         for row, outcome, row_verdicts in zip(rows, outcomes, verdicts)
         for pair, verdict in zip(outcome.pairs, row_verdicts)
-        if pair["tier"] not in ("any_number", "final_result") and not verdict["intermediate"]
+        if pair["tier"] not in NOT_INTERMEDIATE_TIERS and not verdict["intermediate"]
     ]
     tiers = Counter(pair["tier"] for _, pair, _ in items)
     print(f"\n## {name}: {len(items):,} pairs intermediate by the builder's tier, not by our judge: {dict(tiers)}")

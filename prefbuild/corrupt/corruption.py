@@ -42,9 +42,10 @@ path of most rows):
   in a one-variable equation derived from an earlier one with the same root (`x / 0.8 = 600` … `1.25x = 600`:
   1.25; `20 - (4 + 2 + x) = 11` … `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
   and the answer, reach their intermediate results here;
-- `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`); an
-  unchecked `= 0` (`y^2 - 4y + 1 = 0`, an equation set to zero more often than a result) only when no other
-  unverified result exists;
+- `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`);
+- `equation_zero`: when no other unverified result exists, the 0 of an unchecked `= 0` (`y^2 - 4y + 1 = 0`): an
+  equation set to zero more often than a computed result, so not counted as an intermediate result; its slip
+  misstates the equation, which still makes a better pair than one that contradicts its answer line;
 - `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
   "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
 - `any_number`: another number standing alone in the reasoning (`which makes 210 pages`); list items
@@ -101,6 +102,7 @@ TIERS = (
     "solved",
     "solved_term",
     "unverified",
+    "equation_zero",
     "stated",
     "any_number",
     "final_result",
@@ -297,10 +299,13 @@ def candidate_numbers(
     if terms:
         return terms, None
     # `y^2 - 4y + 1 = 0`: an unchecked `= 0` mostly states an equation set to zero rather than a computed
-    # result, so it is taken only when no other unverified result exists (still better than the final result)
+    # result, so it is taken only when no other unverified result exists, under its own tier (a slip in the
+    # equation is still a better pair than one that contradicts its answer line)
     nonzero = [result for result in intermediate if result.value != 0]
-    if nonzero or intermediate:
-        return nonzero or intermediate, None
+    if nonzero:
+        return nonzero, None
+    if intermediate:
+        return [result._replace(tier="equation_zero") for result in intermediate], None
     others = other_numbers(text, spans, droppable)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]

@@ -110,6 +110,21 @@ def _is_marker(text: str, start: int, end: int) -> bool:
 # Numbers in the question, as loosely as possible (`2x`, `x2`, `\frac{1}{4}`'s 1 and 4 all count as given).
 _GIVEN = re.compile(r"[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
 _GIVEN_FRACTION = re.compile(r"\\[dt]?frac[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}[ \t]*\{[ \t]*([0-9]{1,9})[ \t]*\}")
+# Numbers a question spells out (`eleven players`, `twenty-four hours`) are given too; not `one`, which is mostly a
+# pronoun or an article (`one of the`, `no one`)
+_WORD_VALUES = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_GIVEN_WORD = re.compile(
+    r"(?<![A-Za-z])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+    r"(?:-(one|two|three|four|five|six|seven|eight|nine))?(?![A-Za-z])",
+    re.IGNORECASE,
+)
 _GIVEN_SLASH = re.compile(r"(?<![0-9.])([0-9]{1,9})[ \t]*/[ \t]*([0-9]{1,9})(?![0-9]|\.[0-9])")
 _ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
 # Before a number that is an operand, a bound or an index rather than a stated result.
@@ -1238,6 +1253,8 @@ def given_values(question: str) -> set[Fraction]:
         for numerator, denominator in _GIVEN_SLASH.findall(question):
             if int(denominator):
                 values.add(Fraction(int(numerator), int(denominator)))
+    for tens, units in _GIVEN_WORD.findall(question):
+        values.add(_WORD_VALUES[tens.lower()] + (_WORD_VALUES[units.lower()] if units else 0))
     return values
 
 
