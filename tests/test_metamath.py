@@ -538,6 +538,15 @@ def test_candidates_of_builder_2_2_0(query, response, may_change, tier):
             ["15"],  # the 15 of 15/2, changed as the fraction (4 and 3 of the formula are operands)
             "verified",
         ),
+        # a polynomial step: an expansion computes its new coefficients (same polynomial on both sides, exactly);
+        # a factorisation writes operands, and an equation (`2x + 3 = 11`) is no identity
+        (
+            "Write $-(x+3)(x-5)$ in the form $ax^2+bx+c$ and factor $x^2 + 3x + 2$. Then solve $2x + 3 = 11$.",
+            "We get $-(x + 3)(x - 5) = -x^2 + 2x + 15$ and $x^2 + 3x + 2 = (x + 1)(x + 2)$. From $2x + 3 = 11$, "
+            "$x = \\boxed{4}$.\nThe answer is: 4",
+            ["15"],  # 2 and 3 are given (the question's numbers), 11 is given
+            "verified_term",
+        ),
         # "the answer is" with a box: the box is the answer, the calculation before it is reasoning
         (
             "Find the sum of three pairwise coprime factors of $27000$ greater than 1.",

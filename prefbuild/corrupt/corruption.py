@@ -35,7 +35,8 @@ path of most rows):
   right side that opens with a group (`= \\sqrt{25+144}`, `= (15)(4)`) are read only when no other `verified_term`
   or `solved` result qualifies; last of all, the numbers of a context step, which computes one part of an expression
   and carries the rest unchanged (`(2\\cdot 3 + 5)^2 = 11^2`: 11; `f(2^2-6)=f(-2)`: 2; `32+8-6+r=34+r`: 34): the
-  sides share the tokens around the part, and the two parts evaluate to the same value (results.py);
+  sides share the tokens around the part, and the two parts evaluate to the same value, or with one symbol are
+  the same polynomial (`-(x + 3)(x - 5) = -x^2 + 2x + 15`: 2 and 15, an expansion's coefficients; results.py);
 - `solved`: a number right after `=` ending a one-variable equation whose root another equation or statement of
   the text confirms (`3x + 6 = 18` … `3x = 12`: 12; `90 - x = 85` … `x = 5`: 5; prefbuild/corrupt/equations.py);
 - `solved_term`: when no result above qualifies, a new coefficient or constant that a simplification step computed,
@@ -277,6 +278,10 @@ def candidate_numbers(
     if verified:
         return verified, None
     intermediate = solve_unverified(text, intermediate) + keep(chain_terms(text, continuing, spans, droppable))
+    # `x^2 - 10x + 24 = 0` … `x = 4`: a solved equation's 0 states the equation, it was not computed
+    zeros = [result for result in intermediate if result.value == 0 and result.tier in ("solved", "unverified")]
+    if zeros:
+        intermediate = [result for result in intermediate if not (result.value == 0 and result in zeros)]
     checked = [result for result in intermediate if result.tier in _CHECKED]
     if not checked and grouped:
         # right sides that open with a group (`= \\sqrt{25+144}`, `= (15)(4)`): their terms are read only when no
@@ -286,7 +291,7 @@ def candidate_numbers(
     if not checked:
         # steps that compute one part of an expression and carry the rest (`(2\\cdot 3 + 5)^2 = 11^2`): read only
         # when nothing above qualifies, like the grouped right sides
-        taken = {result.start for result in intermediate}
+        taken = {result.start for result in intermediate + zeros}
         intermediate += [result for result in keep(context_terms(text, spans)) if result.start not in taken]
         checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
@@ -301,11 +306,10 @@ def candidate_numbers(
     # `y^2 - 4y + 1 = 0`: an unchecked `= 0` mostly states an equation set to zero rather than a computed
     # result, so it is taken only when no other unverified result exists, under its own tier (a slip in the
     # equation is still a better pair than one that contradicts its answer line)
-    nonzero = [result for result in intermediate if result.value != 0]
-    if nonzero:
-        return nonzero, None
     if intermediate:
-        return [result._replace(tier="equation_zero") for result in intermediate], None
+        return intermediate, None
+    if zeros:
+        return [result._replace(tier="equation_zero") for result in zeros], None
     others = other_numbers(text, spans, droppable)  # a given number is never in the pool
     pool = [result for result in others if result.value not in answers and not is_given(result.value, result.start)]
     stated = [result for result in pool if result.tier == "stated"]

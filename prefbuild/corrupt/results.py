@@ -723,6 +723,7 @@ MAX_CONTEXT_TOKENS = 80  # longer sides are not compared token by token
 _NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}
 _NEEDS_AFTER = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4, "!": 4, "%": 4}
 _DIGIT = re.compile(r"[0-9]")
+_SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")  # a one-letter symbol: a polynomial step may hold one
 _SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
 
 
@@ -742,7 +743,10 @@ def _spanned_tokens(text: str, start: int, end: int) -> list[tuple[str, str, int
     for match in _TOKEN.finditer(source, start, end):
         index = match.lastindex
         if index:
-            tokens.append((_KIND_BY_INDEX[index], match[index].rstrip(), match.start(index), match.end(index)))
+            kind, written = _KIND_BY_INDEX[index], match[index].rstrip()
+            if kind == "w" and ((len(written) == 1 and written.isascii() and written.isalpha()) or written == "\\pi"):
+                kind = "v"  # a symbol: `x`, `\\pi` (`(x+3)(x-5) = x^2 - 2x - 15`, `2\\pi \\cdot 6 = 12\\pi`)
+            tokens.append((kind, written, match.start(index), match.end(index)))
     return tokens
 
 
@@ -806,8 +810,8 @@ def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, t
                 for length in range(1, size + 1):
                     places[length] = at
         for prefix in [*sorted(places, reverse=True), 0]:
-            if prefix + suffix == 0:
-                return None  # no context: a plain `=`, read by the other rules
+            if prefix + suffix == 0 and not any(token[0] == "v" for token in right):
+                return None  # no context: a plain `=`, read by the other rules (a polynomial step is read here)
             if prefix:
                 if wanted[prefix - 1][0] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
                     continue
@@ -822,6 +826,11 @@ def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, t
             if left_part and _balanced(left_part) and _balanced(right_part):
                 return left_part, right_part, (right_rest[prefix - 1] if prefix else None), after
     return None
+
+
+def _number_power(tokens: list) -> bool:
+    """Whether a number or a group is raised to a power (`5^2`, `(2\\cdot2)^2`; not a symbol's `x^2`)."""
+    return any(kind == "^" and tokens[i - 1][0] in "n)" for i, (kind, *_) in enumerate(tokens) if i)
 
 
 def _context_terms(text: str, equals: int) -> list[Result]:
@@ -843,7 +852,9 @@ def _context_terms(text: str, equals: int) -> list[Result]:
     left_text = text[start:stop].strip(" \t\n$\\")
     # cheap first: a shared suffix ends both sides with the same character, a shared prefix starts the right side
     # with characters the left side has; and the left side must compute something
-    if not left_text or (left_text[-1] != right_text[-1] and right_text[:2] not in left_text):
+    if not left_text or (
+        left_text[-1] != right_text[-1] and right_text[:2] not in left_text and not _SYMBOL.search(right_text)
+    ):
         return []
     if not _MAY_OPERATE.search(left_text):
         return []
@@ -851,23 +862,35 @@ def _context_terms(text: str, equals: int) -> list[Result]:
     if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
         return []
     found = _context_parts(left, right)
-    if found is None:
-        return []
-    left_part, right_part, before, after = found
+    terms = _part_terms(text, equals, *found) if found is not None else None
+    if terms is None and any(token[0] == "v" for token in right):
+        # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: a polynomial step rewrites both whole sides (the shared `k` is no context)
+        cut = max((i + 1 for i, token in enumerate(left) if token[0] in "w?"), default=0)
+        terms = _part_terms(text, equals, left[cut:], right, None, None) if _balanced(left[cut:]) else None
+    return terms or []
+
+
+def _part_terms(
+    text: str, equals: int, left_part: list, right_part: list, before: tuple | None, after: tuple | None
+) -> list[Result] | None:
+    """The numbers the right part of a context step computes, or None when it is not a computation of the left."""
     if before is not None and (before[0] == "^" or before[1] == "_" or text[before[2] - 1 : before[2]] in ("^", "_")):
-        return []  # an exponent or an index (`2^{3+4} = 2^{7}`, `a_{2+1} = a_3`): not a result
+        return None  # an exponent or an index (`2^{3+4} = 2^{7}`, `a_{2+1} = a_3`): not a result
     if not _part_fits(left_part, before, after) or not _part_fits(right_part, before, after):
-        return []
+        return None
     try:
         left_node = parse_tokens([token[:2] for token in left_part])
         right_node = parse_tokens([token[:2] for token in right_part])
         if not has_operation(left_node):
-            return []
-        left_value, right_value = evaluate(left_node), evaluate(right_node)
-    except ExpressionError:
-        return []
-    if abs(left_value - right_value) > 1e-9 * max(1.0, abs(left_value)):
-        return []
+            return None
+        symbols = {token[1] for token in left_part + right_part if token[0] == "v"}
+        if symbols:  # `(x + 3)(x - 5) = x^2 - 2x - 15`: the same polynomial in its one symbol, exactly
+            if len(symbols) > 1 or polynomial(left_node) != polynomial(right_node):
+                return None
+        elif abs(evaluate(left_node) - evaluate(right_node)) > 1e-9 * max(1.0, abs(evaluate(left_node))):
+            return None
+    except (ExpressionError, ZeroDivisionError, OverflowError, ValueError):
+        return None
     numbers = [token for token in right_part if token[0] == "n"]
     single = len(right_part) - (right_part[0][0] == "-") == 1 and bool(numbers)  # one number: the part's value
     if [token[0] for token in right_part] in (list("f(n)(n)"), list("n/n")) and numbers[0][1] != "0":
@@ -875,14 +898,14 @@ def _context_terms(text: str, equals: int) -> list[Result]:
         # in its numerator
         (_, written, number_start, number_end), denominator = numbers[0], int(_fraction(numbers[1][1]))
         if denominator <= 0 or numbers[1][1] != str(denominator):
-            return []
+            return None
         value = Fraction(_fraction(written), denominator)
         return [Result(number_start, number_end, "verified_term", None, value, denominator, equals)]
     if not single and (
-        (any(token[0] == "^" for token in right_part) and not any(token[0] == "^" for token in left_part))
+        (_number_power(right_part) and not any(token[0] == "^" for token in left_part))
         or (_binding(left_part) == 1 and _binding(right_part) == 2)
     ):
-        return []  # a factorisation (`\\sqrt{8\\cdot50}=\\sqrt{(2\\cdot2)^2\\cdot5^2}`, `6+4\\sqrt2 = 2(3+2\\sqrt2)`): operands
+        return None  # a factorisation (`\\sqrt{8\\cdot50}=\\sqrt{(2\\cdot2)^2\\cdot5^2}`, `6+4\\sqrt2 = 2(3+2\\sqrt2)`): operands
     seen = {_fraction(token[1]) for token in left_part if token[0] == "n" and len(token[1]) <= 40}
     terms = []
     for _, written, number_start, number_end in numbers:
