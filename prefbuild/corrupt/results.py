@@ -119,11 +119,13 @@ _WORD_VALUES = {
         "seventeen eighteen nineteen twenty".split()
     )
 } | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_GIVEN_WORD = re.compile(
-    r"(?<![A-Za-z])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+_SPELLED = frozenset(_WORD_VALUES) - {"zero", "one"}
+_TENS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
+_WORD = re.compile(r"[a-z]+")
+_GIVEN_WORD = re.compile(  # matched in the lower-cased question; the lookahead lets `re` skip most positions fast
+    r"\b(?=[tfsen])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
     r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
-    r"(?:-(one|two|three|four|five|six|seven|eight|nine))?(?![A-Za-z])",
-    re.IGNORECASE,
+    r"(?:-(one|two|three|four|five|six|seven|eight|nine))?\b"
 )
 _GIVEN_SLASH = re.compile(r"(?<![0-9.])([0-9]{1,9})[ \t]*/[ \t]*([0-9]{1,9})(?![0-9]|\.[0-9])")
 _ANSWER_NUMBER = re.compile(r"-?[0-9]+(?:(?:,|,\\!|\{,\})[0-9]{3})*(?:\.[0-9]+)?")
@@ -723,6 +725,7 @@ MAX_CONTEXT_TOKENS = 80  # longer sides are not compared token by token
 _NEEDS_BEFORE = {"+": 1, "-": 2, "*": 2, "/": 3, "^": 4}
 _NEEDS_AFTER = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4, "!": 4, "%": 4}
 _DIGIT = re.compile(r"[0-9]")
+_DIGITS_RUN = re.compile(r"[0-9]+")
 _SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")  # a one-letter symbol: a polynomial step may hold one
 _SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
 
@@ -833,7 +836,17 @@ def _number_power(tokens: list) -> bool:
     return any(kind == "^" and tokens[i - 1][0] in "n)" for i, (kind, *_) in enumerate(tokens) if i)
 
 
-def _context_terms(text: str, equals: int) -> list[Result]:
+def _cached_tokens(text: str, start: int, end: int, cache: dict | None) -> list[tuple[str, str, int, int]]:
+    """`_spanned_tokens`, once per span of a row: the right side of one `=` of a chain is the left side of the next."""
+    if cache is None:
+        return _spanned_tokens(text, start, end)
+    tokens = cache.get((start, end))
+    if tokens is None:
+        tokens = cache[start, end] = _spanned_tokens(text, start, end)
+    return tokens
+
+
+def _context_terms(text: str, equals: int, cache: dict | None = None) -> list[Result]:
     """The numbers a context step computes right of the `=` at `equals` (see `MAX_CONTEXT_TOKENS`): the part's
     value when the right part is one number (`11` in `= 11^2`), else its new terms (`144` and `25`)."""
     position = equals + 1
@@ -846,19 +859,23 @@ def _context_terms(text: str, equals: int) -> list[Result]:
     while end > position and text[end - 1] in " \t.,;:":  # `= 2\\sqrt[4]{216}.\\]`: the sentence's stop
         end -= 1
     right_text = text[position:end].strip(" \t\n$\\")
-    if not right_text or not _DIGIT.search(right_text):
-        return []  # no number to find on the right
+    if not right_text or not _DIGIT.search(right_text) or right_text.startswith("boxed"):
+        return []  # no number to find on the right, or only the final answer's box
     start, stop = _left_span(text, equals)
     left_text = text[start:stop].strip(" \t\n$\\")
     # cheap first: a shared suffix ends both sides with the same character, a shared prefix starts the right side
     # with characters the left side has; and the left side must compute something
-    if not left_text or (
-        left_text[-1] != right_text[-1] and right_text[:2] not in left_text and not _SYMBOL.search(right_text)
-    ):
+    if not left_text:
         return []
+    if left_text[-1] != right_text[-1] and right_text[:2] not in left_text:
+        # no shared edge: only a polynomial step (`-(x+3)(x-5) = -x^2+2x+15`) can be read, and it writes a new number
+        if not _SYMBOL.search(right_text) or set(_DIGITS_RUN.findall(right_text)) <= set(
+            _DIGITS_RUN.findall(left_text)
+        ):
+            return []
     if not _MAY_OPERATE.search(left_text):
         return []
-    left, right = _spanned_tokens(text, start, stop), _spanned_tokens(text, position, end)
+    left, right = _cached_tokens(text, start, stop, cache), _cached_tokens(text, position, end, cache)
     if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
         return []
     found = _context_parts(left, right)
@@ -961,14 +978,11 @@ def _factor_products(factors: list[tuple[float, int]]) -> set[float]:
 
 # An `=` inside a subscript or superscript states a bound or an index: `\\sum_{k=0}^{7}`, `\\prod_{n = 1}`, `a_{i=2}`
 _BOUND_BEFORE = re.compile(r"[_^]\{[ \t]*[A-Za-z][A-Za-z0-9]*[ \t]*\Z")
-_BOUND_ENDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \t")
 
 
 def _is_bound(text: str, equals: int) -> bool:
-    return (
-        text[equals - 1 : equals] in _BOUND_ENDS
-        and _BOUND_BEFORE.search(text, max(0, equals - 12), equals) is not None
-    )
+    brace = text.rfind("{", max(0, equals - 12), equals)  # most `=` have no brace just before them: no regex
+    return brace > 0 and text[brace - 1] in "_^" and _BOUND_BEFORE.search(text, brace - 1, equals) is not None
 
 
 UNREAD = "unread"  # the tier of a result `direct_results` did not verify because the caller only needs its span
@@ -1182,10 +1196,11 @@ def chain_terms(
 def context_terms(text: str, protected: Spans) -> list[Result]:
     """The `verified_term` results of context steps (`(2\\cdot 3 + 5)^2 = 11^2`: 11) right of every `=`."""
     found: dict[int, Result] = {}
+    cache: dict = {}
     for equals in _EQUALS.finditer(text):
         if _is_bound(text, equals.start()):
             continue
-        for term in _context_terms(text, equals.start()):
+        for term in _context_terms(text, equals.start(), cache):
             if not (protected and protected.overlaps(term.start, term.end)):
                 found.setdefault(term.start, term)
     return list(found.values())
@@ -1276,8 +1291,13 @@ def given_values(question: str) -> set[Fraction]:
         for numerator, denominator in _GIVEN_SLASH.findall(question):
             if int(denominator):
                 values.add(Fraction(int(numerator), int(denominator)))
-    for tens, units in _GIVEN_WORD.findall(question):
-        values.add(_WORD_VALUES[tens.lower()] + (_WORD_VALUES[units.lower()] if units else 0))
+    lowered = question.lower()
+    words = _SPELLED.intersection(_WORD.findall(lowered))
+    if words & _TENS:  # `twenty-four` is 24 (rare: read with the pattern)
+        for tens, units in _GIVEN_WORD.findall(lowered):
+            values.add(_WORD_VALUES[tens] + (_WORD_VALUES[units] if units else 0))
+    else:
+        values.update(_WORD_VALUES[word] for word in words)
     return values
 
 
