@@ -288,10 +288,10 @@ def candidate_numbers(
         # other checked result qualifies, which keeps this work off most rows
         intermediate += keep(chain_terms(text, grouped, spans, droppable))
         checked = [result for result in intermediate if result.tier in _CHECKED]
-    if not checked:
+    if not checked and not intermediate:
         # steps that compute one part of an expression and carry the rest (`(2\\cdot 3 + 5)^2 = 11^2`): read only
-        # when nothing above qualifies, like the grouped right sides
-        taken = {result.start for result in intermediate + zeros}
+        # when no other result after an `=` qualifies (they cost CPU on every `=` of a row)
+        taken = {result.start for result in zeros}
         intermediate += [result for result in keep(context_terms(text, spans)) if result.start not in taken]
         checked = [result for result in intermediate if result.tier in _CHECKED]
     if checked:
