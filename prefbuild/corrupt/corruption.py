@@ -44,8 +44,9 @@ path of most rows):
   1.25; `20 - (4 + 2 + x) = 11` … `-x + 14 = 11`: 14), neither given nor the answer. SV rows, whose only `=` results are the question's total
   and the answer, reach their intermediate results here;
 - `unverified`: a number right after `=` that could not be checked (`2 apples + 3 = 5`, `f(2) = 7`);
-- `equation_zero`: when no other unverified result exists, the 0 of an unchecked `= 0` (`y^2 - 4y + 1 = 0`): an
-  equation set to zero more often than a computed result, so not counted as an intermediate result; its slip
+- `equation_zero`: when no other unverified result exists, the 0 of an unchecked or solved `= 0` (`y^2 - 4y + 1 =
+  0`, `x^2 - 10x + 24 = 0` … `x = 4`): an equation set to zero, not a computed result, so not counted as an
+  intermediate result; its slip
   misstates the equation, which still makes a better pair than one that contradicts its answer line;
 - `stated`: a number stated in prose as the value of something, after a verb such as "is", "gives", "yields",
   "we get" (`so its radius is 5`, `Adding 14 and 36 yields 50`): a result written in words, unchecked;
