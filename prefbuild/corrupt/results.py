@@ -472,17 +472,8 @@ def _fraction_monomial(text: str, equals: int, match: re.Match, unneeded: frozen
     value = Fraction(int(match.group("number")), int(match.group("denominator")))
     if found is None or (value in unneeded and not match.group("sign")):
         return None
-    symbol = found.group("symbol")
     power = int(found.group("braced") or found.group("power") or 1)
-    low = max(0, equals - MAX_LEFT_CHARS)
-    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
-    polynomial_found = left_polynomial(text, max(line_start, low), equals)
-    if polynomial_found is None or power > MAX_DEGREE:
-        return None
-    coefficients, names = polynomial_found
-    if names != {"π" if symbol == "\\pi" else symbol} or [abs(c) for c in coefficients] != [Fraction(0)] * power + [
-        value
-    ]:
+    if not _left_computes_monomial(text, equals, found.group("symbol"), power, value):
         return None
     start, end = match.span("number")
     return Result(start, end, "verified", None, value, int(match.group("denominator")), equals)
@@ -515,16 +506,24 @@ def _monomial_result(text: str, equals: int, position: int, unneeded: frozenset 
             tier = _verify_surd(text, equals, value, int(match.group("radicand") or match.group("digit")))
     elif value and (value not in unneeded or match.group("sign")):
         power = int(match.group("braced") or match.group("power") or 1)
-        low = max(0, equals - MAX_LEFT_CHARS)
-        line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
-        found = left_polynomial(text, max(line_start, low), equals)
-        if found is not None:
-            coefficients, names = found
-            expected = [Fraction(0)] * power + [value]
-            if names == {"π" if symbol == "\\pi" else symbol} and power <= MAX_DEGREE and len(coefficients) > 1:
-                if [abs(c) for c in coefficients] == expected:
-                    tier = "verified"
+        if _left_computes_monomial(text, equals, symbol, power, value):
+            tier = "verified"
     return Result(start, end, tier, None, value, None, equals)
+
+
+def _left_computes_monomial(text: str, equals: int, symbol: str, power: int, value: Fraction) -> bool:
+    """Whether the left side of the `=` at `equals` is, exactly, `value` times `symbol` to `power` (`2\\pi \\cdot 6`
+    for `12\\pi`, `\\frac{3}{4}(2\\pi(5))` for `\\frac{15}{2}\\pi`); the sign is not compared."""
+    if power > MAX_DEGREE:
+        return False
+    low = max(0, equals - MAX_LEFT_CHARS)
+    line_start = max(text.rfind("\n", low, equals), text.rfind("=", low, equals), text.rfind("$", low, equals)) + 1
+    found = left_polynomial(text, max(line_start, low), equals)
+    if found is None:
+        return False
+    coefficients, names = found
+    expected = [Fraction(0)] * power + [value]
+    return names == {"π" if symbol == "\\pi" else symbol} and [abs(c) for c in coefficients] == expected
 
 
 # Where the right side of an `=` ends: a line break, a math delimiter (not `\\$`), `\\]`, `\\\\`, a clause break
@@ -784,6 +783,12 @@ def _part_fits(part: list, before: tuple | None, after: tuple | None) -> bool:
     return _binding(part) >= needed
 
 
+def _after_prose(tokens: list) -> list:
+    """The tokens after the last word or unknown character: the expression that ends a side, without its prose."""
+    cut = max((i + 1 for i, token in enumerate(tokens) if token[0] in "w?"), default=0)
+    return tokens[cut:]
+
+
 def _balanced(tokens: list) -> bool:
     depth = 0
     for token in tokens:
@@ -820,8 +825,7 @@ def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, t
                     continue
                 left_part = left_rest[places[prefix] + prefix :]
             else:  # the left part starts after the last word or unknown character (prose before the expression)
-                cut = max((i + 1 for i, token in enumerate(left_rest) if token[0] in "w?"), default=0)
-                left_part = left_rest[cut:]
+                left_part = _after_prose(left_rest)
                 opened = sum(token[0] == "(" for token in left_part) - sum(token[0] == ")" for token in left_part)
                 while opened > 0 and left_part and left_part[0][0] == "(":  # `\\[(99+1)^3 = 100^3`: a display's
                     left_part, opened = left_part[1:], opened - 1
@@ -882,8 +886,8 @@ def _context_terms(text: str, equals: int, cache: dict | None = None) -> list[Re
     terms = _part_terms(text, equals, *found) if found is not None else None
     if terms is None and any(token[0] == "v" for token in right):
         # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: a polynomial step rewrites both whole sides (the shared `k` is no context)
-        cut = max((i + 1 for i, token in enumerate(left) if token[0] in "w?"), default=0)
-        terms = _part_terms(text, equals, left[cut:], right, None, None) if _balanced(left[cut:]) else None
+        left_part = _after_prose(left)
+        terms = _part_terms(text, equals, left_part, right, None, None) if _balanced(left_part) else None
     return terms or []
 
 
