@@ -457,13 +457,138 @@ def _value_of_latex(text: str) -> Fraction | None:
     return None if result.depends else result.b
 
 
+# Surds and π have no exact value in our evaluator; in floating point, `\\sqrt{4096} = 64` and
+# `6^2\\pi - 3^2\\pi = 36\\pi - 9\\pi` still compare (to 1e-9). A separate small parser: no `eval`, only these tokens.
+SURD_TOKEN = re.compile(
+    r"\s+|(\d+(?:\.\d+)?|\.\d+)|\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\pi(?![A-Za-z])|[-+*/^(){}\[\]]"
+)
+SURD_WORDS = (("\\left", ""), ("\\right", ""), ("\\cdot", "*"), ("\\times", "*"), ("\\div", "/"))
+SURD_LIMIT = 1e15
+SURD_OPERATION = re.compile(r"\\sqrt(?![A-Za-z])|\\pi(?![A-Za-z])")  # what only the floating-point check reads
+
+
+def surd_value(latex: str) -> float | None:
+    """The value of LaTeX arithmetic with `\\sqrt`, `\\sqrt[n]`, `\\frac` and `\\pi`, in floating point (None when
+    it holds anything else: a variable, a function, a number too large)."""
+    for command, plain in SURD_WORDS:
+        latex = latex.replace(command, plain)
+    tokens, position = [], 0
+    while position < len(latex):
+        match = SURD_TOKEN.match(latex, position)
+        if match is None:
+            return None
+        if not match.group().isspace():
+            tokens.append(match.group())
+        position = match.end()
+    if not tokens or len(tokens) > 80:
+        return None
+    parser = _SurdParser(tokens)
+    try:
+        value = parser.sum()
+    except (ValueError, ZeroDivisionError, OverflowError, IndexError):
+        return None
+    return value if parser.position == len(tokens) else None
+
+
+class _SurdParser:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.position = tokens, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> str:
+        self.position += 1
+        return self.tokens[self.position - 1]
+
+    def checked(self, value: float) -> float:
+        if not math.isfinite(value) or abs(value) > SURD_LIMIT:
+            raise ValueError("out of range")
+        return value
+
+    def sum(self) -> float:
+        value = self.product()
+        while self.peek() in ("+", "-"):
+            value = self.checked(value + self.product() if self.take() == "+" else value - self.product())
+        return value
+
+    def product(self) -> float:
+        value = self.unary()
+        while self.peek() is not None and self.peek() not in ("+", "-", ")", "}", "]", "^"):
+            operator = self.take() if self.peek() in ("*", "/") else "*"  # `2\\sqrt{3}`, `(a)(b)`: implicit
+            value = self.checked(value * self.unary() if operator == "*" else value / self.unary())
+        return value
+
+    def unary(self) -> float:
+        if self.peek() == "-":
+            self.take()
+            return -self.unary()
+        return self.power()
+
+    def power(self) -> float:
+        value = self.atom()
+        if self.peek() == "^":
+            self.take()
+            exponent = self.atom()
+            if abs(exponent) > 12 or (value < 0 and exponent != int(exponent)):
+                raise ValueError("exponent too large, or a root of a negative number")
+            value = self.checked(value**exponent)
+        return value
+
+    def argument(self) -> float:
+        """A command's argument: a `{…}` group, or one digit (`\\frac 14`)."""
+        if self.peek() == "{":
+            return self.atom()
+        token = self.take()
+        if not token[0].isdigit():
+            raise ValueError("argument")
+        if len(token) > 1:
+            self.tokens.insert(self.position, token[1:])
+        return float(token[0])
+
+    def atom(self) -> float:
+        token = self.take()
+        if token[0].isdigit() or token[0] == ".":
+            return float(token)
+        if token in ("(", "{", "["):
+            value = self.sum()
+            if self.take() != {"(": ")", "{": "}", "[": "]"}[token]:
+                raise ValueError("unbalanced")
+            return value
+        if token == "\\pi":
+            return math.pi
+        if token.endswith("frac"):
+            numerator = self.argument()
+            return self.checked(numerator / self.argument())
+        if token == "\\sqrt":
+            index = 2.0
+            if self.peek() == "[":
+                self.take()
+                index = self.sum()
+                if self.take() != "]" or index not in (2.0, 3.0, 4.0):
+                    raise ValueError("root index")
+            radicand = self.argument()
+            if radicand < 0:
+                raise ValueError("not real")
+            return radicand ** (1 / index)
+        raise ValueError(f"token {token!r}")
+
+
+def _same_surd(left: str, right: str) -> bool:
+    left_value, right_value = surd_value(left), surd_value(right)
+    return left_value is not None and right_value is not None and math.isclose(left_value, right_value, rel_tol=1e-9)
+
+
 # Five points fix a polynomial of degree 4 or less: sides equal at all five are the same polynomial
 POINTS = (Fraction(2), Fraction(3), Fraction(-5, 7), Fraction(11, 3), Fraction(13))
 
 
 def _same_polynomial(left: str, right: str) -> bool:
     """Are two LaTeX expressions in one and the same variable (`m + 2m + 3m`, `6m`) equal at every point?"""
-    left, right = _flat_plain(left), _flat_plain(right)
+    plain_left, plain_right = _flat_plain(left), _flat_plain(right)
+    if not plain_left or not plain_right:
+        return _same_surd_polynomial(left, right)
+    left, right = plain_left, plain_right
     names = set(re.findall(r"[A-Za-z]+", left)) | set(re.findall(r"[A-Za-z]+", right))
     if not left or not right or len(names) != 1 or len(next(iter(names))) != 1:
         return False
@@ -481,6 +606,51 @@ def _same_polynomial(left: str, right: str) -> bool:
     return True
 
 
+# a prefix that ends in a command taking arguments, or in `^`, holds the part's operator (`\\frac`, not `\\times`)
+CUT_ARGUMENT = re.compile(r"(?:\\(?:[dt]?frac|sqrt|d?binom|overline|text|mathrm)|[\^_])\Z")
+
+
+def _unmatched(part: str) -> tuple[int, int]:
+    """How many closing brackets of `part` open before it, and how many of its opening brackets close after it."""
+    depth, closers = 0, 0
+    for char in part:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth:
+                depth -= 1
+            else:
+                closers += 1
+    return closers, depth
+
+
+def _whole_parts(a: str, b: str, prefix: int, suffix: int) -> tuple[int, int]:
+    """Widen the differing parts of two sides to whole expressions: `\\frac{1\\cdot(\\sqrt{2}+2)}{…}` and
+    `\\frac{\\sqrt{2}+2}{2-4}` differ from the `{` on, and the parts are the two fractions, not `1\\cdot(…}{…}`."""
+    for _ in range(len(a) + len(b)):
+        unmatched = [_unmatched(a[prefix : len(a) - suffix]), _unmatched(b[prefix : len(b) - suffix])]
+        widen_prefix = prefix and (unmatched[0][0] or unmatched[1][0] or CUT_ARGUMENT.search(a[:prefix]))
+        widen_suffix = suffix and (unmatched[0][1] or unmatched[1][1])
+        if not widen_prefix and not widen_suffix:
+            break
+        prefix -= bool(widen_prefix)
+        suffix -= bool(widen_suffix)
+    return prefix, suffix
+
+
+def _same_surd_polynomial(left: str, right: str) -> bool:
+    """`\\sqrt{(t-2)^2+(t+4)^2}` and `\\sqrt{2t^2 + 4t + 20}`, `2\\pi r + \\pi r`: one variable, surds or π, the
+    same value at five points, in floating point."""
+    names = set(VARIABLE.findall(left)) | set(VARIABLE.findall(right))
+    if len(names) != 1:
+        return False
+    name = re.compile(rf"(?<![\\A-Za-z]){next(iter(names))}(?![A-Za-z])")
+    for point in POINTS:
+        if not _same_surd(name.sub(f"({float(abs(point))!r})", left), name.sub(f"({float(abs(point))!r})", right)):
+            return False
+    return True
+
+
 def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     """Is the number part of a step that computes one part of an expression and carries the rest unchanged?
 
@@ -490,11 +660,15 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     number, and our evaluator gives both parts the same value; the number is not one the left part already wrote;
     and when both whole sides evaluate, they are equal too."""
     left = left_side(text, equals_at, True)
-    left_start = equals_at - len(left)
+    # an align row's left side ends before its `\\\\ &`, not at the `=`: find where the text holds it
+    left_start = text.rfind(left, max(0, equals_at - 170), equals_at) if left.strip() else -1
+    if left_start == -1:
+        return False
+    left_end = left_start + len(left)
     end = right_side_end(text, equals_at)
     if match.end() > end:
         return False
-    a, a_at = _squeezed(text, left_start, equals_at)
+    a, a_at = _squeezed(text, left_start, left_end)
     b, b_at = _squeezed(text, equals_at + 1, end)
     b = b.rstrip(".,")
     b_at = b_at[: len(b)]
@@ -510,6 +684,7 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
         suffix += 1
     while suffix and (a[len(a) - suffix].isdigit() or a[len(a) - suffix] == "."):
         suffix -= 1
+    prefix, suffix = _whole_parts(a, b, prefix, suffix)
     left_part, right_part = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
     if not left_part or not right_part:
         return False
@@ -523,17 +698,23 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
         return False
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)
-    if not plain_left or not OPERATION.search(plain_left.strip().lstrip("-")):
+    surd = not plain_left and SURD_OPERATION.search(left_part)  # `\\sqrt{4096}`, `6^2\\pi - 3^2\\pi`
+    if not surd and (not plain_left or not OPERATION.search(plain_left.strip().lstrip("-"))):
         return False  # the left part must be a computation, not a number carried over
     if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
+    if surd:
+        if not _same_surd(left_part, right_part):
+            return False
+        whole_left, whole_right = surd_value(text[left_start:left_end]), surd_value(text[equals_at + 1 : end])
+        return whole_left is None or whole_right is None or math.isclose(whole_left, whole_right, rel_tol=1e-9)
     left_value, right_value = _value_of_latex(left_part), _value_of_latex(right_part)  # degree signs dropped
     if left_value is None and re.search(r"[A-Za-z]", plain_left):
         # `m + 2m + 3m + 1 = 6m + 1`: in a variable, the whole sides must be the same polynomial
         return _same_polynomial(a, b)
     if left_value is None or left_value != right_value:
         return False
-    whole_left, whole_right = _value_of_latex(text[left_start:equals_at]), _value_of_latex(text[equals_at + 1 : end])
+    whole_left, whole_right = _value_of_latex(text[left_start:left_end]), _value_of_latex(text[equals_at + 1 : end])
     return whole_left is None or whole_right is None or whole_left == whole_right
 
 
