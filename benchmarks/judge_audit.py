@@ -1,7 +1,7 @@
-"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 188 numbers in MATH text.
+"""How far can metamath_quality.py's judge be trusted? Its verdicts against hand labels of 238 numbers in MATH text.
 
 The labels (benchmarks/data/judge_audit_math.jsonl) were written by reading each number in its solution, before
-looking at either the judge's or the builder's verdict, for 188 numbers of the MATH set that
+looking at either the judge's or the builder's verdict, for 238 numbers of the MATH set that
 benchmarks/metamath_sets.py builds from ../shared/data/math (seed 0):
 
 - stratum `uniform`: 90 numbers drawn uniformly over the numbers of randomly drawn solutions (answer lines and
@@ -10,7 +10,9 @@ benchmarks/metamath_sets.py builds from ../shared/data/math (seed 0):
   where results and non-results are hardest to tell apart;
 - stratum `context`: 48 numbers drawn (`--draw-context 48`, seed 0) among the numbers right of an `=` whose side
   shares text with the side before it (`(2\\cdot 3 + 5)^2 = 11^2`), where the judge reads "context steps": one
-  part of an expression computed, the rest carried unchanged (context_candidates says how sides are cut).
+  part of an expression computed, the rest carried unchanged (context_candidates says how sides are cut);
+- stratum `prose`: 50 numbers drawn (`--draw-prose 50`, seed 0) among the numbers a solution writes for the first
+  time outside an `=` and writes again later (prose_candidates): where results stated in words (`Rp`) would be.
 
 Labels, by the issue's definitions (an intermediate result is the result of a calculation or of a solved
 equation, and not the final answer, not a number of the question, not an operand, base, exponent, index, bound
@@ -141,9 +143,41 @@ def context_candidates(rows: list[dict]) -> list[tuple[int, int, int, str]]:
     return found
 
 
-def draw_context(rows: list[dict], count: int, seed: int = 0) -> list[dict]:
-    """`count` numbers drawn at random (fixed seed) from context_candidates, unlabelled, to be read by eye."""
-    candidates = context_candidates(rows)
+# A number not read as a side's value: `=` just before it, or a letter, `^` or `_` glued to it
+NOT_PROSE = re.compile(r"(?:=|\\[A-Za-z]+\{?|[\^_]\{?)[\s$]*\Z")
+
+
+def prose_candidates(rows: list[dict]) -> list[tuple[int, int, int, str]]:
+    """(row, start, end, number) of every number the solution states for the first time, not right after an `=`,
+    a command, `^` or `_`, not glued to a letter, not in `\\boxed{}`, and writes again later: where a value the
+    reasoning reaches in prose would be (`There are ⟦51⟧ cards remaining … \\frac{4}{51}`). This script's own rule,
+    not the judge's; answer lines and `[asy]` code are left out."""
+    found = []
+    for index, row in enumerate(rows):
+        text = metamath_quality.normalise(row["response"])
+        body_end = text.find("The answer is:")
+        body_end = len(text) if body_end == -1 else body_end
+        skip = [m.span() for m in metamath_quality.ASY.finditer(text)]
+        skip += [(m.start(), text.find("}", m.end())) for m in re.finditer(r"\\boxed\{", text)]
+        numbers = list(metamath_quality.NUMBER_TOKEN.finditer(text, 0, body_end))
+        for position, match in enumerate(numbers):
+            if any(a <= match.start() < b for a, b in skip) or re.match(
+                r"[A-Za-z]", text[match.end() : match.end() + 1]
+            ):
+                continue
+            if NOT_PROSE.search(text[max(0, match.start() - 10) : match.start()]):
+                continue
+            if any(m.group() == match.group() for m in numbers[:position]):
+                continue
+            if any(m.group() == match.group() for m in numbers[position + 1 :]):
+                found.append((index, match.start(), match.end(), match.group()))
+    return found
+
+
+def draw_context(rows: list[dict], count: int, seed: int = 0, stratum: str = "context") -> list[dict]:
+    """`count` numbers drawn at random (fixed seed) from the candidates of a stratum (context_candidates or
+    prose_candidates), unlabelled, to be read by eye."""
+    candidates = {"context": context_candidates, "prose": prose_candidates}[stratum](rows)
     drawn = random.Random(seed).sample(candidates, count)
     items = []
     for index, start, end, number in sorted(drawn):
@@ -151,7 +185,7 @@ def draw_context(rows: list[dict], count: int, seed: int = 0) -> list[dict]:
         context = text[max(0, start - 100) : start] + "⟦" + number + "⟧" + text[end : end + 40]
         items.append(
             {
-                "stratum": "context",
+                "stratum": stratum,
                 "row": index,
                 "start": start,
                 "end": end,
@@ -175,15 +209,24 @@ def main() -> None:
         metavar="N",
         help="print N unlabelled numbers of the `context` stratum (seed 0) as JSON lines, to label by reading",
     )
+    parser.add_argument(
+        "--draw-prose",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print N unlabelled numbers of the `prose` stratum (seed 0) as JSON lines, to label by reading",
+    )
     args = parser.parse_args()
     sets, _ = metamath_sets.build_sets(0)
-    if args.draw_context:
-        for item in draw_context(sets["math"], args.draw_context):
+    draws = {"context": args.draw_context, "prose": args.draw_prose}
+    if any(draws.values()):
+        stratum = next(name for name, count in draws.items() if count)
+        for item in draw_context(sets["math"], draws[stratum], stratum=stratum):
             print(json.dumps(item, ensure_ascii=False))
         return
     items = read_labels()
     verdicts = judge_verdicts(items, sets["math"])
-    for stratum in ("uniform", "after_equals", "context", None):
+    for stratum in ("uniform", "after_equals", "context", "prose", None):
         chosen = [(i, v) for i, v in zip(items, verdicts, strict=True) if stratum in (None, i["stratum"])]
         data = figures([i for i, _ in chosen], [v for _, v in chosen])
         precision = "n/a" if data["precision"] is None else f"{data['precision']:.0%}"

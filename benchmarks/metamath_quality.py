@@ -67,6 +67,7 @@ BOXED = re.compile(r"\\boxed\{")
 ANSWER_UNIT = re.compile(r"\\(?:text|mbox)\{[^{}]*\}|\^\{?\\circ\}?")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRACTION_PARTS = re.compile(r"\d+")  # the numerator and denominator of a `\frac{a}{b}` or `a/b`
+BRACELESS_FRAC = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
 FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 # In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
 SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
@@ -255,6 +256,11 @@ def question_values(query: str) -> frozenset[Fraction]:
     for frac in FRAC_AROUND.finditer(query):
         if int(frac.group(2)):
             values.add(Fraction(int(frac.group(1)), int(frac.group(2))))
+    for frac in BRACELESS_FRAC.finditer(query):  # `\\frac 56` is 5/6: its 5 and 6 are the question's too
+        numerator, denominator = int(frac.group(1)), int(frac.group(2))
+        values |= {Fraction(numerator), Fraction(denominator)} | (
+            {Fraction(numerator, denominator)} if denominator else set()
+        )
     # and the numbers it spells out: `eleven` is the question's 11, `twenty-four` its 24
     for match in NUMBER_WORD.finditer(query):
         tens, units = match.group(1).lower(), (match.group(2) or "").lower()
@@ -629,11 +635,13 @@ def _whole_parts(a: str, b: str, prefix: int, suffix: int) -> tuple[int, int]:
     `\\frac{\\sqrt{2}+2}{2-4}` differ from the `{` on, and the parts are the two fractions, not `1\\cdot(…}{…}`."""
     for _ in range(len(a) + len(b)):
         unmatched = [_unmatched(a[prefix : len(a) - suffix]), _unmatched(b[prefix : len(b) - suffix])]
-        widen_prefix = prefix and (unmatched[0][0] or unmatched[1][0] or CUT_ARGUMENT.search(a[:prefix]))
+        command = CUT_ARGUMENT.search(a[:prefix])
+        widen_prefix = prefix and (unmatched[0][0] or unmatched[1][0] or command)
         widen_suffix = suffix and (unmatched[0][1] or unmatched[1][1])
         if not widen_prefix and not widen_suffix:
             break
-        prefix -= bool(widen_prefix)
+        if widen_prefix:
+            prefix = command.start() if command else prefix - 1  # a command goes with its arguments, whole
         suffix -= bool(widen_suffix)
     return prefix, suffix
 
@@ -695,6 +703,11 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     if exponent and right_part.strip("{}") != match.group():
         # `(y-1)^3 - (y-1) + 1 = y^3 - 3y^2 + 2y + 1`: a new exponent inside a rewritten expression is the
         # expansion's, not a value; `2^{10+15} = 2^{25}` computes the exponent itself
+        return False
+    base = re.match(r"\s*\^", text[match.end() : part_end])
+    if base and base.end() < part_end - match.end():
+        # `\\sqrt{180} = \\sqrt{6^2}\\sqrt5`: a base whose power the part writes is a factorisation's; in
+        # `(2\\cdot 3 + 5)^2 = 11^2` the power is shared and the part is the base alone
         return False
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)

@@ -14,8 +14,13 @@ LEGEND = {"R", "Rp", "Rg", "F", "G", "O", "?"}
 
 def test_every_label_is_in_the_legend_and_marks_its_number():
     items = judge_audit.read_labels()
-    assert len(items) == 188
-    assert Counter(item["stratum"] for item in items) == {"uniform": 90, "after_equals": 50, "context": 48}
+    assert len(items) == 238
+    assert Counter(item["stratum"] for item in items) == {
+        "uniform": 90,
+        "after_equals": 50,
+        "context": 48,
+        "prose": 50,
+    }
     for item in items:
         assert item["label"] in LEGEND
         assert item["end"] - item["start"] == len(item["number"])
@@ -52,6 +57,20 @@ def test_draw_context_is_seeded_and_unlabelled():
     assert all(item["label"] == "" and f"⟦{item['number']}⟧" in item["context"] for item in first)
 
 
+def test_prose_candidates_are_first_statements_written_again_later():
+    rows = [
+        {
+            "response": "There are 51 cards left, so $\\frac{4}{51}$. Then $2^3 = 8$ and 8 again, "
+            "and she keeps 12 eggs: $12 - 5 = 7$.\nThe answer is: 7"
+        }
+    ]
+    found = [number for _, _, _, number in judge_audit.prose_candidates(rows)]
+    # 4 and 5 are written once; 8 is first written after an `=`, 3 is an exponent, the 7s follow an `=`
+    assert found == ["51", "12"]
+    drawn = judge_audit.draw_context(rows, 1, stratum="prose")
+    assert drawn[0]["stratum"] == "prose" and drawn[0]["label"] == ""
+
+
 def _judged(text: str, query: str = "What is it?", answer: str = "99") -> dict:
     """The judge's reading of the number between [ and ] in a one-line MATH-style solution."""
     start = text.index("[")
@@ -70,6 +89,12 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$32+8+4-6+r=[38]+r$",
         r"$\lfloor x \rfloor + \lfloor 2x \rfloor = m + 2m + 3m + 1 = [6]m + 1$",  # the same polynomial in m
         r"$2^{10} \cdot 2^{15} = 2^{10+15} = 2^{[25]}$",
+        # an align row: the left side is the row above, up to its `\\`
+        "\\begin{align*}\n(2x-5)(x+7) &= 2x(x) + 2x(7) -5(x) -5(7)\\\\\n&=2x^2 +[14]x - 5x -35\n\\end{align*}",
+        r"$\sqrt{\frac{1}{\sqrt{4096}}} = \sqrt{\frac{1}{[64]}}$",  # surds, in floating point
+        r"$6^2\pi - 3^2\pi - 3^2\pi = 36\pi - [9]\pi - 9\pi$",  # and pi
+        r"$\frac{1\cdot(\sqrt{2}+2)}{(\sqrt{2}-2)\cdot(\sqrt{2}+2)} = \frac{\sqrt{2}+2}{2-[4]}$",  # whole parts
+        r"$\sqrt{(t-2)^2+(t+4)^2} = \sqrt{2t^2 + 4t + [20]}$",  # one variable under a root
     ):
         assert _judged(text)["intermediate"], text
     for text in (
@@ -77,6 +102,9 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$2 \cdot 3 + 5 = 6 + [5]$",  # 5 is carried, not computed
         r"$(y-1)^3 - (y-1) + 1 = y^3 - 3y^[2] + 2y + 1$",  # a new exponent of an expansion
         r"$x(x+1) = x^2 + [1]x$",  # 1 is a number the left side wrote
+        r"$\sqrt{(t-2)^2+(t+4)^2} = \sqrt{2t^2 + 4t + [21]}$",  # not the same polynomial
+        r"$\frac{\sqrt{3}}{\sqrt{8}} = \frac{\sqrt{6}}{\sqrt{[17]}}$",  # not the same value
+        r"$\sqrt{180} = \sqrt{[6]^2}\sqrt5$",  # a factorisation's base
     ):
         assert not _judged(text)["intermediate"], text
 
@@ -88,6 +116,18 @@ def test_judge_false_positive_classes():
     assert _judged(r"so $x=1$ and $y = -[2].$", answer="(1,-2)")["final_answer"]  # a coordinate of the answer
     assert _judged(r"so $s = [4]$.", answer="4\\text{ units}")["final_answer"]  # the answer with its unit
     assert _judged(r"so $c = [11] + 1$ and $= [11]:2$", query="She has eleven mangoes.")["question_number"]
+    assert _judged(r"To get from [6] to 72 we", query=r"Solve $\frac 56 = \frac n{72}$.")["question_number"]
     reduced = _judged(r"$= \frac{(35+32+27)}{144} = \frac{[94]}{144} = \frac{47}{72}$", answer="\\frac{47}{72}")
     assert reduced["intermediate"] and not reduced["final_answer"]  # a numerator before the fraction is reduced
     assert _judged(r"$= \frac{[47]}{72}$", answer="\\frac{47}{72}")["final_answer"]
+
+
+def test_surd_value_reads_roots_fractions_and_pi_and_nothing_else():
+    surd_value = judge_audit.metamath_quality.surd_value
+    assert surd_value(r"\sqrt{4096}") == 64
+    assert surd_value(r"\sqrt[3]{27}") == 3
+    assert surd_value(r"\frac 14 + 2\cdot 3") == 6.25
+    assert abs(surd_value(r"36\pi") - 36 * 3.141592653589793) < 1e-9
+    assert surd_value("-2^2") == -4
+    for text in ("2x", r"\sin 3", "(-2)^{1/2}", "0^{-1}", "2^{99}", "__import__('os')", "(1+2"):
+        assert surd_value(text) is None, text
