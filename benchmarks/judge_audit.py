@@ -105,17 +105,20 @@ def _recall(said: list[tuple[str, bool]], positive: tuple[str, ...]) -> tuple[in
 SIDE_STOP = re.compile(r"=|\$|\n|\\\\|\\\]|&|\\quad|\\Rightarrow|\\implies|,\s|\.\s")
 
 
+def _solution_body(row: dict) -> tuple[str, int, list[tuple[int, int]]]:
+    """A row's normalised solution, where its answer line begins, and the spans of its `[asy]` code."""
+    text = metamath_quality.normalise(row["response"])
+    body_end = text.find("The answer is:")
+    return text, len(text) if body_end == -1 else body_end, [m.span() for m in metamath_quality.ASY.finditer(text)]
+
+
 def context_candidates(rows: list[dict]) -> list[tuple[int, int, int, str]]:
     """(row, start, end, number) of every number right of an `=` whose side shares text with the side before it:
     the two sides, without spaces, begin or end with the same 2 or more characters that are not digits, and the
     number lies between that shared beginning and end (`(2\\cdot 3 + 5)^2 = ⟦11⟧^2`, `f(2^2-6)=f(-⟦2⟧)`).
     The sides are cut by this script's own rule, not the judge's; answer lines and `[asy]` code are left out."""
     found = []
-    for index, row in enumerate(rows):
-        text = metamath_quality.normalise(row["response"])
-        body_end = text.find("The answer is:")
-        body_end = len(text) if body_end == -1 else body_end
-        skip = [m.span() for m in metamath_quality.ASY.finditer(text)]
+    for index, (text, body_end, skip) in enumerate(map(_solution_body, rows)):
         for equals in re.finditer(r"(?<![<>!\\])=(?!=)", text[:body_end]):
             at = equals.start()
             if any(a <= at < b for a, b in skip) or not metamath_quality.in_math(text, at):
@@ -153,11 +156,7 @@ def prose_candidates(rows: list[dict]) -> list[tuple[int, int, int, str]]:
     reasoning reaches in prose would be (`There are ⟦51⟧ cards remaining … \\frac{4}{51}`). This script's own rule,
     not the judge's; answer lines and `[asy]` code are left out."""
     found = []
-    for index, row in enumerate(rows):
-        text = metamath_quality.normalise(row["response"])
-        body_end = text.find("The answer is:")
-        body_end = len(text) if body_end == -1 else body_end
-        skip = [m.span() for m in metamath_quality.ASY.finditer(text)]
+    for index, (text, body_end, skip) in enumerate(map(_solution_body, rows)):
         skip += [(m.start(), text.find("}", m.end())) for m in re.finditer(r"\\boxed\{", text)]
         numbers = list(metamath_quality.NUMBER_TOKEN.finditer(text, 0, body_end))
         for position, match in enumerate(numbers):
