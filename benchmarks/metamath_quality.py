@@ -68,9 +68,9 @@ ANSWER_UNIT = re.compile(r"\\(?:text|mbox)\{[^{}]*\}|\^\{?\\circ\}?")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRACTION_PARTS = re.compile(r"\d+")  # the numerator and denominator of a `\frac{a}{b}` or `a/b`
 BRACELESS_FRAC = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
-FRAC_AROUND = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}")
+FRAC_AROUND = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")  # spaces too: `\\frac {73}{8}`
 # In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
-SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\{(\d+)\}\{(\d+)\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
+SLASH_OR_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(?<![\d.^_])(\d+)/(\d+)(?![\d.])")
 # An operand, coefficient or base, not a result: `= 24 + 3`, `= 3x`, `= 2\\pi`, `= 2^5`, `= 3 x 4` (GSM8K's times)
 OPERATOR_AFTER = re.compile(
     r"(?:[ \t]*(?:[-+*/^×÷(]|\\cdot|\\times|\\div|x[ \t]+\$?\d)|[A-Za-z]|!"  # `= 4!`: the factorial's operand
@@ -390,9 +390,12 @@ def bracketed_groups(text: str) -> list[str]:
     return groups
 
 
+LEFT_WINDOW = 300  # characters read back from an `=`: a long align row (`p(4) &= (0 - 1)(0 - 2)… + 17 \\cdot 4`) fits
+
+
 def left_side(text: str, equals_at: int, latex: bool) -> str:
     """The side before this `=`, back to the previous `=`, line, `$`, `\\[`, `:` or `;` (and an align row's `&`)."""
-    left = align_row_left(text[max(0, equals_at - 160) : equals_at])
+    left = align_row_left(text[max(0, equals_at - LEFT_WINDOW) : equals_at])
     for stop in ("\n", "=", ":", ";", "\\[", "\\\\", *(("$",) if latex else ())):
         cut = left.rfind(stop)
         while stop == "$" and cut > 0 and left[cut - 1] == "\\":  # `\$0.25` is a dollar sign, not a delimiter
@@ -470,6 +473,7 @@ SURD_TOKEN = re.compile(
 )
 SURD_WORDS = (("\\left", ""), ("\\right", ""), ("\\cdot", "*"), ("\\times", "*"), ("\\div", "/"))
 SURD_LIMIT = 1e15
+FLOAT_ONLY = re.compile(r"\^\{-|[-+*/^]|\\cdot|\\times|\\frac")  # `10^{-1}`, nested fractions: exact reading fails
 SURD_OPERATION = re.compile(r"\\sqrt(?![A-Za-z])|\\pi(?![A-Za-z])")  # what only the floating-point check reads
 
 
@@ -486,7 +490,7 @@ def surd_value(latex: str) -> float | None:
         if not match.group().isspace():
             tokens.append(match.group())
         position = match.end()
-    if not tokens or len(tokens) > 80:
+    if not tokens or len(tokens) > 200:
         return None
     parser = _SurdParser(tokens)
     try:
@@ -605,7 +609,9 @@ def _same_polynomial(left: str, right: str) -> bool:
             try:
                 tree = Parser(tokenize(name.sub(f"({point})", side))).parse()
                 values.append(evaluate(tree, lambda node: constant(node.value)).b)
-            except (Unsupported, ZeroDivisionError, ValueError, OverflowError):
+            except Unsupported:  # beyond the exact evaluator (60 tokens and more): in floating point
+                return _same_surd_polynomial(left, right)
+            except (ZeroDivisionError, ValueError, OverflowError):
                 return False
         if values[0] != values[1]:
             return False
@@ -669,7 +675,7 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     and when both whole sides evaluate, they are equal too."""
     left = left_side(text, equals_at, True)
     # an align row's left side ends before its `\\\\ &`, not at the `=`: find where the text holds it
-    left_start = text.rfind(left, max(0, equals_at - 170), equals_at) if left.strip() else -1
+    left_start = text.rfind(left, max(0, equals_at - LEFT_WINDOW - 10), equals_at) if left.strip() else -1
     if left_start == -1:
         return False
     left_end = left_start + len(left)
@@ -711,14 +717,15 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
         return False
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)
-    surd = not plain_left and SURD_OPERATION.search(left_part)  # `\\sqrt{4096}`, `6^2\\pi - 3^2\\pi`
+    surd = not plain_left and (SURD_OPERATION.search(left_part) or FLOAT_ONLY.search(left_part))
     if not surd and (not plain_left or not OPERATION.search(plain_left.strip().lstrip("-"))):
         return False  # the left part must be a computation, not a number carried over
     if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
     if surd:
         if not _same_surd(left_part, right_part):
-            return False
+            # `x^{-1} \\cdot \\frac{x}{2}`, `\\pi r^2`: in one variable, the whole sides at five points
+            return bool(VARIABLE.search(left_part)) and _same_surd_polynomial(a, b)
         whole_left, whole_right = surd_value(text[left_start:left_end]), surd_value(text[equals_at + 1 : end])
         return whole_left is None or whole_right is None or math.isclose(whole_left, whole_right, rel_tol=1e-9)
     left_value, right_value = _value_of_latex(left_part), _value_of_latex(right_part)  # degree signs dropped

@@ -95,6 +95,9 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$6^2\pi - 3^2\pi - 3^2\pi = 36\pi - [9]\pi - 9\pi$",  # and pi
         r"$\frac{1\cdot(\sqrt{2}+2)}{(\sqrt{2}-2)\cdot(\sqrt{2}+2)} = \frac{\sqrt{2}+2}{2-[4]}$",  # whole parts
         r"$\sqrt{(t-2)^2+(t+4)^2} = \sqrt{2t^2 + 4t + [20]}$",  # one variable under a root
+        r"$29 + (3 \cdot 10^{-1} + 8 \cdot 10^{-1}) = 29 + [11] \cdot 10^{-1}$",  # past the exact evaluator
+        # a long row: more than the exact evaluator's 60 tokens, read in floating point
+        r"$(0 - 1)(0 - 2)(0 - 3)(0 - r) + 17 \cdot 0 + (4 - 1)(4 - 2)(4 - 3)(4 - r) + 17 \cdot 4 = 6r + [24] - 6r + 68$",
     ):
         assert _judged(text)["intermediate"], text
     for text in (
@@ -120,6 +123,7 @@ def test_judge_false_positive_classes():
     reduced = _judged(r"$= \frac{(35+32+27)}{144} = \frac{[94]}{144} = \frac{47}{72}$", answer="\\frac{47}{72}")
     assert reduced["intermediate"] and not reduced["final_answer"]  # a numerator before the fraction is reduced
     assert _judged(r"$= \frac{[47]}{72}$", answer="\\frac{47}{72}")["final_answer"]
+    assert _judged(r"gives $24h = 219 \Longrightarrow h = \frac {[73]}{8}$. Thus")["intermediate"]  # `\frac {`
 
 
 def test_surd_value_reads_roots_fractions_and_pi_and_nothing_else():
