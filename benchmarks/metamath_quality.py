@@ -797,6 +797,80 @@ def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> boo
     return bool(VARIABLE.search(left)) and bool(operation)
 
 
+# Seven points: two polynomials of degree 6 or less that agree at all seven are the same polynomial
+STEP_POINTS = (2.0, 3.0, 5 / 7, 11 / 3, 13.0, 0.5, 1.75)
+STATEMENT_BREAK = re.compile(r"\$|\n|\\\]|\\\[|[.,;:]\s|\\quad|\\text|\\Rightarrow|\\Longrightarrow|\\implies")
+FACTORED = re.compile(r"\)\s*(?:\\cdot\s*)?\(")  # `(x - 3)(x + 4)`: a factorisation's numbers are its roots'
+
+
+def _equation_at(text: str, equals_at: int) -> tuple[int, int, str, str] | None:
+    """(start, end, left, right) of the equation whose `=` is at `equals_at`: each side up to the next statement
+    break (a `$`, a line, `\\\\[`, a clause's punctuation, `\\Rightarrow`) or another `=`."""
+    breaks = [m.end() for m in STATEMENT_BREAK.finditer(text, max(0, equals_at - LEFT_WINDOW), equals_at)]
+    start = max([breaks[-1] if breaks else max(0, equals_at - LEFT_WINDOW), text.rfind("=", 0, equals_at) + 1])
+    stop = STATEMENT_BREAK.search(text, equals_at + 1, equals_at + LEFT_WINDOW)
+    end = stop.start() if stop else min(len(text), equals_at + LEFT_WINDOW)
+    following = text.find("=", equals_at + 1, end)
+    end = following if following != -1 else end
+    left, right = text[start:equals_at].strip().lstrip("&").strip(), text[equals_at + 1 : end].strip().rstrip(".,;:")
+    return (start, end, left, right) if left and right else None
+
+
+def _difference_at(left: str, right: str, name: re.Pattern, point: float) -> float | None:
+    values = [surd_value(name.sub(f"({point!r})", side.replace("&", ""))) for side in (left, right)]
+    return None if None in values else values[0] - values[1]
+
+
+def is_equation_step(text: str, match: re.Match) -> bool:
+    """Is the number a new coefficient of an equation in one variable that rearranges, scales or expands one of
+    the three equations before it (`3x = 400 - 7x` … `⟦10⟧x = 400`; `9x^2-18x-720=0` … `x^2-2x-⟦80⟧=0`): both
+    are `f = g` with `f - g` proportional at seven points? Not an exponent, not a number the earlier equation
+    wrote, not a root of a factorised side `(x - 3)(x + ⟦4⟧) = 0`."""
+    if value_of(match.group()) == 0 or re.search(r"[\^_]\{?\s*$", text[max(0, match.start() - 3) : match.start()]):
+        return False  # `x^2 - x - 20 = 0`: the 0 of an equation set to zero computes nothing, as above
+    after = text.find("=", match.end(), match.end() + LEFT_WINDOW)
+    before = text.rfind("=", max(0, match.start() - LEFT_WINDOW), match.start())
+    current = None
+    for equals_at in (after, before):
+        found = _equation_at(text, equals_at) if equals_at != -1 else None
+        if found and found[0] <= match.start() and match.end() <= found[1]:
+            current = found
+            break
+    if current is None:
+        return False
+    start, end, left, right = current
+    side = left if match.start() < text.find("=", start) else right
+    names = set(VARIABLE.findall(left + " " + right))
+    if len(names) != 1 or FACTORED.search(side) or not re.search(r"\d", side):
+        return False
+    name = re.compile(rf"(?<![\\A-Za-z]){next(iter(names))}(?![A-Za-z])")
+    value = value_of(match.group())
+    earlier_at = start
+    for _ in range(3):
+        earlier_at = text.rfind("=", max(0, start - 2 * LEFT_WINDOW), earlier_at)
+        if earlier_at == -1:
+            return False
+        earlier = _equation_at(text, earlier_at)
+        if earlier is None or set(VARIABLE.findall(earlier[2] + " " + earlier[3])) != names:
+            continue
+        if value in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(text, earlier[0], earlier[1])}:
+            return False  # a number the earlier equation wrote is carried, not computed
+        ratios = []
+        for point in STEP_POINTS:
+            now, then = _difference_at(left, right, name, point), _difference_at(earlier[2], earlier[3], name, point)
+            if now is None or then is None or abs(then) < 1e-9:
+                break
+            ratios.append(now / then)
+        if (
+            len(ratios) == len(STEP_POINTS)
+            and ratios[0]
+            and all(math.isclose(ratio, ratios[0], rel_tol=1e-9) for ratio in ratios)
+        ):
+            return True
+        earlier_at = earlier[0]
+    return False
+
+
 def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> dict:
     """What the number `match` of the (normalised) chosen text is: answer, given, result, intermediate result."""
     verdict = {"final_answer": False, "question_number": False, "result": False, "confirmed": False}
@@ -853,6 +927,9 @@ def classify(row: dict, chosen: str, match: re.Match, confirm: bool = True) -> d
     if not verdict["result"] and latex and equals_at != -1 and in_math(chosen, start):
         # `(2\cdot 3 + 5)^2 = 11^2`: one part computed, the rest carried unchanged
         chain_term = verdict["result"] = is_context_step(chosen, equals_at, match)
+    if not verdict["result"] and latex and in_math(chosen, start) and frac is None:
+        # `3x = 400 - 7x` … `⟦10⟧x = 400`: a coefficient of an equation rearranged from the one before
+        chain_term = verdict["result"] = is_equation_step(chosen, match)
     verdict["intermediate"] = verdict["result"] and not verdict["final_answer"] and not verdict["question_number"]
     if chain_term:
         verdict["confirmed"] = True
