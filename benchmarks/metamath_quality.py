@@ -435,6 +435,9 @@ def _squeezed(text: str, start: int, end: int) -> tuple[str, list[int]]:
     while index < end:
         silent = _SILENT.match(text, index, end)
         if silent and silent.end() > index:
+            if kept and kept[-1].isalpha() and text[silent.end() : silent.end() + 1].isalpha():
+                kept.append(" ")  # `\\cdot x` stays two words, not `\\cdotx`
+                positions.append(index)
             index = silent.end()
             continue
         kept.append(text[index])
@@ -643,7 +646,8 @@ def _whole_parts(a: str, b: str, prefix: int, suffix: int) -> tuple[int, int]:
         unmatched = [_unmatched(a[prefix : len(a) - suffix]), _unmatched(b[prefix : len(b) - suffix])]
         command = CUT_ARGUMENT.search(a[:prefix])
         widen_prefix = prefix and (unmatched[0][0] or unmatched[1][0] or command)
-        widen_suffix = suffix and (unmatched[0][1] or unmatched[1][1])
+        # a shared suffix that opens with `{` is the last argument of a command in the parts (`\\frac{87}` + `{19}`)
+        widen_suffix = suffix and (unmatched[0][1] or unmatched[1][1] or a[len(a) - suffix] == "{")
         if not widen_prefix and not widen_suffix:
             break
         if widen_prefix:
@@ -723,9 +727,17 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
     if surd:
-        if not _same_surd(left_part, right_part):
+        if VARIABLE.search(left_part) and not _same_surd(left_part, right_part):
             # `x^{-1} \\cdot \\frac{x}{2}`, `\\pi r^2`: in one variable, the whole sides at five points
-            return bool(VARIABLE.search(left_part)) and _same_surd_polynomial(a, b)
+            return _same_surd_polynomial(a, b)
+        if surd_value(left_part) is None or surd_value(right_part) is None:
+            # parts that are no whole expressions (`5\\sqrt{7}+…+7\\sqrt{5}+` against `6\\sqrt{7}+8`): the sides
+            whole_left = text[left_start:left_end]
+            return value_of(match.group()) not in {
+                value_of(m.group()) for m in NUMBER_TOKEN.finditer(whole_left)
+            } and _same_surd(a, b)
+        if not _same_surd(left_part, right_part):
+            return False
         whole_left, whole_right = surd_value(text[left_start:left_end]), surd_value(text[equals_at + 1 : end])
         return whole_left is None or whole_right is None or math.isclose(whole_left, whole_right, rel_tol=1e-9)
     left_value, right_value = _value_of_latex(left_part), _value_of_latex(right_part)  # degree signs dropped
