@@ -67,6 +67,7 @@ BOXED = re.compile(r"\\boxed\{")
 ANSWER_UNIT = re.compile(r"\\(?:text|mbox)\{[^{}]*\}|\^\{?\\circ\}?")
 ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL)
 FRACTION_PARTS = re.compile(r"\d+")  # the numerator and denominator of a `\frac{a}{b}` or `a/b`
+BRACELESS_BEFORE = re.compile(r"\\[dt]?frac\s*\Z")
 BRACELESS_FRAC = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
 FRAC_AROUND = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")  # spaces too: `\\frac {73}{8}`
 # In LaTeX math, `a/b` between two bare integers is a fraction too (`$12/14 = 6/7$`, `$(1/4)^3 = 1/64$`)
@@ -390,6 +391,8 @@ def bracketed_groups(text: str) -> list[str]:
     return groups
 
 
+LEFT_STOPS = re.compile(r"\\(?:geq?|leq?|quad|Rightarrow|Longrightarrow|implies|approx)(?![A-Za-z])|[<>]")
+TRAILING_STOPS = re.compile(rf"(?:\s*(?:{LEFT_STOPS.pattern}))+\s*\Z")
 LEFT_WINDOW = 300  # characters read back from an `=`: a long align row (`p(4) &= (0 - 1)(0 - 2)… + 17 \\cdot 4`) fits
 
 
@@ -402,6 +405,12 @@ def left_side(text: str, equals_at: int, latex: bool) -> str:
             cut = left.rfind(stop, 0, cut - 1)
         if cut != -1:
             left = left[cut + len(stop) :]
+    if latex:  # `2P \\ge 51 - (165 - 44\\sqrt{11}) = …`: a relation or an arrow ends the side too
+        # (a row that ends in `\\quad\\Rightarrow` before its `\\\\ &=` keeps what comes before the arrows)
+        trailing = TRAILING_STOPS.search(left)
+        body = left[: trailing.start()] if trailing else left
+        stops = list(LEFT_STOPS.finditer(body))
+        left = body[stops[-1].end() :] if stops else body
     return left
 
 
@@ -657,16 +666,28 @@ def _whole_parts(a: str, b: str, prefix: int, suffix: int) -> tuple[int, int]:
 
 
 def _same_surd_polynomial(left: str, right: str) -> bool:
-    """`\\sqrt{(t-2)^2+(t+4)^2}` and `\\sqrt{2t^2 + 4t + 20}`, `2\\pi r + \\pi r`: one variable, surds or π, the
-    same value at five points, in floating point."""
-    names = set(VARIABLE.findall(left)) | set(VARIABLE.findall(right))
-    if len(names) != 1:
+    """`\\sqrt{(t-2)^2+(t+4)^2}` and `\\sqrt{2t^2 + 4t + 20}`, `2\\pi r + \\pi r`, `\\pi (2r)^2(3h) = 12\\pi r^2 h`: up
+    to three variables, surds or π, the same value at five points (each variable its own values), in floating
+    point."""
+    names = sorted(set(VARIABLE.findall(left)) | set(VARIABLE.findall(right)))
+    if not 1 <= len(names) <= 3:
         return False
-    name = re.compile(rf"(?<![\\A-Za-z]){next(iter(names))}(?![A-Za-z])")
+    patterns = [re.compile(rf"(?<![\\A-Za-z]){name}(?![A-Za-z])") for name in names]
     for point in POINTS:
-        if not _same_surd(name.sub(f"({float(abs(point))!r})", left), name.sub(f"({float(abs(point))!r})", right)):
+        sides = [left, right]
+        for index, pattern in enumerate(patterns):
+            value = float(abs(point)) * (1 + 0.37 * index) + 0.11 * index  # unrelated values per variable
+            sides = [pattern.sub(f"({value!r})", side) for side in sides]
+        if not _same_surd(*sides):
             return False
     return True
+
+
+def _whole_sides_agree(text: str, left_start: int, left_end: int, a: str, b: str, match: re.Match) -> bool:
+    """When the differing parts are no whole expressions: both whole sides have the same value (floating point),
+    and the left side never wrote the number."""
+    written = {value_of(m.group()) for m in NUMBER_TOKEN.finditer(text, left_start, left_end)}
+    return value_of(match.group()) not in written and _same_surd(a, b)
 
 
 def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
@@ -677,6 +698,8 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     share a text before and after; what differs is, on the left, a computation, and on the right a part holding the
     number, and our evaluator gives both parts the same value; the number is not one the left part already wrote;
     and when both whole sides evaluate, they are equal too."""
+    if BRACELESS_BEFORE.search(text, max(0, match.start() - 8), match.start()):
+        return False  # `\\frac17`: the digits are a fraction's numerator and denominator, not the number 17
     left = left_side(text, equals_at, True)
     # an align row's left side ends before its `\\\\ &`, not at the `=`: find where the text holds it
     left_start = text.rfind(left, max(0, equals_at - LEFT_WINDOW - 10), equals_at) if left.strip() else -1
@@ -724,7 +747,8 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     surd = not plain_left and (SURD_OPERATION.search(left_part) or FLOAT_ONLY.search(left_part))
     if not surd and (not plain_left or not OPERATION.search(plain_left.strip().lstrip("-"))):
         return False  # the left part must be a computation, not a number carried over
-    if value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
+    alone = right_part.strip("{}() ") == match.group()  # `\\dfrac{6}{3\\times 2\\times 1} = ⟦1⟧`: the part's value
+    if not alone and value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
     if surd:
         if VARIABLE.search(left_part) and not _same_surd(left_part, right_part):
@@ -732,10 +756,7 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
             return _same_surd_polynomial(a, b)
         if surd_value(left_part) is None or surd_value(right_part) is None:
             # parts that are no whole expressions (`5\\sqrt{7}+…+7\\sqrt{5}+` against `6\\sqrt{7}+8`): the sides
-            whole_left = text[left_start:left_end]
-            return value_of(match.group()) not in {
-                value_of(m.group()) for m in NUMBER_TOKEN.finditer(whole_left)
-            } and _same_surd(a, b)
+            return _whole_sides_agree(text, left_start, left_end, a, b, match)
         if not _same_surd(left_part, right_part):
             return False
         whole_left, whole_right = surd_value(text[left_start:left_end]), surd_value(text[equals_at + 1 : end])
@@ -744,6 +765,8 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
     if left_value is None and re.search(r"[A-Za-z]", plain_left):
         # `m + 2m + 3m + 1 = 6m + 1`: in a variable, the whole sides must be the same polynomial
         return _same_polynomial(a, b)
+    if left_value is not None and right_value is None:
+        return _whole_sides_agree(text, left_start, left_end, a, b, match)  # `(…) = \\cdot\\frac{14+20}{35}`
     if left_value is None or left_value != right_value:
         return False
     whole_left, whole_right = _value_of_latex(text[left_start:left_end]), _value_of_latex(text[equals_at + 1 : end])

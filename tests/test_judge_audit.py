@@ -98,6 +98,13 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$29 + (3 \cdot 10^{-1} + 8 \cdot 10^{-1}) = 29 + [11] \cdot 10^{-1}$",  # past the exact evaluator
         # a long row: more than the exact evaluator's 60 tokens, read in floating point
         r"$(0 - 1)(0 - 2)(0 - 3)(0 - r) + 17 \cdot 0 + (4 - 1)(4 - 2)(4 - 3)(4 - r) + 17 \cdot 4 = 6r + [24] - 6r + 68$",
+        r"$(2^4 \cdot x^4) + 3(x^{1+3}) = [16]x^4 + 3x^4$",  # `\cdot x` is two words
+        r"$\frac{87}{19} = [4] + \frac{11}{19}$",  # the `{19}` both sides end with belongs to the fractions
+        r"$\frac{5\sqrt{7}+\sqrt{7}+7\sqrt{5}+\sqrt{5}}{\sqrt{35}} = \frac{6\sqrt{7}+[8]\sqrt{5}}{\sqrt{35}}$",  # sides
+        r"$\frac{1}{2}\left(\frac{2}{5}+\frac{4}{7}\right)=\frac{1}{2}\cdot\frac{14+[20]}{35}$",  # whole sides, exact
+        r"$\dfrac{6}{3\times 2\times 1} \times 5 = [1] \times 5$",  # the part's value, though the part wrote a 1
+        r"$\pi (2r)^2(3h)=[12]\pi r^2 h$",  # two variables
+        r"$2P \ge 51 - (165 - 44 \sqrt{11}) = 44 \sqrt{11} - [114]$",  # the side begins after `\ge`
     ):
         assert _judged(text)["intermediate"], text
     for text in (
@@ -108,6 +115,8 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$\sqrt{(t-2)^2+(t+4)^2} = \sqrt{2t^2 + 4t + [21]}$",  # not the same polynomial
         r"$\frac{\sqrt{3}}{\sqrt{8}} = \frac{\sqrt{6}}{\sqrt{[17]}}$",  # not the same value
         r"$\sqrt{180} = \sqrt{[6]^2}\sqrt5$",  # a factorisation's base
+        r"$\frac18\cdot \frac[17] = \frac{1}{56}$",  # braceless digits: a numerator and a denominator
+        r"$\pi (2r)^2(3h)=[13]\pi r^2 h$",  # not the same in r and h
     ):
         assert not _judged(text)["intermediate"], text
 
@@ -124,6 +133,23 @@ def test_judge_false_positive_classes():
     assert reduced["intermediate"] and not reduced["final_answer"]  # a numerator before the fraction is reduced
     assert _judged(r"$= \frac{[47]}{72}$", answer="\\frac{47}{72}")["final_answer"]
     assert _judged(r"gives $24h = 219 \Longrightarrow h = \frac {[73]}{8}$. Thus")["intermediate"]  # `\frac {`
+
+
+def test_judge_reads_coefficients_of_rearranged_equations():
+    latex = r"As $\frac{1}{2} < 1$, "  # a LaTeX solution: the judge reads `$` as math there
+    for text in (
+        r"we obtain $3x = 400 - 7x$. Adding $7x$ to both sides yields $[10]x = 400$. Dividing by $10$",
+        r"the equation $9x^2-18x-720=0$ by $9$, we have $$x^2-2x-[80] = 0.$$ The square",
+        r"both sides by 5, giving $180 = 5(F-32)$, so $[36] = F-32$.  Adding",
+    ):
+        assert _judged(latex + text)["intermediate"], text
+    for text in (
+        r"simplifies to $x^2 + x - 12 = 0.$  This factors as $(x - 3)(x + [4]) = 0,$ so",  # a factorisation
+        r"we have $x^2-x-6=14 \Rightarrow x^2-x-20=[0]$. Since",  # the 0 of an equation set to zero
+        r"we have $3x = 400 - 7x$ and $[10]y = 400$ too",  # another variable: no step
+        r"we have $3x = 400 - 7x$ and so $[11]x = 400$ too",  # not the same equation
+    ):
+        assert not _judged(latex + text)["intermediate"], text
 
 
 def test_surd_value_reads_roots_fractions_and_pi_and_nothing_else():
