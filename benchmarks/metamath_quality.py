@@ -414,19 +414,25 @@ def left_side(text: str, equals_at: int, latex: bool) -> str:
     return left
 
 
+RIGHT_STOPS = re.compile(
+    r"\\\]|\\\\|\\approx|\\(?:q?quad|leq?|geq?|equiv|pmod|bmod|[Rr]ightarrow|Longrightarrow|implies|to)(?![A-Za-z])"
+)
+
+
 def right_side_end(text: str, equals_at: int) -> int:
     """Where the side after this `=` ends: at the next `=`, `$`, line, row break, `\\]`, `;`, `<`, `>`, `&`,
-    `\\quad`, `\\approx`, `\\le`, `\\ge`, or a `,` or `.` followed by a space, outside brackets."""
+    `\\quad`, `\\approx`, `\\le`, `\\ge`, `\\equiv`, `\\pmod`, an arrow, or a `,` or `.` followed by a space,
+    outside brackets (`\\left(` is no `\\le`)."""
     depth, index = 0, equals_at + 1
     while index < len(text):
-        char, rest = text[index], text[index : index + 6]
+        char = text[index]
         if char in "([{":
             depth += 1
         elif char in ")]}":
             if depth == 0:
                 return index  # `\gcd(9118,611)` with `\text{gcd}(…` opened before the `=`: that group closes here
             depth -= 1
-        elif char in "=$\n;<>&" or rest.startswith(("\\]", "\\\\", "\\quad", "\\approx", "\\le", "\\ge")):
+        elif char in "=$\n;<>&" or (char == "\\" and RIGHT_STOPS.match(text, index)):
             return index
         elif char in ",." and depth == 0 and (index + 1 == len(text) or text[index + 1].isspace()):
             return index
@@ -481,7 +487,7 @@ def _value_of_latex(text: str) -> Fraction | None:
 # Surds and π have no exact value in our evaluator; in floating point, `\\sqrt{4096} = 64` and
 # `6^2\\pi - 3^2\\pi = 36\\pi - 9\\pi` still compare (to 1e-9). A separate small parser: no `eval`, only these tokens.
 SURD_TOKEN = re.compile(
-    r"\s+|(\d+(?:\.\d+)?|\.\d+)|\\[dt]?frac(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\pi(?![A-Za-z])|[-+*/^(){}\[\]]"
+    r"\s+|(\d+(?:\.\d+)?|\.\d+)|\\[dt]?(?:frac|binom)(?![A-Za-z])|\\sqrt(?![A-Za-z])|\\pi(?![A-Za-z])|[-+*/^(){}\[\]!]"
 )
 SURD_WORDS = (("\\left", ""), ("\\right", ""), ("\\cdot", "*"), ("\\times", "*"), ("\\div", "/"))
 SURD_LIMIT = 1e15
@@ -536,7 +542,7 @@ class _SurdParser:
 
     def product(self) -> float:
         value = self.unary()
-        while self.peek() is not None and self.peek() not in ("+", "-", ")", "}", "]", "^"):
+        while self.peek() is not None and self.peek() not in ("+", "-", ")", "}", "]", "^", "!"):
             operator = self.take() if self.peek() in ("*", "/") else "*"  # `2\\sqrt{3}`, `(a)(b)`: implicit
             value = self.checked(value * self.unary() if operator == "*" else value / self.unary())
         return value
@@ -549,6 +555,11 @@ class _SurdParser:
 
     def power(self) -> float:
         value = self.atom()
+        while self.peek() == "!":  # `5!`: small whole numbers only
+            self.take()
+            if value != int(value) or not 0 <= value <= 20:
+                raise ValueError("factorial")
+            value = float(math.factorial(int(value)))
         if self.peek() == "^":
             self.take()
             exponent = self.atom()
@@ -571,6 +582,18 @@ class _SurdParser:
     def atom(self) -> float:
         token = self.take()
         if token[0].isdigit() or token[0] == ".":
+            mixed = self.tokens[self.position : self.position + 7]  # `2\\frac{1}{3}` is 2 + 1/3, a mixed number
+            if (
+                token.isdigit()
+                and len(mixed) == 7
+                and mixed[0].endswith("frac")
+                and (mixed[1], mixed[3], mixed[4], mixed[6]) == ("{", "}", "{", "}")
+                and mixed[2].isdigit()
+                and mixed[5].isdigit()
+                and 0 < int(mixed[2]) < int(mixed[5])
+            ):
+                self.position += 7
+                return int(token) + int(mixed[2]) / int(mixed[5])
             return float(token)
         if token in ("(", "{", "["):
             value = self.sum()
@@ -579,6 +602,11 @@ class _SurdParser:
             return value
         if token == "\\pi":
             return math.pi
+        if token.endswith("binom"):
+            n, k = self.argument(), self.argument()
+            if n != int(n) or k != int(k) or not 0 <= k <= n <= 200:
+                raise ValueError("binomial")
+            return self.checked(float(math.comb(int(n), int(k))))
         if token.endswith("frac"):
             numerator = self.argument()
             return self.checked(numerator / self.argument())
@@ -834,7 +862,8 @@ def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> boo
 
 # Seven points: two polynomials of degree 6 or less that agree at all seven are the same polynomial
 STEP_POINTS = (2.0, 3.0, 5 / 7, 11 / 3, 13.0, 0.5, 1.75)
-STATEMENT_BREAK = re.compile(r"\$|\n|\\\]|\\\[|[.,;:]\s|\\quad|\\text|\\Rightarrow|\\Longrightarrow|\\implies")
+STATEMENT_BREAK = re.compile(r"\$|\n|\\\]|\\\[|[.,;:]\s|\\quad|\\text|\\Rightarrow|\\Longrightarrow|\\implies|\\begin\{[a-z]+\*?\}")
+SPACING = re.compile(r"\\q?quad(?![A-Za-z])|\\[,;!: ]|&")  # LaTeX spacing and align tabs: no part of a side
 FACTORED = re.compile(r"\)\s*(?:\\cdot\s*)?\(")  # `(x - 3)(x + 4)`: a factorisation's numbers are its roots'
 
 
@@ -847,7 +876,9 @@ def _equation_at(text: str, equals_at: int) -> tuple[int, int, str, str] | None:
     end = stop.start() if stop else min(len(text), equals_at + LEFT_WINDOW)
     following = text.find("=", equals_at + 1, end)
     end = following if following != -1 else end
-    left, right = text[start:equals_at].strip().lstrip("&").strip(), text[equals_at + 1 : end].strip().rstrip(".,;:")
+    left, right = (
+        SPACING.sub("", side).strip().rstrip(".,;:") for side in (text[start:equals_at], text[equals_at + 1 : end])
+    )
     return (start, end, left, right) if left and right else None
 
 

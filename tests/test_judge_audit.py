@@ -105,6 +105,10 @@ def test_judge_reads_context_steps_and_checks_them():
         r"$\dfrac{6}{3\times 2\times 1} \times 5 = [1] \times 5$",  # the part's value, though the part wrote a 1
         r"$\pi (2r)^2(3h)=[12]\pi r^2 h$",  # two variables
         r"$2P \ge 51 - (165 - 44 \sqrt{11}) = 44 \sqrt{11} - [114]$",  # the side begins after `\ge`
+        r"$\frac{44\cdot 45}{2} = [22]\cdot 45 \equiv 0\bmod 9$",  # and ends before `\equiv`
+        r"$5+\sqrt{141}-1+5=[9]+\sqrt{141} \rightarrow (p,q)$",  # or an arrow
+        r"$x^2 - 5x = \left( x - \frac{5}{2} \right)^2 - \frac{[25]}{4}$",  # `\left(` is no `\le`
+        r"$\binom{5}{2}(1)^3(-2x^2)^2=[10](4x^4)$",  # binomial coefficients
     ):
         assert _judged(text)["intermediate"], text
     for text in (
@@ -141,6 +145,7 @@ def test_judge_reads_coefficients_of_rearranged_equations():
         r"we obtain $3x = 400 - 7x$. Adding $7x$ to both sides yields $[10]x = 400$. Dividing by $10$",
         r"the equation $9x^2-18x-720=0$ by $9$, we have $$x^2-2x-[80] = 0.$$ The square",
         r"both sides by 5, giving $180 = 5(F-32)$, so $[36] = F-32$.  Adding",
+        "\\begin{align*} 0&=(4m)^2-4m\n\\\\\\Rightarrow\\qquad0&=[16]m^2-4m\n\\end{align*}",  # spacing, tabs
     ):
         assert _judged(latex + text)["intermediate"], text
     for text in (
@@ -159,5 +164,8 @@ def test_surd_value_reads_roots_fractions_and_pi_and_nothing_else():
     assert surd_value(r"\frac 14 + 2\cdot 3") == 6.25
     assert abs(surd_value(r"36\pi") - 36 * 3.141592653589793) < 1e-9
     assert surd_value("-2^2") == -4
-    for text in ("2x", r"\sin 3", "(-2)^{1/2}", "0^{-1}", "2^{99}", "__import__('os')", "(1+2"):
+    assert surd_value(r"10\frac{2}{3}") == 10 + 2 / 3  # a mixed number
+    assert surd_value(r"2\frac{\sqrt{9}}{2}") == 3  # not a mixed number: a product
+    assert surd_value(r"\dfrac{5!}{1!4!}") == surd_value(r"\binom{5}{1}") == 5
+    for text in ("2x", r"\sin 3", "(-2)^{1/2}", "0^{-1}", "2^{99}", "__import__('os')", "(1+2", "25!", "2.5!"):
         assert surd_value(text) is None, text
