@@ -20,8 +20,11 @@ judged by this script's own code, not by the builder's pair columns (only `tier`
   (`x^2 - 4x + 3 = 0`); or the value of a computed term or factor of the previous side of a chain
   (`= 9^2 - 12 = 81 - 12`); or, in LaTeX math, a new number of a context step, one part computed and the rest
   carried (`(2\\cdot 3 + 5)^2 = 11^2`, `m + 2m + 3m + 1 = 6m + 1`: the sides share their text before and after,
-  the differing parts evaluate equal, or the whole sides are the same polynomial in one variable); and neither
-  the answer nor a number of the question. "confirmed"
+  the differing parts evaluate equal, or the whole sides are the same polynomial in up to three variables; surds,
+  π, binomials and factorials are compared in floating point, to 1e-9); or, in LaTeX math, a new coefficient of
+  an equation that rearranges, scales or expands one of the three before it (`3x = 400 - 7x` … `10x = 400`: the
+  differences of the sides proportional at seven points); and neither the answer nor a number of the question.
+  "confirmed"
   additionally needs our own exact evaluator to compute the `=`'s left side to that value (SV/FOBAR left sides
   linear in x are evaluated at the row's answer, the value of x).
 
@@ -772,13 +775,13 @@ def is_context_step(text: str, equals_at: int, match: re.Match) -> bool:
         return False
     left_text = text[a_at[prefix] : a_at[len(a) - suffix - 1] + 1]
     plain_left = _flat_plain(left_part)
-    surd = not plain_left and (SURD_OPERATION.search(left_part) or FLOAT_ONLY.search(left_part))
-    if not surd and (not plain_left or not OPERATION.search(plain_left.strip().lstrip("-"))):
+    floating = not plain_left and (SURD_OPERATION.search(left_part) or FLOAT_ONLY.search(left_part))
+    if not floating and (not plain_left or not OPERATION.search(plain_left.strip().lstrip("-"))):
         return False  # the left part must be a computation, not a number carried over
     alone = right_part.strip("{}() ") == match.group()  # `\\dfrac{6}{3\\times 2\\times 1} = ⟦1⟧`: the part's value
     if not alone and value_of(match.group()) in {value_of(m.group()) for m in NUMBER_TOKEN.finditer(left_text)}:
         return False  # a number the left part already wrote is carried, not computed
-    if surd:
+    if floating:  # `\\sqrt{4096}`, `6^2\\pi - 3^2\\pi`, `10^{-1}`: beyond the exact evaluator
         if VARIABLE.search(left_part) and not _same_surd(left_part, right_part):
             # `x^{-1} \\cdot \\frac{x}{2}`, `\\pi r^2`: in one variable, the whole sides at five points
             return _same_surd_polynomial(a, b)
@@ -862,7 +865,9 @@ def is_equation_set_to_zero(text: str, start: int, end: int, latex: bool) -> boo
 
 # Seven points: two polynomials of degree 6 or less that agree at all seven are the same polynomial
 STEP_POINTS = (2.0, 3.0, 5 / 7, 11 / 3, 13.0, 0.5, 1.75)
-STATEMENT_BREAK = re.compile(r"\$|\n|\\\]|\\\[|[.,;:]\s|\\quad|\\text|\\Rightarrow|\\Longrightarrow|\\implies|\\begin\{[a-z]+\*?\}")
+STATEMENT_BREAK = re.compile(
+    r"\$|\n|\\\]|\\\[|[.,;:]\s|\\quad|\\text|\\Rightarrow|\\Longrightarrow|\\implies|\\begin\{[a-z]+\*?\}"
+)
 SPACING = re.compile(r"\\q?quad(?![A-Za-z])|\\[,;!: ]|&")  # LaTeX spacing and align tabs: no part of a side
 FACTORED = re.compile(r"\)\s*(?:\\cdot\s*)?\(")  # `(x - 3)(x + 4)`: a factorisation's numbers are its roots'
 
