@@ -122,6 +122,9 @@ _WORD_VALUES = {
 _SPELLED = frozenset(_WORD_VALUES) - {"zero", "one"}
 _TENS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
 _WORD = re.compile(r"[a-z]+")
+_SPELLED_BYTES = frozenset(word.encode() for word in _SPELLED)
+# bytes.translate table: ASCII letters to lower case, every other byte to a space (a word break, as for `_WORD`)
+_LETTERS_LOWERED = bytes(byte | 32 if 65 <= byte <= 90 or 97 <= byte <= 122 else 32 for byte in range(256))
 _GIVEN_WORD = re.compile(  # matched in the lower-cased question; the lookahead lets `re` skip most positions fast
     r"\b(?=[tfsen])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
     r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
@@ -1348,6 +1351,17 @@ def negative_given_values(question: str) -> set[Fraction]:
     return values
 
 
+def _spelled_words(question: str) -> set[str]:
+    """The spelled numbers among the question's runs of letters, `_SPELLED.intersection(_WORD.findall(
+    question.lower()))`, at half its cost (every row asks): the runs are the bytes of the lower-cased text with every
+    other character made a space (a non-ASCII one is `?` first), split."""
+    if question.isascii():
+        runs = question.encode().translate(_LETTERS_LOWERED).split()
+    else:
+        runs = question.lower().encode("ascii", "replace").translate(_LETTERS_LOWERED).split()
+    return {word.decode() for word in _SPELLED_BYTES.intersection(runs)}
+
+
 def given_values(question: str) -> set[Fraction]:
     """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included
     (`\\frac{31}{96}` and `31/96`: the fraction 31/96 too)."""
@@ -1363,10 +1377,9 @@ def given_values(question: str) -> set[Fraction]:
         for numerator, denominator in _GIVEN_SLASH.findall(question):
             if int(denominator):
                 values.add(Fraction(int(numerator), int(denominator)))
-    lowered = question.lower()
-    words = _SPELLED.intersection(_WORD.findall(lowered))
+    words = _spelled_words(question)
     if words & _TENS:  # `twenty-four` is 24 (rare: read with the pattern)
-        for tens, units in _GIVEN_WORD.findall(lowered):
+        for tens, units in _GIVEN_WORD.findall(question.lower()):
             values.add(_WORD_VALUES[tens] + (_WORD_VALUES[units] if units else 0))
     else:
         values.update(_WORD_VALUES[word] for word in words)
