@@ -575,3 +575,100 @@ def test_a_context_step_fraction_keeps_its_form():
     ]
     corruption = corrupt_row(response, random.Random(0), "What is $3 \\div \\frac{6}{11}$?")
     assert corruption.text.count("\\frac{1}{2}") == 0 and "\\cdot 11 = \\boxed{\\frac{11}{2}}" in corruption.text
+
+
+# The context stage's cheaper readings (round 6) must answer exactly as the plain ones they replaced.
+def _reference_context_parts(left, right):
+    """`_context_parts` as written for builder 2.3.0: slices and re-reads the token lists for every suffix."""
+    from prefbuild.corrupt.results import _after_prose, _balanced
+
+    most = 0
+    while most < len(right) - 1 and most < len(left) - 1 and left[-1 - most][:2] == right[-1 - most][:2]:
+        most += 1
+    for suffix in range(most, -1, -1):
+        left_rest, right_rest = left[: len(left) - suffix], right[: len(right) - suffix]
+        after = right[len(right) - suffix] if suffix else None
+        keys, wanted = [token[:2] for token in left_rest], [token[:2] for token in right_rest[:-1]]
+        places = {}
+        for at, key in enumerate(keys):
+            if wanted and key == wanted[0]:
+                size = 1
+                while size < len(wanted) and at + size < len(keys) and keys[at + size] == wanted[size]:
+                    size += 1
+                for length in range(1, size + 1):
+                    places[length] = at
+        for prefix in [*sorted(places, reverse=True), 0]:
+            if prefix + suffix == 0 and not any(token[0] == "v" for token in right):
+                return None
+            if prefix:
+                if wanted[prefix - 1][0] in "fs":
+                    continue
+                left_part = left_rest[places[prefix] + prefix :]
+            else:
+                left_part = _after_prose(left_rest)
+                opened = sum(token[0] == "(" for token in left_part) - sum(token[0] == ")" for token in left_part)
+                while opened > 0 and left_part and left_part[0][0] == "(":
+                    left_part, opened = left_part[1:], opened - 1
+            right_part = right_rest[prefix:]
+            if left_part and _balanced(left_part) and _balanced(right_part):
+                return left_part, right_part, (right_rest[prefix - 1] if prefix else None), after
+    return None
+
+
+_CONTEXT_TOKENS = [("n", "2"), ("n", "3"), ("+", "+"), ("-", "-"), ("*", "\\cdot"), ("(", "("), (")", ")")]
+_CONTEXT_TOKENS += [("(", "{"), (")", "}"), ("f", "\\frac"), ("s", "\\sqrt"), ("v", "x"), ("w", "so"), ("?", "&")]
+
+
+def test_context_parts_match_the_plain_reading():
+    from prefbuild.corrupt.results import _context_parts
+
+    rng = random.Random(6)
+    for _ in range(4000):
+        left = [(*rng.choice(_CONTEXT_TOKENS), i, i + 1) for i in range(rng.randint(1, 9))]
+        right = [(*rng.choice(_CONTEXT_TOKENS), i, i + 1) for i in range(rng.randint(0, 9))]
+        if rng.random() < 0.6:  # a shared prefix and suffix, as context steps have
+            right = left[: rng.randint(0, 4)] + right + left[len(left) - rng.randint(0, min(4, len(left))) :]
+        assert _context_parts(left, right) == _reference_context_parts(left, right), (left, right)
+
+
+def test_balanced_kinds_is_balanced():
+    from prefbuild.corrupt.results import _balanced, _balanced_kinds
+
+    rng = random.Random(6)
+    for _ in range(2000):
+        kinds = "".join(rng.choice("()n+") for _ in range(rng.randint(0, 10)))
+        start = rng.randint(0, len(kinds))
+        end = rng.randint(start, len(kinds))
+        assert _balanced_kinds(kinds, start, end) == _balanced([(kind,) for kind in kinds[start:end]])
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Twenty-four ELEVEN often tent",
+        "two_three,four;five(six)seven",
+        "İstanbul has nine bridges and ｔｗｏ towers",  # a dotted capital I lower-cases to i + a combining dot
+        "\u212aelvin twelve",  # the Kelvin sign lower-cases to an ASCII k
+        "2two three3 thirty-one",
+        "",
+    ],
+)
+def test_spelled_words_are_the_letter_runs_of_the_question(question):
+    from prefbuild.corrupt.results import _SPELLED, _WORD, _spelled_words
+
+    assert _spelled_words(question) == _SPELLED.intersection(_WORD.findall(question.lower()))
+
+
+def test_context_terms_are_the_same_with_and_without_the_token_cache():
+    from prefbuild.corrupt.results import _EQUALS, _context_terms
+
+    # `11^2  = 121`: the span of 11^2 ends before the spaces as a right side, after them as a left one
+    text = "$(2\\cdot 3 + 5)^2 = 11^2  = 121$ and $f(g(2))=f(2^2-6) = f(-2)=-2+3=1$"
+    cache = {}
+    for equals in _EQUALS.finditer(text):
+        assert _context_terms(text, equals.start(), cache) == _context_terms(text, equals.start(), None)
+    assert {
+        text[term.start : term.end]
+        for equals in _EQUALS.finditer(text)
+        for term in _context_terms(text, equals.start())
+    } == {"11", "2"}  # 11 and the 2 of f(-2)

@@ -122,6 +122,9 @@ _WORD_VALUES = {
 _SPELLED = frozenset(_WORD_VALUES) - {"zero", "one"}
 _TENS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
 _WORD = re.compile(r"[a-z]+")
+_SPELLED_BYTES = frozenset(word.encode() for word in _SPELLED)
+# bytes.translate table: ASCII letters to lower case, every other byte to a space (a word break, as for `_WORD`)
+_LETTERS_LOWERED = bytes(byte | 32 if 65 <= byte <= 90 or 97 <= byte <= 122 else 32 for byte in range(256))
 _GIVEN_WORD = re.compile(  # matched in the lower-cased question; the lookahead lets `re` skip most positions fast
     r"\b(?=[tfsen])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
     r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
@@ -729,15 +732,21 @@ _SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")  # a one-letter sym
 _SPACING_COMMANDS = frozenset(("\\ ", "\\!", "\\,", "\\;", "\\:"))
 
 
-def _spanned_tokens(text: str, start: int, end: int) -> list[tuple[str, str, int, int]]:
-    """The tokens of `text[start:end]` as (kind, text, start, end); degree signs are blanked (a unit)."""
-    while end > start:  # trailing spacing (`(99+1)^3\\ = 100^3`): the tokenizer skips spacing only before a token
+def _trimmed_end(text: str, start: int, end: int) -> int:
+    """`end` moved back over trailing spacing (`(99+1)^3\\ = 100^3`): the tokenizer skips spacing only before a token."""
+    while end > start:
         if end - 2 >= start and text[end - 2 : end] in _SPACING_COMMANDS:
             end -= 2
         elif text[end - 1] in " \t\n":
             end -= 1
         else:
             break
+    return end
+
+
+def _spanned_tokens(text: str, start: int, end: int) -> list[tuple[str, str, int, int]]:
+    """The tokens of `text[start:end]` as (kind, text, start, end); degree signs are blanked (a unit)."""
+    end = _trimmed_end(text, start, end)
     source = text
     if "\\circ" in text[start:end]:
         source = text[:start] + without_degree_signs(text[start:end])
@@ -798,40 +807,83 @@ def _balanced(tokens: list) -> bool:
     return depth == 0
 
 
+def _balanced_kinds(kinds: str, start: int, end: int) -> bool:
+    """`_balanced` of the tokens whose kinds are `kinds[start:end]` (one character per token)."""
+    opened = kinds.count("(", start, end)
+    if opened != kinds.count(")", start, end):
+        return False
+    if not opened:
+        return True
+    depth = 0
+    for kind in kinds[start:end]:
+        if kind == "(":
+            depth += 1
+        elif kind == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return True
+
+
 def _context_parts(left: list, right: list) -> tuple[list, list, tuple | None, tuple | None] | None:
     """The parts of a context step (the left part, the right part, the context token before them and the one
     after), with the longest shared suffix and then the longest shared prefix that leave both parts whole."""
+    # Each side's token kinds as one string (a character each), read with `str` methods for all the suffixes and
+    # prefixes tried: the same answer as slicing and re-reading the token lists for each, at a third of the cost
+    left_kinds, right_kinds = "".join([token[0] for token in left]), "".join([token[0] for token in right])
+    left_count, right_count = len(left), len(right)
     most = 0
-    while most < len(right) - 1 and most < len(left) - 1 and left[-1 - most][:2] == right[-1 - most][:2]:
+    while most < right_count - 1 and most < left_count - 1 and left[-1 - most][:2] == right[-1 - most][:2]:
         most += 1
+    # where the right side's first tokens recur in the left side: each place with the length of the shared run
+    runs = []
+    if not right:
+        return None
+    first_kind, first_written = right[0][:2]
+    at = left_kinds.find(first_kind)
+    while at >= 0:
+        if left[at][1] == first_written:
+            size = 1
+            while size < right_count and at + size < left_count and left[at + size][:2] == right[size][:2]:
+                size += 1
+            runs.append((at, size))
+        at = left_kinds.find(first_kind, at + 1)
+    symbol = "v" in right_kinds
     for suffix in range(most, -1, -1):
-        left_rest, right_rest = left[: len(left) - suffix], right[: len(right) - suffix]
-        after = right[len(right) - suffix] if suffix else None
-        # where the right side's first tokens recur in the left side: each prefix length with its last place
-        keys, wanted = [token[:2] for token in left_rest], [token[:2] for token in right_rest[:-1]]
+        left_end, right_end = left_count - suffix, right_count - suffix
+        after = right[right_end] if suffix else None
+        wanted = right_end - 1  # the right side's tokens that may be a shared prefix: all but its last
+        # the last place of each prefix length (a place's run is cut at `wanted` and at the end of the left side)
         places: dict[int, int] = {}
-        for at, key in enumerate(keys):
-            if wanted and key == wanted[0]:
-                size = 1
-                while size < len(wanted) and at + size < len(keys) and keys[at + size] == wanted[size]:
-                    size += 1
-                for length in range(1, size + 1):
+        if wanted > 0:
+            for at, size in runs:
+                if at >= left_end:
+                    break
+                for length in range(1, min(size, wanted, left_end - at) + 1):
                     places[length] = at
         for prefix in [*sorted(places, reverse=True), 0]:
-            if prefix + suffix == 0 and not any(token[0] == "v" for token in right):
+            if prefix + suffix == 0 and not symbol:
                 return None  # no context: a plain `=`, read by the other rules (a polynomial step is read here)
             if prefix:
-                if wanted[prefix - 1][0] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
+                if right_kinds[prefix - 1] in "fs":  # a `\\frac` or `\\sqrt` stays with its groups
                     continue
-                left_part = left_rest[places[prefix] + prefix :]
+                part_start = places[prefix] + prefix
             else:  # the left part starts after the last word or unknown character (prose before the expression)
-                left_part = _after_prose(left_rest)
-                opened = sum(token[0] == "(" for token in left_part) - sum(token[0] == ")" for token in left_part)
-                while opened > 0 and left_part and left_part[0][0] == "(":  # `\\[(99+1)^3 = 100^3`: a display's
-                    left_part, opened = left_part[1:], opened - 1
-            right_part = right_rest[prefix:]
-            if left_part and _balanced(left_part) and _balanced(right_part):
-                return left_part, right_part, (right_rest[prefix - 1] if prefix else None), after
+                part_start = max(left_kinds.rfind("w", 0, left_end), left_kinds.rfind("?", 0, left_end)) + 1
+                opened = left_kinds.count("(", part_start, left_end) - left_kinds.count(")", part_start, left_end)
+                while opened > 0 and part_start < left_end and left_kinds[part_start] == "(":  # `\\[(99+1)^3 = 100^3`
+                    part_start, opened = part_start + 1, opened - 1
+            if (
+                part_start < left_end
+                and _balanced_kinds(left_kinds, part_start, left_end)
+                and _balanced_kinds(right_kinds, prefix, right_end)
+            ):
+                return (
+                    left[part_start:left_end],
+                    right[prefix:right_end],
+                    (right[prefix - 1] if prefix else None),
+                    after,
+                )
     return None
 
 
@@ -844,6 +896,9 @@ def _cached_tokens(text: str, start: int, end: int, cache: dict | None) -> list[
     """`_spanned_tokens`, once per span of a row: the right side of one `=` of a chain is the left side of the next."""
     if cache is None:
         return _spanned_tokens(text, start, end)
+    end = _trimmed_end(
+        text, start, end
+    )  # `a = b = c`: b's span as a right side ends before the space, as a left one at it
     tokens = cache.get((start, end))
     if tokens is None:
         tokens = cache[start, end] = _spanned_tokens(text, start, end)
@@ -854,6 +909,8 @@ def _context_terms(text: str, equals: int, cache: dict | None = None) -> list[Re
     """The numbers a context step computes right of the `=` at `equals` (see `MAX_CONTEXT_TOKENS`): the part's
     value when the right part is one number (`11` in `= 11^2`), else its new terms (`144` and `25`)."""
     position = equals + 1
+    if text[position : position + 12].lstrip(" \t\n$\\").startswith("boxed"):
+        return []  # the final answer's box (the check on `right_text` below, before the right side's end is found)
     plain = _RESULT.match(text, position)
     if plain is not None and not _CONTINUES.match(text, plain.end()):
         return []  # `= 12`: one number, no context
@@ -879,14 +936,19 @@ def _context_terms(text: str, equals: int, cache: dict | None = None) -> list[Re
             return []
     if not _MAY_OPERATE.search(left_text):
         return []
-    left, right = _cached_tokens(text, start, stop, cache), _cached_tokens(text, position, end, cache)
-    if len(right) < 2 or len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
+    right = _cached_tokens(text, position, end, cache)
+    if len(right) < 2:  # before the left side is tokenised
+        return []
+    left = _cached_tokens(text, start, stop, cache)
+    if len(left) < 3 or len(left) + len(right) > 2 * MAX_CONTEXT_TOKENS:
         return []
     found = _context_parts(left, right)
     terms = _part_terms(text, equals, *found) if found is not None else None
     if terms is None and any(token[0] == "v" for token in right):
         # `5^2 - 4 \\cdot 2 \\cdot k = 25 - 8k`: a polynomial step rewrites both whole sides (the shared `k` is no context)
         left_part = _after_prose(left)
+        if found is not None and found[2] is None and found[3] is None and found[0] == left_part and found[1] == right:
+            return []  # the parts were these whole sides already, and `_part_terms` refused them
         terms = _part_terms(text, equals, left_part, right, None, None) if _balanced(left_part) else None
     return terms or []
 
@@ -897,16 +959,25 @@ def _part_terms(
     """The numbers the right part of a context step computes, or None when it is not a computation of the left."""
     if before is not None and (before[0] == "^" or before[1] == "_" or text[before[2] - 1 : before[2]] in ("^", "_")):
         return None  # an exponent or an index (`2^{3+4} = 2^{7}`, `a_{2+1} = a_3`): not a result
+    # the cheap refusals first, each the None that the parse or the checks after it would give: a word or an unknown
+    # character (prose, `\\sin`, `&`: the parser reads neither), two symbols, a part that does not fit its context
+    kinds = "".join([token[0] for token in left_part]) + "".join([token[0] for token in right_part])
+    if "w" in kinds or "?" in kinds:
+        return None
+    symbols = {token[1] for token in left_part if token[0] == "v"} | {
+        token[1] for token in right_part if token[0] == "v"
+    }
+    if len(symbols) > 1:
+        return None
     if not _part_fits(left_part, before, after) or not _part_fits(right_part, before, after):
         return None
     try:
         left_node = parse_tokens([token[:2] for token in left_part])
-        right_node = parse_tokens([token[:2] for token in right_part])
         if not has_operation(left_node):
             return None
-        symbols = {token[1] for token in left_part + right_part if token[0] == "v"}
+        right_node = parse_tokens([token[:2] for token in right_part])
         if symbols:  # `(x + 3)(x - 5) = x^2 - 2x - 15`: the same polynomial in its one symbol, exactly
-            if len(symbols) > 1 or polynomial(left_node) != polynomial(right_node):
+            if polynomial(left_node) != polynomial(right_node):
                 return None
         elif abs(evaluate(left_node) - evaluate(right_node)) > 1e-9 * max(1.0, abs(evaluate(left_node))):
             return None
@@ -985,7 +1056,8 @@ _BOUND_BEFORE = re.compile(r"[_^]\{[ \t]*[A-Za-z][A-Za-z0-9]*[ \t]*\Z")
 
 
 def _is_bound(text: str, equals: int) -> bool:
-    brace = text.rfind("{", max(0, equals - 12), equals)  # most `=` have no brace just before them: no regex
+    # most `=` have no brace just before them: no regex (and no `max()` call: a third of this check's time)
+    brace = text.rfind("{", equals - 12 if equals > 12 else 0, equals)
     return brace > 0 and text[brace - 1] in "_^" and _BOUND_BEFORE.search(text, brace - 1, equals) is not None
 
 
@@ -1280,6 +1352,17 @@ def negative_given_values(question: str) -> set[Fraction]:
     return values
 
 
+def _spelled_words(question: str) -> set[str]:
+    """The spelled numbers among the question's runs of letters, `_SPELLED.intersection(_WORD.findall(
+    question.lower()))`, at half its cost (every row asks): the runs are the bytes of the lower-cased text with every
+    other character made a space (a non-ASCII one is `?` first), split."""
+    if question.isascii():
+        runs = question.encode().translate(_LETTERS_LOWERED).split()
+    else:
+        runs = question.lower().encode("ascii", "replace").translate(_LETTERS_LOWERED).split()
+    return {word.decode() for word in _SPELLED_BYTES.intersection(runs)}
+
+
 def given_values(question: str) -> set[Fraction]:
     """The values of the numbers in the question (loosely found: `2x`'s 2 counts), fractions included
     (`\\frac{31}{96}` and `31/96`: the fraction 31/96 too)."""
@@ -1295,10 +1378,9 @@ def given_values(question: str) -> set[Fraction]:
         for numerator, denominator in _GIVEN_SLASH.findall(question):
             if int(denominator):
                 values.add(Fraction(int(numerator), int(denominator)))
-    lowered = question.lower()
-    words = _SPELLED.intersection(_WORD.findall(lowered))
+    words = _spelled_words(question)
     if words & _TENS:  # `twenty-four` is 24 (rare: read with the pattern)
-        for tens, units in _GIVEN_WORD.findall(lowered):
+        for tens, units in _GIVEN_WORD.findall(question.lower()):
             values.add(_WORD_VALUES[tens] + (_WORD_VALUES[units] if units else 0))
     else:
         values.update(_WORD_VALUES[word] for word in words)
