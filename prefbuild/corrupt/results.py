@@ -121,9 +121,8 @@ _WORD_VALUES = {
 } | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _SPELLED = frozenset(_WORD_VALUES) - {"zero", "one"}
 _TENS = frozenset(("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"))
-_WORD = re.compile(r"[a-z]+")
 _SPELLED_BYTES = frozenset(word.encode() for word in _SPELLED)
-# bytes.translate table: ASCII letters to lower case, every other byte to a space (a word break, as for `_WORD`)
+# bytes.translate table: ASCII letters to lower case, every other byte to a space (a word break)
 _LETTERS_LOWERED = bytes(byte | 32 if 65 <= byte <= 90 or 97 <= byte <= 122 else 32 for byte in range(256))
 _GIVEN_WORD = re.compile(  # matched in the lower-cased question; the lookahead lets `re` skip most positions fast
     r"\b(?=[tfsen])(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
@@ -896,9 +895,8 @@ def _cached_tokens(text: str, start: int, end: int, cache: dict | None) -> list[
     """`_spanned_tokens`, once per span of a row: the right side of one `=` of a chain is the left side of the next."""
     if cache is None:
         return _spanned_tokens(text, start, end)
-    end = _trimmed_end(
-        text, start, end
-    )  # `a = b = c`: b's span as a right side ends before the space, as a left one at it
+    # `a = b = c`: b's span as a right side ends before the space, as a left one at it; one key for both
+    end = _trimmed_end(text, start, end)
     tokens = cache.get((start, end))
     if tokens is None:
         tokens = cache[start, end] = _spanned_tokens(text, start, end)
@@ -1353,9 +1351,9 @@ def negative_given_values(question: str) -> set[Fraction]:
 
 
 def _spelled_words(question: str) -> set[str]:
-    """The spelled numbers among the question's runs of letters, `_SPELLED.intersection(_WORD.findall(
-    question.lower()))`, at half its cost (every row asks): the runs are the bytes of the lower-cased text with every
-    other character made a space (a non-ASCII one is `?` first), split."""
+    """The spelled numbers among the question's runs of letters (`re.findall("[a-z]+", question.lower())`), at
+    half the cost of that regular expression (every row asks): the runs are the bytes of the lower-cased text with
+    every other character made a space (a non-ASCII one is `?` first), split."""
     if question.isascii():
         runs = question.encode().translate(_LETTERS_LOWERED).split()
     else:
